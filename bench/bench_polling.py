@@ -1,0 +1,386 @@
+"""How fast the polling pipeline is next to bare HTTP, and whether a worker's memory stays flat.
+
+Throughput: N store monitors of 3 pages each on the sandbox marketplace (its own process, on
+loopback) are polled by 2 real RQ worker processes (``worker.py --burst``), first as baselines
+and then as ordinary polls. A bare ``httpx`` loop fetches the very same page URLs with the same
+concurrency (2 processes, one request at a time each), measured before, between and after, and
+the median is the comparison: the pipeline (rate limiter, breaker, retries, parsing, change
+detection, database) against the network alone. Goal: at least half the bare throughput.
+
+Loopback makes the network nearly free, so the same comparison is repeated on 40 monitors with
+every page delayed by ``--latency-ms`` (default 100 ms, a modest WAN round trip), which is
+closer to polling the real site.
+
+The ordinary polls are run twice with RQ's SimpleWorker (each job inside the worker process;
+the better of the two counts) and once with ``worker.py`` (RQ's default: a new process per job),
+so the cost of the process per job shows separately.
+
+Memory: a worker running its jobs in its own process (RQ's SimpleWorker, as ``AppSimpleWorker``)
+polls the monitors again and again (the marketplace changing between rounds) for 1,000 polls;
+its RSS after the first round (warm-up) is compared with the RSS at the end. Goal: < 10 % growth.
+
+    python bench/bench_polling.py [--monitors 200] [--workers 2] [--memory-polls 1000] [--latency-ms 100]
+
+Uses SQLite and an embedded Redis in a temporary folder unless BENCH_DATABASE_URL /
+BENCH_REDIS_URL are set (use a database and Redis db of their own: the bench fills them).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PAGES = 3
+STORE_PAGE_SIZE = 24
+GOAL_RATIO = 0.5
+GOAL_GROWTH = 0.10
+WAN_MONITORS = 40
+SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+
+
+# ------------------------------------------------------------------------------ child modes
+
+
+def serve_sandbox(stores: int, products_per_store: int) -> None:
+    """Child: the sandbox marketplace, printing its URL on the first line."""
+    from services.dhgate.sandbox import SandboxServer
+
+    server = SandboxServer(port=0, seed=11, stores=stores, products_per_store=products_per_store).start()
+    print(server.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def bare_fetch(urls: list[str]) -> int:
+    """Child of the bare loop: fetch each URL in turn with one pooled client."""
+    import httpx
+
+    total = 0
+    with httpx.Client(timeout=30) as client:
+        for url in urls:
+            response = client.get(url)
+            response.raise_for_status()
+            total += len(response.content)
+    return total
+
+
+def simple_worker(config: dict[str, Any]) -> None:
+    """Child: a burst RQ worker that runs each job in its own process (no fork per job)."""
+    from app import create_app
+    from services.dhgate.fetcher import warm_up
+    from worker import AppSimpleWorker, build_worker
+
+    app = create_app(config)
+    warm_up()
+    with app.app_context():
+        worker = build_worker(app, ["polling"], worker_class=AppSimpleWorker)
+        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+
+
+def memory_worker(config: dict[str, Any], monitor_ids: list[int], polls: int, sandbox_url: str) -> None:
+    """Child: an in-process RQ worker polling ``polls`` times; prints RSS figures as JSON."""
+    import httpx
+    import psutil
+
+    from app import create_app
+    from jobs.monitoring import POLL_JOB, poll_job_id
+    from services.queue import enqueue
+    from worker import AppSimpleWorker, build_worker
+
+    app = create_app(config)
+    process = psutil.Process()
+    samples: list[tuple[int, int]] = []
+    done = 0
+    with app.app_context():
+        while done < polls:
+            batch = monitor_ids[: min(len(monitor_ids), polls - done)]
+            for monitor_id in batch:
+                enqueue(POLL_JOB, job_id=poll_job_id(monitor_id), queue="polling", monitor_id=monitor_id)
+            worker = build_worker(app, ["polling"], worker_class=AppSimpleWorker)
+            worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+            worker.connection.close()
+            del worker
+            done += len(batch)
+            httpx.post(f"{sandbox_url}/__sandbox__/evolve", timeout=30)  # something to notice next round
+            gc.collect()
+            samples.append((done, process.memory_info().rss))
+    print(json.dumps({"samples": samples}), flush=True)
+
+
+# ------------------------------------------------------------------------------ the bench
+
+
+def start_sandbox(stores: int, products_per_store: int) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, __file__, "_sandbox", str(stores), str(products_per_store)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    base_url = process.stdout.readline().strip()
+    if not base_url.startswith("http"):
+        process.kill()
+        raise SystemExit("the sandbox did not start")
+    return process, base_url
+
+
+def prepare_database(config: dict[str, Any], store_ids: list[str]) -> list[int]:
+    """Tables, a member and one store monitor per store; returns the monitor ids."""
+    from app import create_app
+    from extensions import db, get_redis
+    from models import Monitor, User
+
+    app = create_app(config)
+    with app.app_context():
+        import models  # noqa: F401
+
+        db.drop_all()
+        db.create_all()
+        get_redis().flushdb()
+        user = User(email="bench@example.com", username="bench", password_hash="x", subscription_tier="business")
+        db.session.add(user)
+        db.session.flush()
+        monitors = [Monitor(user_id=user.id, kind="store", dhgate_id=store, url=f"/store/top-selling/{store}.html",
+                            name=f"Store {store}", poll_interval=60) for store in store_ids]
+        db.session.add_all(monitors)
+        db.session.commit()
+        ids = [monitor.id for monitor in monitors]
+        db.engine.dispose()
+    return ids
+
+
+def bare_round(urls: list[str], workers: int) -> float:
+    """Seconds for ``workers`` processes to fetch ``urls`` between them, one at a time each."""
+    shares = [urls[index::workers] for index in range(workers)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        pool.map(bare_fetch, [shares[0][:2]] * workers)  # processes up, imports done
+        started = time.perf_counter()
+        pool.map(bare_fetch, shares)
+        return time.perf_counter() - started
+
+
+def polling_round(
+    config: dict[str, Any], env: dict[str, str], workers: int, monitors: int, mode: str,
+    only: list[int] | None = None,
+) -> dict[str, Any]:
+    """Make every monitor (or those in ``only``) due, enqueue the polls, run ``workers`` burst
+    workers; timings.
+
+    ``mode`` "fork": ``worker.py`` (RQ's default worker: a fresh process per job);
+    "simple": RQ's SimpleWorker (``AppSimpleWorker``), each job inside the worker process.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select, update
+
+    from app import create_app
+    from extensions import db
+    from jobs.monitoring import poll_due_monitors
+    from models import Monitor, PollRun
+
+    app = create_app(config)
+    with app.app_context():
+        later = datetime.now(UTC) + timedelta(days=1)
+        db.session.execute(update(Monitor).values(next_poll_at=None if only is None else later, claimed_until=None))
+        if only is not None:
+            db.session.execute(update(Monitor).where(Monitor.id.in_(only)).values(next_poll_at=None))
+        db.session.commit()
+        mark = datetime.now(UTC)
+        enqueued = poll_due_monitors()
+        if enqueued != monitors:
+            raise SystemExit(f"expected {monitors} polls enqueued, got {enqueued}")
+        db.engine.dispose()
+    if mode == "fork":
+        command = [sys.executable, "worker.py", "--burst", "--queues", "polling", "--log-level", "WARNING"]
+    else:
+        command = [sys.executable, __file__, "_simple", json.dumps(config)]
+    started = time.perf_counter()
+    children = [subprocess.Popen(command, cwd=PROJECT_ROOT, env=env) for _ in range(workers)]
+    codes = [child.wait() for child in children]
+    wall = time.perf_counter() - started
+    if any(codes):
+        raise SystemExit(f"a worker failed: exit codes {codes}")
+    with app.app_context():
+        runs = db.session.execute(
+            select(func.count(), func.min(PollRun.started_at), func.max(PollRun.finished_at),
+                   func.sum(PollRun.pages), func.avg(PollRun.duration_ms))
+            .where(PollRun.started_at >= mark, PollRun.outcome == "ok")
+        ).one()
+        outcomes = dict(db.session.execute(
+            select(PollRun.outcome, func.count()).where(PollRun.started_at >= mark).group_by(PollRun.outcome)).all())
+        db.engine.dispose()
+    ok, first, last, pages, mean_ms = runs
+    if ok != monitors:
+        raise SystemExit(f"only {ok} of {monitors} polls succeeded: {outcomes}")
+    window = (last - first).total_seconds()
+    return {"wall": wall, "window": window, "pages": int(pages or 0), "poll_ms": float(mean_ms or 0)}
+
+
+def wan_rounds(config: dict[str, Any], env: dict[str, str], workers: int, monitor_ids: list[int], urls: list[str],
+               base_url: str, latency_ms: int) -> dict[str, Any]:
+    """The same comparison with every page delayed by ``latency_ms`` (a WAN round trip), on a
+    subset of monitors so that it stays short."""
+    import httpx
+
+    count = min(len(monitor_ids), WAN_MONITORS)
+    subset_urls = urls[: count * PAGES]
+    httpx.post(f"{base_url}/__sandbox__/fault", json={"mode": "slow", "delay": latency_ms / 1000}, timeout=30)
+    try:
+        bare = bare_round(subset_urls, workers)
+        ours = polling_round(config, env, workers, count, "simple", only=monitor_ids[:count])
+    finally:
+        httpx.delete(f"{base_url}/__sandbox__/fault", timeout=30)
+    return {"monitors": count, "latency_ms": latency_ms, "bare": bare, "ours": ours}
+
+
+def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
+    sys.path.insert(0, str(PROJECT_ROOT))
+    os.environ.setdefault("APP_ENV", "development")
+    from services.dhgate.urls import store_page_path
+    from services.embedded_redis import ensure_embedded_redis, stop_embedded_redis
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-polling-"))
+    embedded = not os.environ.get("BENCH_REDIS_URL")
+    redis_url = os.environ.get("BENCH_REDIS_URL") or ensure_embedded_redis(scratch / "redis")
+    database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{scratch / 'bench.db'}"
+    products_per_store = STORE_PAGE_SIZE * (PAGES - 1) + STORE_PAGE_SIZE // 2  # 3 pages: 24, 24, 12
+    sandbox, base_url = start_sandbox(monitors, products_per_store)
+    try:
+        import httpx
+
+        store_ids = httpx.get(f"{base_url}/__sandbox__/state", timeout=60).json()["stores"]
+        store_ids = [store["store_id"] for store in store_ids][:monitors]
+        settings = {
+            "DHGATE_BASE_URL": base_url, "DHGATE_REQUESTS_PER_SECOND": 100000.0, "DHGATE_RATE_BURST": 1000,
+            "DHGATE_MAX_PAGES": PAGES, "POLL_SPREAD_SECONDS": 0,
+        }
+        config = {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url,
+                  "INSTANCE_PATH": str(scratch / "instance"), "SECRET_KEY": SECRET, **settings}
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+               "INSTANCE_PATH": str(scratch / "instance"), "SECRET_KEY": SECRET,
+               **{key: str(value) for key, value in settings.items()}}
+        monitor_ids = prepare_database(config, store_ids)
+        urls = [base_url + store_page_path(store, page) for store in store_ids for page in range(PAGES)]
+        bare_fetch(urls)  # every page rendered once: both sides then read the sandbox's cache
+        bare_times = [bare_round(urls, workers)]
+        rounds = {"baseline": polling_round(config, env, workers, monitors, "simple")}
+        bare_times.append(bare_round(urls, workers))
+        rounds["simple"] = polling_round(config, env, workers, monitors, "simple")
+        bare_times.append(bare_round(urls, workers))
+        rounds["fork"] = polling_round(config, env, workers, monitors, "fork")
+        bare_times.append(bare_round(urls, workers))
+        rounds["simple2"] = polling_round(config, env, workers, monitors, "simple")
+        bare_times.append(bare_round(urls, workers))
+        bare = statistics.median(bare_times)
+        memory = measure_memory(config, monitor_ids, memory_polls, base_url) if memory_polls else None
+        wan = wan_rounds(config, env, workers, monitor_ids, urls, base_url, latency_ms) if latency_ms else None
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+        if embedded:
+            stop_embedded_redis(scratch / "redis")
+        shutil.rmtree(scratch, ignore_errors=True)
+    steady = min((rounds["simple"], rounds["simple2"]), key=lambda r: r["window"])
+    report(monitors, workers, bare, bare_times, rounds["baseline"], steady, rounds["fork"], memory, database_url, wan)
+    ratio = bare / steady["window"]
+    growth_ok = memory is None or memory["growth"] < GOAL_GROWTH
+    return 0 if ratio >= GOAL_RATIO and growth_ok else 1
+
+
+def measure_memory(config: dict[str, Any], monitor_ids: list[int], polls: int, sandbox_url: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "_memory", json.dumps({"config": config, "ids": monitor_ids,
+                                                                "polls": polls, "sandbox": sandbox_url})]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the memory worker failed:\n{done.stderr[-3000:]}")
+    samples = json.loads(done.stdout.strip().splitlines()[-1])["samples"]
+    warm_polls, warm = samples[0]
+    end_polls, end = samples[-1]
+    return {"warm": warm, "warm_polls": warm_polls, "end": end, "end_polls": end_polls,
+            "growth": (end - warm) / warm, "samples": samples}
+
+
+def report(monitors: int, workers: int, bare: float, bare_times: list[float], baseline: dict[str, Any],
+           steady: dict[str, Any], forked: dict[str, Any], memory: dict[str, Any] | None, database_url: str,
+           wan: dict[str, Any] | None) -> None:
+    def per_minute(seconds: float) -> float:
+        return monitors / seconds * 60
+
+    ratio = bare / steady["window"]
+    db_name = database_url.split(":", 1)[0]
+    print(f"command:   {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"setup:     {monitors} store monitors x {PAGES} pages, {workers} worker processes, sandbox on "
+          f"loopback (own process), {db_name}, {os.cpu_count()} CPUs")
+    print(f"bare:      {per_minute(bare):9,.0f} monitors/min  (httpx, {workers} processes, same "
+          f"{monitors * PAGES} URLs; rounds {', '.join(f'{t:.2f}s' for t in bare_times)})")
+    print(f"baseline:  {per_minute(baseline['window']):9,.0f} monitors/min  (first polls: every product new; "
+          f"{baseline['window']:.2f}s of polling, {baseline['wall']:.2f}s with worker start-up, "
+          f"{baseline['poll_ms']:.0f} ms per poll inside the job)")
+    print(f"polling:   {per_minute(steady['window']):9,.0f} monitors/min  (ordinary polls, RQ SimpleWorker; "
+          f"{steady['window']:.2f}s of polling, {steady['wall']:.2f}s with worker start-up, "
+          f"{steady['poll_ms']:.0f} ms per poll inside the job)")
+    print(f"forking:   {per_minute(forked['window']):9,.0f} monitors/min  (ordinary polls, worker.py: a process "
+          f"per job; {forked['window']:.2f}s of polling, {forked['poll_ms']:.0f} ms per poll inside the job)")
+    verdict = "meets" if ratio >= GOAL_RATIO else "MISSES"
+    print(f"ratio:     {ratio:.2f}x bare with SimpleWorker ({verdict} the goal of >= {GOAL_RATIO}); "
+          f"{bare / forked['window']:.2f}x with worker.py's process per job")
+    if wan is not None:
+        wan_ratio = wan["bare"] / wan["ours"]["window"]
+        print(f"with WAN:  {wan['monitors'] / wan['ours']['window'] * 60:9,.0f} monitors/min vs bare "
+              f"{wan['monitors'] / wan['bare'] * 60:,.0f} with {wan['latency_ms']} ms per page "
+              f"({wan['monitors']} monitors): {wan_ratio:.2f}x bare")
+    if memory is None:
+        print("memory:    skipped (--memory-polls 0)")
+        return
+    growth_verdict = "meets" if memory["growth"] < GOAL_GROWTH else "MISSES"
+    print(f"memory:    worker RSS {memory['warm'] / 2**20:.1f} MB after {memory['warm_polls']} polls (warm-up), "
+          f"{memory['end'] / 2**20:.1f} MB after {memory['end_polls']} polls: {memory['growth']:+.1%} "
+          f"({growth_verdict} the goal of < {GOAL_GROWTH:.0%})")
+    trail = ", ".join(f"{polls}: {rss / 2**20:.1f}" for polls, rss in memory["samples"])
+    print(f"           RSS (MB) by polls done: {trail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_sandbox":
+        sys.path.insert(0, str(PROJECT_ROOT))
+        serve_sandbox(int(argv[1]), int(argv[2]))
+        return 0
+    if argv and argv[0] == "_simple":
+        sys.path.insert(0, str(PROJECT_ROOT))
+        os.environ.setdefault("APP_ENV", "development")
+        simple_worker(json.loads(argv[1]))
+        return 0
+    if argv and argv[0] == "_memory":
+        sys.path.insert(0, str(PROJECT_ROOT))
+        os.environ.setdefault("APP_ENV", "development")
+        spec = json.loads(argv[1])
+        memory_worker(spec["config"], spec["ids"], spec["polls"], spec["sandbox"])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--monitors", type=int, default=200, help="store monitors (default 200)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--memory-polls", type=int, default=1000, help="polls for the memory check (0: skip)")
+    parser.add_argument("--latency-ms", type=int, default=100,
+                        help="also compare with this delay per page, like a WAN round trip (0: skip)")
+    arguments = parser.parse_args(argv)
+    if arguments.monitors < 1 or arguments.workers < 1 or arguments.memory_polls < 0 or arguments.latency_ms < 0:
+        parser.error("--monitors and --workers must be at least 1, --memory-polls and --latency-ms at least 0")
+    return run(arguments.monitors, arguments.workers, arguments.memory_polls, arguments.latency_ms)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,18 @@
+"""Affiliate performance: a member sees their own figures, an admin everyone's."""
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_login import current_user, login_required
+
+from blueprints.affiliate import bp
+from services import affiliate
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    everyone = current_user.is_admin and request.args.get("scope") == "all"
+    days = request.args.get("days", 30, type=int)
+    days = days if days in (7, 30, 90) else 30
+    data = affiliate.summary(None if everyone else current_user.id, days=days)
+    return render_template("affiliate/index.html", data=data, everyone=everyone, days=days)

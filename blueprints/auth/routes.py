@@ -1,0 +1,489 @@
+"""Views of the auth area: logging in and out, passwords, sessions, preferences, and the admin
+pages for people and the security log. The rules live in services; these views translate
+between HTTP and them."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, or_, select
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.wrappers import Response
+
+from blueprints.auth import bp
+from blueprints.auth.decorators import admin_required
+from blueprints.auth.forms import (
+    AccountSettingsForm,
+    ChangePasswordForm,
+    EditUserForm,
+    LoginForm,
+    NewUserForm,
+    PasswordSetup,
+    SecurityLogFilterForm,
+    SetPasswordForm,
+    UserFilterForm,
+    tier_choices,
+)
+from extensions import db, limiter
+from models import User
+from models.users import THEMES
+from services import accounts
+from services.accounts import AccountChanges, AccountError
+from services.audit import event_label, events_query, record_admin_action, record_security_event, recent_events
+from services.auth_login import attempt_login, unlock
+from services.auth_tokens import link_lifetime, make_set_password_token, user_for_set_password_token
+from services.sessions import (
+    describe_user_agent,
+    end_current_session,
+    find_live_session,
+    live_sessions,
+    revoke_session,
+    revoke_user_sessions,
+    start_session,
+)
+from web.i18n import LANG_SESSION_KEY
+from web.security import login_rate_limit_key, safe_next_url
+
+THEME_COOKIE = "theme"
+THEME_COOKIE_MAX_AGE = 365 * 24 * 3600
+USERS_PER_PAGE = 25
+EVENTS_PER_PAGE = 50
+
+
+# --- template helpers ----------------------------------------------------------------------------
+
+@bp.app_template_filter("device")
+def device_filter(user_agent: str | None) -> str:
+    """A user agent as "Firefox 121 on Windows", in the viewer's language."""
+    device = describe_user_agent(user_agent)
+    if device.browser and device.os:
+        return _("%(browser)s on %(os)s", browser=device.browser, os=device.os)
+    return device.browser or device.os or _("Unknown browser")
+
+
+@bp.app_template_global("tier_label")
+def tier_label(tier: str) -> str:
+    return next((str(choice.label) for choice in tier_choices() if choice.value == tier), tier)
+
+
+@bp.app_template_global("security_event_label")
+def security_event_label(event: str) -> str:
+    return event_label(event)
+
+
+def _no_store(response: Response) -> Response:
+    """Pages showing a secret once (a password, a link) must not sit in any cache or history."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- temporary passwords -------------------------------------------------------------------------
+
+_ALLOWED_BEFORE_NEW_PASSWORD = frozenset({"auth.change_password", "auth.logout", "auth.preferences", "static"})
+
+
+@bp.before_app_request
+def require_new_password() -> Response | None:
+    """Someone who logged in with a temporary password chooses their own before anything else."""
+    endpoint = request.endpoint or ""
+    if endpoint in _ALLOWED_BEFORE_NEW_PASSWORD or endpoint.startswith("health.") or request.path.startswith("/api/"):
+        return None
+    if not current_user.is_authenticated or not current_user.must_change_password:
+        return None
+    flash(_("Please choose a new password before you continue."), "warning")
+    return redirect(url_for("auth.change_password"))
+
+
+# --- logging in and out --------------------------------------------------------------------------
+
+def _ip_login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT_IP"]
+
+
+def _account_login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT_ACCOUNT"]
+
+
+def _too_many_logins() -> str:
+    return _("Too many login attempts. Please wait a moment and try again.")
+
+
+def _default_landing() -> str:
+    return url_for("dashboard.overview")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_ip_login_limit, methods=["POST"], error_message=_too_many_logins)
+@limiter.limit(_account_login_limit, key_func=login_rate_limit_key, methods=["POST"], error_message=_too_many_logins)
+def login() -> Response | str | tuple[str, int]:
+    next_url = safe_next_url(request.values.get("next"), _default_landing())
+    if current_user.is_authenticated:
+        return redirect(next_url)
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = next_url if next_url != _default_landing() else ""
+    error = None
+    if form.validate_on_submit():
+        result = attempt_login(form.login.data or "", form.password.data or "")
+        if result.locked:
+            minutes = max(1, -(-int(result.retry_after or 60) // 60))
+            raise TooManyRequests(
+                description=_(
+                    "Too many failed attempts. For your safety this login is paused; try again in %(minutes)s minutes.",
+                    minutes=minutes,
+                ),
+                retry_after=result.retry_after,
+            )
+        if result.ok and result.user is not None:
+            return _finish_login(result.user, remember=bool(form.remember.data), next_url=next_url)
+        if result.reason == "inactive":
+            error = _("This account has been deactivated. Please contact an administrator.")
+        else:
+            error = _("That e-mail/username and password do not match an account.")
+    return render_template("auth/login.html", form=form, error=error), 200
+
+
+def _finish_login(user: User, *, remember: bool, next_url: str) -> Response:
+    start_session(user, remember=remember)
+    record_security_event("login", user_id=user.id, details={"remember": remember})
+    if user.must_change_password:
+        flash(_("Welcome! Please replace your temporary password with one of your own."), "warning")
+        return redirect(url_for("auth.change_password"))
+    return redirect(next_url)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    if current_user.is_authenticated:
+        user = current_user._get_current_object()
+        record_security_event("logout", user_id=user.id)
+        end_current_session(user, "logout")
+        flash(_("You are logged out."), "success")
+    return redirect(url_for("auth.login"))
+
+
+# --- passwords -----------------------------------------------------------------------------------
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> Response | str:
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            accounts.change_password(user, form.current_password.data or "", form.new_password.data or "")
+        except AccountError as exc:
+            form.current_password.errors = [*form.current_password.errors, str(exc)]
+        else:
+            ended = revoke_user_sessions(user.id, "password_changed", except_session_id=user.current_session.id)
+            record_security_event("password_changed", user_id=user.id, details={"via": "self", "other_sessions_ended": ended})
+            flash(
+                _("Your password is changed. Your other sessions (%(n)s) were logged out.", n=ended)
+                if ended
+                else _("Your password is changed."),
+                "success",
+            )
+            return redirect(url_for("auth.sessions"))
+    return render_template("auth/change_password.html", form=form)
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+def set_password(token: str) -> Response | str | tuple[str, int]:
+    """The page behind a one-time link an admin sent: choose a password, then log in."""
+    user = user_for_set_password_token(token)
+    if user is None:
+        return _no_store(make_response(render_template("auth/set_password_invalid.html"), 400))
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_password(user, form.new_password.data or "")
+        except AccountError as exc:
+            form.new_password.errors = [*form.new_password.errors, str(exc)]
+        else:
+            unlock(user)
+            revoke_user_sessions(user.id, "password_set")
+            record_security_event("password_changed", user_id=user.id, details={"via": "link"})
+            flash(_("Your password is set. You can log in now."), "success")
+            return redirect(url_for("auth.login"))
+    return _no_store(make_response(render_template("auth/set_password.html", form=form, user=user)))
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+@bp.get("/sessions")
+@login_required
+def sessions() -> str:
+    rows = live_sessions(current_user.id)
+    return render_template("auth/sessions.html", rows=rows, current_session_id=current_user.current_session.id)
+
+
+@bp.post("/sessions/<int:session_id>/revoke")
+@login_required
+def session_revoke(session_id: int) -> Response:
+    user = current_user._get_current_object()
+    row = find_live_session(session_id, user_id=user.id)
+    if row is None:
+        abort(404)
+    record_security_event("session_revoked", user_id=user.id, details={"session_id": row.id, "by": "self"})
+    if row.id == user.current_session.id:
+        end_current_session(user, "revoked")
+        flash(_("This session has ended. Log in again to continue."), "info")
+        return redirect(url_for("auth.login"))
+    revoke_session(row, "revoked")
+    flash(_("That session is logged out."), "success")
+    return redirect(url_for("auth.sessions"))
+
+
+@bp.post("/sessions/revoke-others")
+@login_required
+def sessions_revoke_others() -> Response:
+    user = current_user._get_current_object()
+    ended = revoke_user_sessions(user.id, "revoked", except_session_id=user.current_session.id)
+    if ended:
+        record_security_event("session_revoked", user_id=user.id, details={"count": ended, "by": "self", "scope": "others"})
+    flash(_("%(n)s other sessions were logged out.", n=ended), "success")
+    return redirect(url_for("auth.sessions"))
+
+
+# --- preferences and account settings ------------------------------------------------------------
+
+@bp.post("/preferences")
+def preferences() -> Response:
+    """Language and theme switches from the page header, for visitors and members alike."""
+    locale = request.form.get("locale") or None
+    theme = request.form.get("theme") or None
+    if locale is not None and locale not in current_app.config["LANGUAGES"]:
+        abort(400, description=_("Unknown language."))
+    if theme is not None and theme not in THEMES:
+        abort(400, description=_("Unknown theme."))
+    if current_user.is_authenticated:
+        accounts.update_preferences(current_user._get_current_object(), locale=locale, theme=theme)
+    if locale is not None:
+        session[LANG_SESSION_KEY] = locale
+    response = redirect(safe_next_url(request.form.get("next"), url_for("dashboard.index")))
+    if theme is not None:
+        response.set_cookie(
+            THEME_COOKIE,
+            theme,
+            max_age=THEME_COOKIE_MAX_AGE,
+            samesite="Lax",
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+            httponly=False,
+        )
+    return response
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account() -> Response | str:
+    user = current_user._get_current_object()
+    form = AccountSettingsForm(obj=user)
+    if request.method == "GET" and not user.locale:
+        form.locale.data = str(_current_locale())
+    if form.validate_on_submit():
+        accounts.update_preferences(user, locale=form.locale.data, theme=form.theme.data, timezone=form.timezone.data)
+        session[LANG_SESSION_KEY] = form.locale.data
+        flash(_("Your settings are saved."), "success")
+        return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", form=form, user=user)
+
+
+def _current_locale() -> Any:
+    from flask_babel import get_locale
+
+    return get_locale()
+
+
+# --- admin: people -------------------------------------------------------------------------------
+
+@bp.get("/users")
+@admin_required
+def users() -> str:
+    form = UserFilterForm(request.args)
+    form.validate()
+    query = select(User)
+    q = (form.q.data or "").strip().lower() if not form.q.errors else ""
+    if q:
+        pattern = f"%{q}%"
+        query = query.where(or_(func.lower(User.email).like(pattern), func.lower(User.username).like(pattern)))
+    if form.role.data and not form.role.errors:
+        query = query.where(User.role == form.role.data)
+    if form.tier.data and not form.tier.errors:
+        query = query.where(User.subscription_tier == form.tier.data)
+    if form.active.data in ("yes", "no"):
+        query = query.where(User.is_active.is_(form.active.data == "yes"))
+    query = query.order_by(func.lower(User.username))
+    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=USERS_PER_PAGE, error_out=False)
+    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    total = db.session.scalar(select(func.count()).select_from(User)) or 0
+    return render_template(
+        "auth/users.html", form=form, page=page, filters=filters, total=total, now=datetime.now(UTC)
+    )
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def user_new() -> Response | str:
+    form = NewUserForm()
+    error = None
+    if form.validate_on_submit():
+        temporary = form.password_setup.data == PasswordSetup.TEMPORARY
+        password = accounts.generate_password(16 if temporary else 40)
+        try:
+            user = accounts.create_user(
+                form.email.data or "",
+                form.username.data or "",
+                password,
+                role=form.role.data or "member",
+                subscription_tier=form.subscription_tier.data or "free",
+                must_change_password=temporary,
+            )
+        except AccountError as exc:
+            error = str(exc)
+        else:
+            record_admin_action(
+                "user_created", target=user, role=user.role, tier=user.subscription_tier,
+                password_setup=form.password_setup.data,
+            )
+            link = None if temporary else url_for("auth.set_password", token=make_set_password_token(user), _external=True)
+            page = render_template(
+                "auth/user_created.html", user=user, password=password if temporary else None,
+                link=link, link_hours=int(link_lifetime().total_seconds() // 3600),
+            )
+            return _no_store(make_response(page))
+    return render_template("auth/user_new.html", form=form, error=error)
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@admin_required
+def user_edit(user_id: int) -> Response | str:
+    user = _user_or_404(user_id)
+    form = EditUserForm(obj=user)
+    if form.validate_on_submit():
+        changes = AccountChanges(
+            role=form.role.data,
+            subscription_tier=form.subscription_tier.data,
+            api_quota=form.api_quota.data,
+            is_active=bool(form.is_active.data),
+        )
+        try:
+            diff = accounts.update_user(user, changes, actor=current_user._get_current_object())
+        except AccountError as exc:
+            flash(str(exc), "error")
+            db.session.rollback()
+        else:
+            if diff:
+                record_admin_action("user_updated", target=user, changes=diff)
+            if diff.get("is_active") == [True, False]:
+                ended = revoke_user_sessions(user.id, "deactivated")
+                record_security_event("session_revoked", user_id=user.id, details={"count": ended, "by": "admin", "reason": "deactivated"})
+            flash(_("Saved.") if diff else _("Nothing changed."), "success")
+            return redirect(url_for("auth.user_edit", user_id=user.id))
+    return render_template(
+        "auth/user_edit.html",
+        user=user,
+        form=form,
+        rows=live_sessions(user.id),
+        current_session_id=current_user.current_session.id,
+        events=recent_events(user.id),
+        is_self=user.id == current_user.id,
+        is_locked=_is_locked(user),
+    )
+
+
+def _is_locked(user: User) -> bool:
+    return user.locked_until is not None and user.locked_until > datetime.now(UTC)
+
+
+@bp.post("/users/<int:user_id>/sessions/<int:session_id>/revoke")
+@admin_required
+def user_session_revoke(user_id: int, session_id: int) -> Response:
+    user = _user_or_404(user_id)
+    row = find_live_session(session_id, user_id=user.id)
+    if row is None:
+        abort(404)
+    record_security_event("session_revoked", user_id=user.id, details={"session_id": row.id, "by": "admin"})
+    record_admin_action("session_revoked", target=user, session_id=row.id)
+    if row.id == current_user.current_session.id:
+        end_current_session(current_user._get_current_object(), "revoked")
+        return redirect(url_for("auth.login"))
+    revoke_session(row, "revoked_by_admin")
+    flash(_("That session is logged out."), "success")
+    return redirect(url_for("auth.user_edit", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/sessions/revoke-all")
+@admin_required
+def user_sessions_revoke_all(user_id: int) -> Response:
+    user = _user_or_404(user_id)
+    keep = current_user.current_session.id if user.id == current_user.id else None
+    ended = revoke_user_sessions(user.id, "revoked_by_admin", except_session_id=keep)
+    if ended:
+        record_security_event("session_revoked", user_id=user.id, details={"count": ended, "by": "admin"})
+        record_admin_action("sessions_revoked", target=user, count=ended)
+    flash(_("%(n)s sessions were logged out.", n=ended), "success")
+    return redirect(url_for("auth.user_edit", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/password-link")
+@admin_required
+def user_password_link(user_id: int) -> Response:
+    """A fresh one-time link, e.g. for someone who forgot their password. Their current password
+    keeps working until they use it."""
+    user = _user_or_404(user_id)
+    if not user.is_active:
+        flash(_("Activate the account first: deactivated accounts cannot set a password."), "error")
+        return redirect(url_for("auth.user_edit", user_id=user.id))
+    link = url_for("auth.set_password", token=make_set_password_token(user), _external=True)
+    record_admin_action("password_link_created", target=user)
+    page = render_template(
+        "auth/user_created.html", user=user, password=None, link=link,
+        link_hours=int(link_lifetime().total_seconds() // 3600), new=False,
+    )
+    return _no_store(make_response(page))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@admin_required
+def user_unlock(user_id: int) -> Response:
+    user = _user_or_404(user_id)
+    unlock(user)
+    record_admin_action("user_unlocked", target=user)
+    flash(_("The account is unlocked."), "success")
+    return redirect(url_for("auth.user_edit", user_id=user.id))
+
+
+# --- admin: security log -------------------------------------------------------------------------
+
+@bp.get("/security-log")
+@admin_required
+def security_log() -> str:
+    form = SecurityLogFilterForm(request.args)
+    form.validate()
+    event = form.event.data if form.event.data and not form.event.errors else None
+    user_query = (form.user.data or "").strip() if not form.user.errors else ""
+    user_id = request.args.get("user_id", type=int)
+    query = events_query(event=event, user=user_query or None, user_id=user_id)
+    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=EVENTS_PER_PAGE, error_out=False)
+    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("auth/security_log.html", form=form, page=page, filters=filters)

@@ -1,0 +1,37 @@
+"""The start page and the member overview."""
+from __future__ import annotations
+
+from flask import redirect, render_template, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from blueprints.dashboard import bp
+from services import overview
+
+
+@bp.get("/")
+def index() -> Response:
+    """People who are logged in go to their dashboard; everyone else to the login page."""
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.overview"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/dashboard", endpoint="overview")
+@login_required
+def overview_page() -> str:
+    return render_template("dashboard/overview.html", stats=overview.member_stats(current_user.id))
+
+
+@bp.get("/dashboard/platform", endpoint="platform")
+def platform_page() -> Response | str:
+    """The admin platform dashboard: uptime, latency, errors, queues, workers, scheduler, health."""
+    from flask import abort, request
+
+    from services.platform import dashboard_metrics
+
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+    if not current_user.is_admin:
+        abort(403)
+    return render_template("dashboard/platform.html", m=dashboard_metrics())

@@ -1,0 +1,80 @@
+"""Every Flask extension, created unbound here and bound to an app in ``init_extensions``.
+
+Keeping them in one module lets blueprints, services and jobs import ``db`` or ``cache`` without
+importing the app, and keeps import free of side effects (house rule 1).
+"""
+from __future__ import annotations
+
+import redis
+from flask import Flask, current_app
+from flask_babel import Babel
+from flask_caching import Cache
+from flask_compress import Compress
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+# Stable, predictable constraint names, so Alembic migrations generated on SQLite and PostgreSQL
+# agree and can drop what they created.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base class of every model (Flask-SQLAlchemy's ``db.Model`` derives from it)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+babel = Babel()
+cache = Cache()
+compress = Compress()
+
+REDIS_EXTENSION_KEY = "dhm_redis"
+
+
+def limiter_storage_uri(redis_url: str) -> str:
+    """The ``limits`` library spells a unix-socket Redis ``redis+unix://``."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://"):]
+    return redis_url
+
+
+def get_redis() -> redis.Redis:
+    """The app's shared Redis client (connection-pooled, bytes responses)."""
+    return current_app.extensions[REDIS_EXTENSION_KEY]
+
+
+def init_extensions(app: Flask) -> None:
+    """Bind every extension to ``app``. ``REDIS_URL`` must already be resolved."""
+    redis_url: str = app.config["REDIS_URL"]
+    app.extensions[REDIS_EXTENSION_KEY] = redis.Redis.from_url(
+        redis_url, socket_connect_timeout=5, socket_timeout=10, health_check_interval=30
+    )
+    app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(redis_url))
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["REDIS_KEY_PREFIX"] + "rl")
+    app.config.setdefault("CACHE_REDIS_URL", redis_url)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIR"]), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    cache.init_app(app)
+    compress.init_app(app)

@@ -1,0 +1,45 @@
+"""The platform's own periodic jobs: metrics, health, snapshots and retention.
+
+Plain functions run by the worker inside its app context; each is safe to run twice at once
+(flush and prune are exactly-once by construction, health transitions notify once per incident,
+a second snapshot in the same slot is merely one more data point).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from services.queue import job
+
+
+@job("high", timeout=120)
+def flush_metrics() -> dict[str, int]:
+    """Move the per-minute request-metric buffers from Redis into ``request_metrics``."""
+    from services.metrics_flush import flush_metrics as flush
+
+    return asdict(flush())
+
+
+@job("high", timeout=60)
+def run_health_checks() -> dict[str, Any]:
+    """Run every health check, store the results and tell admins about transitions."""
+    from services.health import overall_ok, run_and_record
+
+    results = run_and_record()
+    return {"ok": overall_ok(results), "checks": {r.name: r.status for r in results}}
+
+
+@job("maintenance", timeout=120)
+def snapshot_platform_metrics() -> int:
+    """Write one ``platform_metrics`` row; returns its id."""
+    from services.platform import take_snapshot
+
+    return take_snapshot().id
+
+
+@job("maintenance", timeout=1800, retries=2, retry_intervals=(60, 300))
+def prune() -> dict[str, int]:
+    """Roll minute metrics up into hours and delete history past its retention."""
+    from services.retention import prune as run_prune
+
+    return asdict(run_prune())

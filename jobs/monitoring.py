@@ -1,0 +1,80 @@
+"""Monitoring jobs: find due monitors every minute, and poll one monitor.
+
+``poll_due_monitors`` only claims and enqueues; the fetching happens in ``poll_monitor`` jobs on
+the ``polling`` queue, so a slow DHgate never delays the scheduler's other work. ``poll_monitor``
+has no RQ retries: a failed poll is already rescheduled by the monitor's own backoff, and an RQ
+retry on top would poll a blocked host twice as often.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from flask import current_app
+
+from services import polling
+from services.queue import enqueue, job
+
+logger = logging.getLogger(__name__)
+
+POLL_JOB = "jobs.monitoring.poll_monitor"
+POLL_QUEUE = "polling"
+POLL_JOB_TIMEOUT = 600  # seconds; POLL_BUDGET_SECONDS (default 120) keeps polls well inside it
+
+
+def poll_job_id(monitor_id: int) -> str:
+    """One id per monitor (the same as "check now" uses): while a poll of a monitor is queued,
+    scheduled or running, neither a scheduler tick nor a click adds a second one."""
+    return f"poll_monitor-{monitor_id}"  # RQ job ids allow letters, digits, "_" and "-" only
+
+
+@job("maintenance", timeout=120)
+def poll_due_monitors() -> int:
+    """Claim every due monitor and enqueue its poll with a start delay spread over the minute;
+    returns how many were enqueued. Safe to run concurrently: claims are conditional updates."""
+    config = current_app.config
+    claims = polling.claim_due_monitors(
+        datetime.now(UTC),
+        lease_seconds=int(config.get("POLL_CLAIM_LEASE_SECONDS", 900)),
+        spread_seconds=0 if config.get("RQ_SYNC") else int(config.get("POLL_SPREAD_SECONDS", 55)),
+        limit=int(config.get("POLL_BATCH_SIZE", 2000)),
+    )
+    enqueued = 0
+    for index, claim in enumerate(claims):
+        try:
+            queued = enqueue(POLL_JOB, job_id=poll_job_id(claim.monitor_id), queue=POLL_QUEUE,
+                             delay_seconds=claim.delay_seconds or None, monitor_id=claim.monitor_id)
+        except Exception:
+            for unqueued in claims[index:]:  # due again at the next tick, not after the lease
+                _release(unqueued.monitor_id)
+            raise
+        enqueued += queued is not None
+    if claims:
+        logger.info("claimed %d due monitors, enqueued %d polls", len(claims), enqueued)
+    return enqueued
+
+
+@job(POLL_QUEUE, timeout=POLL_JOB_TIMEOUT, retries=0)
+def poll_monitor(monitor_id: int) -> dict[str, object] | None:
+    """Poll one monitor; the claim is released whatever happens (a finished poll releases it in
+    its own transaction). A deleted monitor is skipped; anything unexpected is recorded on the
+    poll run and then raised for RQ to record."""
+    try:
+        run = polling.poll_monitor(monitor_id)
+    except polling.MonitorNotFound:
+        logger.info("monitor %s no longer exists; poll skipped", monitor_id)
+        return None
+    except BaseException:
+        _release(monitor_id)
+        raise
+    return {"monitor_id": monitor_id, "outcome": run.outcome, "seen": run.products_seen,
+            "new": run.products_new, "changed": run.products_changed}
+
+
+def _release(monitor_id: int) -> None:
+    """Release the claim; a failure here is logged, never allowed to hide the poll's own error
+    (the lease runs out on its own anyway)."""
+    try:
+        polling.release(monitor_id)
+    except Exception:
+        logger.exception("could not release the claim on monitor %s", monitor_id)

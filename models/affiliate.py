@@ -1,0 +1,63 @@
+"""Affiliate clicks out to DHgate, the orders they turn into, and the daily rollup."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.base import BigIntPK, UTCDateTime, utcnow
+
+CONVERSION_STATUSES = ("pending", "confirmed", "rejected")
+Money = Numeric(14, 2)
+
+
+class AffiliateClick(db.Model):
+    """One click through our redirect. The IP is stored only as a salted hash."""
+
+    __tablename__ = "affiliate_clicks"
+    __table_args__ = (Index("ix_affiliate_clicks_user_id_clicked_at", "user_id", "clicked_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"), index=True)
+    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="SET NULL"))
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ip_hash: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    referrer: Mapped[str | None] = mapped_column(String(2000))
+
+
+class AffiliateConversion(db.Model):
+    """An order reported by the affiliate network; ``order_id`` is unique so re-imports merge."""
+
+    __tablename__ = "affiliate_conversions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    click_id: Mapped[int | None] = mapped_column(ForeignKey("affiliate_clicks.id", ondelete="SET NULL"), index=True)
+    order_value: Mapped[Decimal] = mapped_column(Money)
+    commission: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AffiliatePerformance(db.Model):
+    """The seed's daily rollup per user (unique per user and date), rebuilt by a job."""
+
+    __tablename__ = "affiliate_performance"
+    __table_args__ = (UniqueConstraint("user_id", "date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date)
+    clicks: Mapped[int] = mapped_column(default=0)
+    conversions: Mapped[int] = mapped_column(default=0)
+    revenue: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    commission: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))

@@ -1,0 +1,92 @@
+"""The platform's own health: snapshots, request-metric rollups and health-check results."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.base import BigIntPK, UTCDateTime, utcnow
+
+GRAINS = ("minute", "hour", "total")
+# Rows of grain "total" hold running totals since the start (bucket_start = TOTALS_BUCKET); they
+# are never pruned, so /metrics can serve Prometheus counters that only ever go up.
+TOTALS_BUCKET = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class PlatformMetric(db.Model):
+    """The seed's 5-minute snapshot of the platform, as shown on the admin dashboard."""
+
+    __tablename__ = "platform_metrics"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    uptime_percent: Mapped[float | None]
+    response_time_ms: Mapped[float | None]
+    error_rate: Mapped[float | None]
+    total_users: Mapped[int | None]
+    cpu_usage: Mapped[float | None]
+    memory_usage: Mapped[float | None]
+    disk_usage: Mapped[float | None]
+
+
+class RequestMetric(db.Model):
+    """Aggregated timings per time bucket x metric kind x endpoint x status class.
+
+    ``histogram`` holds counts per fixed latency bucket, so buckets from many processes (and
+    minute rows rolled up into hours) merge exactly and p95 can be recomputed after a merge.
+    """
+
+    __tablename__ = "request_metrics"
+    __table_args__ = (
+        UniqueConstraint("grain", "bucket_start", "kind", "endpoint", "status_class"),
+        Index("ix_request_metrics_grain_bucket_start", "grain", "bucket_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8))  # minute / hour / total
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(8), default="http")  # http / db
+    endpoint: Mapped[str] = mapped_column(String(200))  # URL rule or DB operation
+    status_class: Mapped[str] = mapped_column(String(8))  # 2xx..5xx, or "-" for db
+    count: Mapped[int] = mapped_column(default=0)
+    sum_ms: Mapped[float] = mapped_column(default=0.0)
+    min_ms: Mapped[float | None]
+    max_ms: Mapped[float | None]
+    p95_ms: Mapped[float | None]
+    histogram: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class HealthCheck(db.Model):
+    """One run of one named health check."""
+
+    __tablename__ = "health_checks"
+    __table_args__ = (
+        Index("ix_health_checks_name_checked_at", "name", "checked_at"),
+        Index("ix_health_checks_checked_at", "checked_at"),  # uptime windows and retention
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # ok / failing
+    critical: Mapped[bool] = mapped_column(default=False)
+    response_ms: Mapped[float | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MetricFlush(db.Model):
+    """One committed move of a Redis metric buffer into ``request_metrics``.
+
+    Written in the same transaction as the rows it adds, so a flush that crashed after its commit
+    (before deleting its Redis buffer) is recognised on restart and never counted twice; the
+    primary key also stops two flushers from committing the same buffer.
+    """
+
+    __tablename__ = "metric_flushes"
+
+    flush_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    samples: Mapped[int] = mapped_column(default=0)
+    flushed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -1,0 +1,170 @@
+"""The offline demo: a local DHgate imitation that changes by itself, and a member watching it.
+
+Two commands, both idempotent and safe to run again:
+
+* ``python scripts/demo.py sandbox [--port 8700] [--seed 1] [--stores 12] [--evolve-every 20]``
+  serves the sandbox marketplace in the foreground. Every ``--evolve-every`` seconds it lists new
+  products, moves prices, sells out and restocks, so there is always something to notice.
+* ``python scripts/demo.py prepare --sandbox-url http://127.0.0.1:8700 [--seed 1] [--stores 12]``
+  creates (or refreshes) the member ``demo@example.com`` with two store monitors, a search and a
+  product, polled every minute, and prints the password and the environment the product's
+  processes need. It does not need the sandbox running: the marketplace is deterministic for a
+  seed, so the store numbers and item codes are worked out locally.
+
+The demo member is on the "business" tier and its monitors poll every 60 s, below every tier's
+minimum: only this script sets that, directly on the rows, for the demo's sake.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_EMAIL = "demo@example.com"
+DEMO_USERNAME = "demo"
+DEFAULT_PASSWORD = "demo-sandbox-password"
+DEMO_INTERVAL = 60
+DEMO_KEYWORDS = ("wireless", "led")
+SEARCH_CANDIDATES = ("led strip", "wireless earbuds", "phone case", "running shoes", "led", "wireless")
+PRODUCTS_PER_STORE = 40  # what run_sandbox serves
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="demo.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    sandbox = commands.add_parser("sandbox", help="serve the sandbox marketplace in the foreground")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8700)
+    sandbox.add_argument("--seed", type=int, default=1)
+    sandbox.add_argument("--stores", type=int, default=12)
+    sandbox.add_argument("--evolve-every", type=float, default=20.0, metavar="SECONDS")
+    prepare = commands.add_parser("prepare", help="create the demo member and its monitors")
+    prepare.add_argument("--sandbox-url", default="http://127.0.0.1:8700")
+    prepare.add_argument("--seed", type=int, default=1)
+    prepare.add_argument("--stores", type=int, default=12)
+    prepare.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", DEFAULT_PASSWORD))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(ROOT))
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "sandbox":
+        from services.dhgate.sandbox import run_sandbox
+
+        run_sandbox(args.host, args.port, args.seed, args.stores, args.evolve_every or None)
+        return 0
+    return prepare(args)
+
+
+# ----------------------------------------------------------------------------------- prepare
+
+
+def demo_targets(seed: int, stores: int) -> list[dict[str, Any]]:
+    """The demo's monitors, picked from the marketplace the sandbox builds for this seed."""
+    from services.dhgate.sandbox import Catalog
+    from services.dhgate.urls import product_target, search_target, store_target
+
+    if stores < 3:
+        raise SystemExit("demo: the sandbox needs at least 3 stores")
+    catalog = Catalog(seed=seed, stores=stores, products_per_store=PRODUCTS_PER_STORE)
+    store_ids = catalog.store_ids()
+    targets: list[dict[str, Any]] = []
+    for store_id in store_ids[:2]:
+        info = catalog.store(store_id)
+        target = store_target(store_id)
+        targets.append({"target": target, "name": f"Store: {info.name if info else store_id}"})
+    keyword = next((k for k in SEARCH_CANDIDATES if 0 < catalog.search(k).total <= 200), SEARCH_CANDIDATES[-1])
+    targets.append({"target": search_target(keyword), "name": f"Search: {keyword}"})
+    product = next(p for p in catalog.products(store_ids[2]) if p.in_stock)
+    targets.append({
+        "target": product_target(product.item_code, product.slug),
+        "name": product.title[:100],
+        "target_price": (product.price_min * Decimal("0.9")).quantize(Decimal("0.01")),
+    })
+    return targets
+
+
+def prepare(args: argparse.Namespace) -> int:
+    """Create or refresh the demo member and its monitors, then print how to use them."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from app import create_app
+    from config import ConfigError
+
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    targets = demo_targets(args.seed, args.stores)
+    from flask_babel import force_locale
+
+    with app.app_context(), force_locale("en"):  # messages outside a request: no browser to ask
+        try:
+            user, monitors = _ensure_demo(args.password, targets)
+        except (OperationalError, ProgrammingError) as exc:
+            print(f"demo: the database is not ready ({type(exc).__name__}); run `make migrate` first",
+                  file=sys.stderr)
+            return 1
+        except ValueError as exc:  # AccountError: e.g. a DEMO_PASSWORD that is too short
+            print(f"demo: {exc}", file=sys.stderr)
+            return 1
+        base_url = app.config.get("BASE_URL", "http://127.0.0.1:8000")
+    print(f"Demo member: {DEMO_EMAIL} (username {user}) with password {args.password}")
+    for line in monitors:
+        print(f"  monitor {line}")
+    print("The sandbox marketplace and the product's processes need this environment:")
+    print(f"  DHGATE_BASE_URL={args.sandbox_url}")
+    print("  DHGATE_ALLOWED_HOSTS=127.0.0.1,dhgate.com")
+    print(f"Sign in at {base_url}/auth/login; the first checks run within a minute, and the "
+          f"marketplace changes every ~20 s, so events follow within a few minutes.")
+    return 0
+
+
+def _ensure_demo(password: str, targets: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    from extensions import db
+    from models import Keyword, Monitor
+    from services.accounts import create_user, find_user, set_password
+
+    user = find_user(DEMO_EMAIL)
+    if user is None:
+        user = create_user(DEMO_EMAIL, DEMO_USERNAME, password, subscription_tier="business", commit=False)
+        db.session.flush()
+    else:
+        set_password(user, password, commit=False)
+        user.subscription_tier = "business"
+        user.is_active = True
+    lines: list[str] = []
+    now = datetime.now(UTC)
+    for item in targets:
+        target = item["target"]
+        monitor = db.session.query(Monitor).filter_by(user_id=user.id, kind=target.kind,
+                                                      dhgate_id=target.dhgate_id).one_or_none()
+        if monitor is None:
+            monitor = Monitor(user_id=user.id, kind=target.kind, dhgate_id=target.dhgate_id, url=target.url,
+                              name=item["name"], next_poll_at=now)
+            db.session.add(monitor)
+        monitor.poll_interval = DEMO_INTERVAL
+        monitor.active = True
+        if monitor.next_poll_at is None or monitor.next_poll_at > now:
+            monitor.next_poll_at = now
+        if item.get("target_price") is not None:
+            monitor.target_price = item["target_price"]
+        db.session.flush()
+        lines.append(f"#{monitor.id} {target.kind} {target.dhgate_id} ({monitor.name}), every {DEMO_INTERVAL} s")
+    existing = {k.term for k in db.session.query(Keyword).filter_by(user_id=user.id, monitor_id=None)}
+    for term in DEMO_KEYWORDS:
+        if term not in existing:
+            db.session.add(Keyword(user_id=user.id, term=term))
+    db.session.commit()
+    return user.username, lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

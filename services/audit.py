@@ -1,0 +1,95 @@
+"""The security log: one place that writes and reads ``security_events`` rows."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import has_request_context, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from extensions import db
+from models import SecurityEvent, User
+
+# Every event the product writes, with words an admin understands. Unknown names still show.
+EVENT_LABELS: dict[str, Any] = {
+    "login": _l("Logged in"),
+    "logout": _l("Logged out"),
+    "failed_login": _l("Failed login"),
+    "lockout": _l("Locked out"),
+    "rate_limited": _l("Rate limited"),
+    "password_changed": _l("Password changed"),
+    "session_revoked": _l("Session ended"),
+    "csrf_failed": _l("Refused form"),
+    "admin_action": _l("Admin action"),
+}
+
+
+def event_label(event: str) -> str:
+    label = EVENT_LABELS.get(event)
+    return str(label) if label is not None else event
+
+
+def client_ip() -> str | None:
+    """The client's address as the WSGI server (behind ProxyFix, if configured) sees it."""
+    return request.remote_addr if has_request_context() else None
+
+
+def record_security_event(
+    event: str,
+    *,
+    user_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    commit: bool = True,
+) -> SecurityEvent:
+    """Write one event, with the request's IP and user agent when there is a request.
+
+    Commits by default because these events must survive the request failing afterwards (a
+    refused login is exactly the case where nothing else gets committed).
+    """
+    if user_id is None and has_request_context():
+        from flask_login import current_user
+
+        if current_user and current_user.is_authenticated:
+            user_id = current_user.id
+    row = SecurityEvent(
+        event=event[:32],
+        user_id=user_id,
+        ip=client_ip(),
+        user_agent=(request.user_agent.string[:512] if has_request_context() else None),
+        details=details,
+    )
+    db.session.add(row)
+    if commit:
+        db.session.commit()
+    return row
+
+
+def record_admin_action(action: str, *, target: User | None = None, **details: Any) -> SecurityEvent:
+    """An admin changed something about someone: who did what to whom, in one event."""
+    payload: dict[str, Any] = {"action": action, **details}
+    if target is not None:
+        payload["target_user_id"] = target.id
+        payload["target"] = target.username
+    return record_security_event("admin_action", details=payload)
+
+
+def events_query(*, event: str | None = None, user: str | None = None, user_id: int | None = None) -> Select[tuple[SecurityEvent]]:
+    """Newest first, optionally one kind of event and/or one person (by id, or by a fragment of
+    their e-mail or username)."""
+    query = select(SecurityEvent).options(selectinload(SecurityEvent.user))
+    if event:
+        query = query.where(SecurityEvent.event == event)
+    if user_id is not None:
+        query = query.where(SecurityEvent.user_id == user_id)
+    if user:
+        pattern = f"%{user.strip().lower()}%"
+        matching_ids = select(User.id).where(
+            or_(func.lower(User.email).like(pattern), func.lower(User.username).like(pattern))
+        )
+        query = query.where(SecurityEvent.user_id.in_(matching_ids))
+    return query.order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc())
+
+
+def recent_events(user_id: int, limit: int = 10) -> list[SecurityEvent]:
+    return list(db.session.scalars(events_query(user_id=user_id).limit(limit)))

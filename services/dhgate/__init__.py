@@ -1,0 +1,1 @@
+"""Everything that talks to DHgate or imitates it: URLs, parsing, fetching and the sandbox."""

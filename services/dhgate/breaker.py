@@ -1,0 +1,133 @@
+"""A circuit breaker per DHgate host whose state lives in Redis, so every worker shares it.
+
+pybreaker supplies the state machine and ``CircuitRedisStorage`` the shared state (fail
+counter, state, opened-at). Two things are arranged around it here:
+
+* The HTTP request does not run *inside* ``CircuitBreaker.call``: pybreaker holds a process
+  lock for the duration of a call, which would serialise every fetch of a process. Instead
+  ``admit`` checks the shared state before a request and ``record`` feeds the finished
+  result through the breaker afterwards (a call that just returns or raises).
+* Only one trial request at a time: once the reset timeout has passed, the first worker to
+  take a short Redis lock makes the half-open trial; the others keep treating the circuit as
+  open until the trial has closed or re-opened it. Without this, every worker that wakes up
+  after the timeout would hit a host that has just been failing.
+
+* The common case costs one Redis round trip: ``admit`` reads pybreaker's state and failure
+  counter together (its own key layout), and a success with nothing to reset is not written.
+
+What counts as a failure is decided by the fetcher (see ``services.dhgate.fetcher``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pybreaker
+import redis
+
+
+class CircuitOpen(Exception):
+    """The host's circuit is open: no request was made."""
+
+    def __init__(self, host: str, retry_in: float | None) -> None:
+        self.host = host
+        self.retry_in = retry_in
+        wait = f"; next trial in about {retry_in:.0f} s" if retry_in else ""
+        super().__init__(f"circuit open for {host} after repeated failures{wait}")
+
+
+class _FetchFailed(Exception):
+    """Raised inside the breaker to count a failed fetch."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Permission to make a request; ``trial`` when it is the half-open test request.
+
+    ``clean`` means the circuit was closed with no failure counted when the request was
+    admitted: a success then has nothing to reset, and recording it costs no Redis round trip.
+    """
+
+    trial: bool = False
+    clean: bool = False
+
+
+class HostBreaker:
+    """Open after ``fail_max`` failed fetches in a row; one trial after ``reset_timeout`` s."""
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        host: str,
+        *,
+        namespace: str,
+        fail_max: int = 5,
+        reset_timeout: float = 60.0,
+        trial_ttl: float = 60.0,
+    ) -> None:
+        self.host = host
+        self._redis = redis_client
+        self._storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, redis_client, namespace=namespace)
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=fail_max, reset_timeout=reset_timeout, state_storage=self._storage, name=host
+        )
+        self._trial_key = f"{namespace}:trial"
+        self._state_key = f"{namespace}:{pybreaker.CircuitRedisStorage.BASE_NAMESPACE}:state"
+        self._counter_key = f"{namespace}:{pybreaker.CircuitRedisStorage.BASE_NAMESPACE}:fail_counter"
+        self._trial_ttl_ms = max(1000, int(trial_ttl * 1000))
+
+    @property
+    def state(self) -> str:
+        """"closed", "open" or "half-open", as every worker sees it."""
+        return self._storage.state
+
+    @property
+    def fail_counter(self) -> int:
+        return self._storage.counter
+
+    def admit(self) -> Admission:
+        """Allow a request, or raise ``CircuitOpen``."""
+        raw_state, raw_failures = self._redis.mget(self._state_key, self._counter_key)
+        state = raw_state.decode() if raw_state else self._storage.state  # missing: pybreaker re-creates it
+        if state == pybreaker.STATE_CLOSED:
+            return Admission(clean=not raw_failures or int(raw_failures) == 0)
+        if state == pybreaker.STATE_OPEN:
+            retry_in = self._seconds_until_trial()
+            if retry_in > 0:
+                raise CircuitOpen(self.host, retry_in)
+        # Open with the timeout passed, or half-open: one trial at a time across all workers.
+        if self._redis.set(self._trial_key, b"1", nx=True, px=self._trial_ttl_ms):
+            return Admission(trial=True)
+        raise CircuitOpen(self.host, None)
+
+    def record(self, admission: Admission, *, success: bool) -> None:
+        """Feed a finished fetch through the breaker's state machine."""
+        if success and admission.clean:
+            return  # closed and nothing counted: pybreaker would only reset a zero to zero
+        try:
+            self._breaker.call(_succeed if success else _fail)
+        except (_FetchFailed, pybreaker.CircuitBreakerError):
+            pass  # expected: a failure was counted (and may have opened the circuit)
+        finally:
+            if admission.trial:
+                self._redis.delete(self._trial_key)
+
+    def release(self, admission: Admission) -> None:
+        """Give back a trial slot without recording anything (the request never happened)."""
+        if admission.trial:
+            self._redis.delete(self._trial_key)
+
+    def _seconds_until_trial(self) -> float:
+        opened_at = self._storage.opened_at
+        if opened_at is None:
+            return 0.0
+        due = opened_at + timedelta(seconds=self._breaker.reset_timeout)
+        return max(0.0, (due - datetime.now(UTC)).total_seconds())
+
+
+def _succeed() -> None:
+    return None
+
+
+def _fail() -> None:
+    raise _FetchFailed()

@@ -1,0 +1,428 @@
+"""Fetching DHgate pages politely and robustly.
+
+One ``DHgateFetcher`` per process (per app) holds a pooled ``httpx.Client``. Every fetch goes
+through, in order:
+
+1. **Target check**: only paths on the configured ``DHGATE_BASE_URL`` host are fetched, and
+   redirects are followed by hand only while they stay on that host (no SSRF through a pasted
+   link, a crafted path or a redirect).
+2. **Circuit breaker** per host, shared through Redis (``services.dhgate.breaker``).
+3. **Rate limit** per host, shared through Redis (``services.dhgate.ratelimit``): each attempt,
+   retries included, waits for its slot.
+4. **Retries** (tenacity) on timeouts, connection errors, 408, 429 and 5xx, with exponential
+   backoff and jitter; a Retry-After header is honoured up to ``DHGATE_RETRY_AFTER_MAX_SECONDS``.
+   Nothing waits past the caller's deadline (the poll's time budget).
+
+The result is a ``FetchResult`` whose ``outcome`` says what happened. Blocked answers (403, an
+exhausted 429, "Access Denied", challenge and captcha pages) are ``BLOCKED``: they are never
+retried at once (hammering a block makes it last) and never count as a success.
+
+What trips the breaker: timeouts, connection errors, 5xx after retries, and **blocked**
+answers. A CDN block is about our client, not about one store: it applies to every page of the
+host, and each further request while blocked tends to prolong it, so after a few blocks in a
+row all workers stop for the reset timeout instead of collecting more blocks. 404/410 and
+other 4xx answers are proper answers from a healthy host and count as successes; answers that
+are too large or redirect off the host count as neither.
+"""
+from __future__ import annotations
+
+import email.utils
+import functools
+import os
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import redis
+from flask import Flask, current_app
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
+
+from extensions import get_redis
+from services.dhgate.breaker import Admission, CircuitOpen, HostBreaker
+from services.dhgate.parsers_common import detect_blocked
+from services.dhgate.ratelimit import HostRateLimiter
+from services.dhgate.types import PageBlocked, PollOutcome
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+MAX_REDIRECTS = 5
+_EXTENSION_KEY = "dhm_dhgate_fetcher"
+_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
+
+class ForbiddenTarget(ValueError):
+    """A URL that is not a page of the configured DHgate host; nothing was fetched."""
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Everything the fetcher needs from the app config (hashable: it keys the shared client)."""
+
+    base_url: str
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    attempts: int = 3
+    retry_wait: float = 2.0
+    retry_max_wait: float = 30.0
+    retry_after_max: float = 60.0
+    requests_per_second: float = 1.0
+    burst: int = 1
+    breaker_failures: int = 5
+    breaker_reset: float = 60.0
+    cookies: str = "language=en; b2b_ship_country=US; intl_currency=USD"
+    user_agent: str = "Mozilla/5.0"
+    max_bytes: int = 8 * 1024 * 1024
+    key_prefix: str = "dhm:"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> FetchSettings:
+        return cls(
+            base_url=str(config["DHGATE_BASE_URL"]).rstrip("/"),
+            connect_timeout=float(config.get("DHGATE_CONNECT_TIMEOUT_SECONDS", 10.0)),
+            read_timeout=float(config.get("DHGATE_TIMEOUT_SECONDS", 20.0)),
+            attempts=int(config.get("DHGATE_RETRY_ATTEMPTS", 3)),
+            retry_wait=float(config.get("DHGATE_RETRY_WAIT_SECONDS", 2.0)),
+            retry_max_wait=float(config.get("DHGATE_RETRY_MAX_WAIT_SECONDS", 30.0)),
+            retry_after_max=float(config.get("DHGATE_RETRY_AFTER_MAX_SECONDS", 60.0)),
+            requests_per_second=float(config.get("DHGATE_REQUESTS_PER_SECOND", 1.0)),
+            burst=int(config.get("DHGATE_RATE_BURST", 1)),
+            breaker_failures=int(config.get("DHGATE_BREAKER_FAILURES", 5)),
+            breaker_reset=float(config.get("DHGATE_BREAKER_RESET_SECONDS", 60.0)),
+            cookies=str(config.get("DHGATE_COOKIES") or ""),
+            user_agent=str(config.get("DHGATE_USER_AGENT") or "Mozilla/5.0"),
+            max_bytes=int(config.get("DHGATE_MAX_PAGE_BYTES", 8 * 1024 * 1024)),
+            key_prefix=str(config.get("REDIS_KEY_PREFIX", "dhm:")),
+        )
+
+
+@dataclass
+class FetchResult:
+    """What one fetch (all its attempts) ended with."""
+
+    outcome: PollOutcome
+    url: str
+    status_code: int | None = None
+    text: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    waits: list[float] = field(default_factory=list)  # seconds slept before each retry
+    elapsed_ms: int = 0
+
+    @property
+    def answered(self) -> bool:
+        """True when there is a page for the parser (2xx, or 404/410 which it interprets)."""
+        return self.outcome in (PollOutcome.OK, PollOutcome.GONE) and self.text is not None
+
+
+@dataclass
+class _Attempt:
+    """One request's result, before the retry policy looks at it."""
+
+    kind: str  # "answer", "blocked", "timeout", "transport", "budget", "refused", "too_large"
+    status_code: int | None = None
+    text: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        if self.kind in ("timeout", "transport"):
+            return True
+        return self.kind == "answer" and self.status_code in RETRY_STATUSES
+
+
+class DHgateFetcher:
+    """Fetches pages of one DHgate host with retries, a shared rate limit and a shared breaker."""
+
+    def __init__(self, settings: FetchSettings, redis_client: redis.Redis) -> None:
+        self.settings = settings
+        self.origin = httpx.URL(settings.base_url)
+        if self.origin.scheme not in ("http", "https") or not self.origin.host:
+            raise ForbiddenTarget(f"DHGATE_BASE_URL must be an http(s) URL, got {settings.base_url!r}")
+        host_key = f"{self.origin.host}:{self.origin.port or ''}"
+        self.limiter = HostRateLimiter(
+            redis_client, f"{settings.key_prefix}dhgate:rate:{host_key}", settings.requests_per_second, settings.burst
+        )
+        self.breaker = HostBreaker(
+            redis_client,
+            host_key,
+            namespace=f"{settings.key_prefix}dhgate:breaker:{host_key}",
+            fail_max=settings.breaker_failures,
+            reset_timeout=settings.breaker_reset,
+            trial_ttl=settings.connect_timeout + settings.read_timeout + 5,
+        )
+        self.client = httpx.Client(
+            headers=self._headers(),
+            verify=tls_context() if self.origin.scheme == "https" else False,
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # stateless: no jar
+            follow_redirects=False,
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30),
+        )
+        self._backoff = wait_exponential_jitter(
+            multiplier=settings.retry_wait, max=settings.retry_max_wait, jitter=settings.retry_wait
+        )
+        self._pid = os.getpid()
+
+    def _headers(self) -> dict[str, str]:
+        """What a desktop browser sends, plus the locale cookies (prices in USD, shipping to US)."""
+        headers = {
+            "User-Agent": self.settings.user_agent,
+            "Accept": _ACCEPT,
+            "Accept-Language": "en-US,en;q=0.9",
+            "Accept-Encoding": "gzip, deflate, br",
+            "Upgrade-Insecure-Requests": "1",
+            "Sec-Fetch-Dest": "document",
+            "Sec-Fetch-Mode": "navigate",
+            "Sec-Fetch-Site": "none",
+        }
+        if self.settings.cookies:
+            headers["Cookie"] = self.settings.cookies
+        return headers
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ------------------------------------------------------------------ public
+
+    def url_for(self, path_or_url: str) -> str:
+        """The absolute URL of a page on the DHgate host, or ``ForbiddenTarget``."""
+        if not isinstance(path_or_url, str) or not path_or_url:
+            raise ForbiddenTarget("empty page address")
+        if any(ch in path_or_url for ch in "\\\r\n\t ") or any(ord(ch) < 32 for ch in path_or_url):
+            raise ForbiddenTarget("page address contains spaces, backslashes or control characters")
+        if path_or_url.startswith("/") and not path_or_url.startswith("//"):
+            url = self.settings.base_url + path_or_url
+        else:
+            url = path_or_url
+        if not self._same_origin(url):
+            raise ForbiddenTarget(f"only pages of {self.origin.host} are fetched, not {url[:100]!r}")
+        return url
+
+    def fetch(self, path_or_url: str, *, deadline: float | None = None) -> FetchResult:
+        """Fetch one page. ``deadline`` is a ``time.monotonic()`` value no wait may pass."""
+        started = time.monotonic()
+        url = self.url_for(path_or_url)
+        if deadline is None:
+            deadline = started + self.settings.attempts * (self.settings.read_timeout + self.settings.retry_max_wait)
+        try:
+            admission = self.breaker.admit()
+        except CircuitOpen as exc:
+            return FetchResult(PollOutcome.CIRCUIT_OPEN, url, error=str(exc))
+        waits: list[float] = []
+        tries = 0
+
+        def attempt() -> _Attempt:
+            nonlocal tries
+            tries += 1
+            return self._attempt(url, deadline)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.attempts) | _stop_at_deadline(deadline),
+            wait=self._wait,
+            retry=retry_if_result(lambda result: result.retryable),
+            before_sleep=lambda state: waits.append(float(state.upcoming_sleep)),
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+            reraise=True,
+        )
+        try:
+            final: _Attempt = retrying(attempt)
+        except BaseException:
+            self.breaker.release(admission)
+            raise
+        result = self._result(url, final, tries, waits, started)
+        self._record(admission, result, final)
+        return result
+
+    # ------------------------------------------------------------------ one attempt
+
+    def _attempt(self, url: str, deadline: float) -> _Attempt:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return _Attempt("budget", error="the poll's time budget ran out")
+        reservation = self.limiter.acquire(max_wait=remaining)
+        if not reservation.granted:
+            return _Attempt("budget", error="the poll's time budget ran out waiting for the DHgate rate limit")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.05:
+            return _Attempt("budget", error="the poll's time budget ran out")
+        timeout = httpx.Timeout(
+            min(self.settings.read_timeout, remaining), connect=min(self.settings.connect_timeout, remaining)
+        )
+        try:
+            return self._get(url, timeout)
+        except httpx.TimeoutException as exc:
+            return _Attempt("timeout", error=f"timed out ({type(exc).__name__})")
+        except httpx.RequestError as exc:  # connection, protocol or content-decoding trouble
+            return _Attempt("transport", error=f"request failed: {exc or type(exc).__name__}")
+
+    def _get(self, url: str, timeout: httpx.Timeout) -> _Attempt:
+        """GET with redirects followed by hand, only while they stay on the DHgate host."""
+        for _ in range(MAX_REDIRECTS + 1):
+            with self.client.stream("GET", url, timeout=timeout) as response:
+                if response.is_redirect:
+                    target = urljoin(url, response.headers.get("location", ""))
+                    if not self._same_origin(target):
+                        return _Attempt("refused", response.status_code,
+                                        error=f"redirected away from DHgate to {target[:100]!r}")
+                    url = target
+                    continue
+                body = self._read_capped(response)
+                if body is None:
+                    return _Attempt("too_large", response.status_code,
+                                    error=f"the page is larger than {self.settings.max_bytes} bytes")
+                return self._classify(response, body)
+        return _Attempt("refused", error=f"more than {MAX_REDIRECTS} redirects")
+
+    def _read_capped(self, response: httpx.Response) -> str | None:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.settings.max_bytes:
+                return None
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        try:
+            return raw.decode(response.encoding or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know: the pages are UTF-8 in practice
+            return raw.decode("utf-8", errors="replace")
+
+    def _classify(self, response: httpx.Response, text: str) -> _Attempt:
+        status = response.status_code
+        if status == 429:
+            return _Attempt("answer", status, text, error="HTTP 429 Too Many Requests",
+                            retry_after=_retry_after_seconds(response.headers.get("retry-after")))
+        try:
+            detect_blocked(text, status)
+        except PageBlocked as exc:
+            return _Attempt("blocked", status, text, error=str(exc))
+        error = None if status < 400 else f"HTTP {status}"
+        return _Attempt("answer", status, text, error=error,
+                        retry_after=_retry_after_seconds(response.headers.get("retry-after")))
+
+    # ------------------------------------------------------------------ policy
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server gave one (capped), else exponential backoff with jitter."""
+        last = state.outcome.result() if state.outcome and not state.outcome.failed else None
+        if last is not None and last.retry_after is not None:
+            return min(last.retry_after, self.settings.retry_after_max)
+        return float(self._backoff(state))
+
+    def _result(self, url: str, final: _Attempt, tries: int, waits: list[float], started: float) -> FetchResult:
+        outcome = _outcome_of(final)
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        text = final.text if outcome in (PollOutcome.OK, PollOutcome.GONE) else None
+        return FetchResult(outcome, url, final.status_code, text, final.error, tries, waits, elapsed_ms)
+
+    def _record(self, admission: Admission, result: FetchResult, final: _Attempt) -> None:
+        if final.kind in ("budget", "refused", "too_large"):
+            self.breaker.release(admission)  # our own limits, not the host's health
+            return
+        failed = result.outcome in (PollOutcome.BLOCKED, PollOutcome.TIMEOUT) or (
+            result.outcome is PollOutcome.HTTP_ERROR and (result.status_code is None or result.status_code >= 500)
+        )
+        self.breaker.record(admission, success=not failed)
+
+    def _same_origin(self, url: str) -> bool:
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            return False
+        return (
+            parsed.scheme == self.origin.scheme
+            and parsed.host == self.origin.host
+            and parsed.port == self.origin.port
+            and not parsed.userinfo
+        )
+
+
+def _outcome_of(final: _Attempt) -> PollOutcome:
+    if final.kind == "blocked":
+        return PollOutcome.BLOCKED
+    if final.kind in ("timeout", "budget"):
+        return PollOutcome.TIMEOUT
+    if final.kind != "answer":
+        return PollOutcome.HTTP_ERROR
+    status = final.status_code or 0
+    if status == 429:
+        return PollOutcome.BLOCKED  # still rate limited after every retry
+    if status in (404, 410):
+        return PollOutcome.GONE
+    if 200 <= status < 300:
+        return PollOutcome.OK
+    return PollOutcome.HTTP_ERROR
+
+
+class _stop_at_deadline:  # noqa: N801 - reads like tenacity's own stop conditions
+    """Stop retrying when the next wait would end after the deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, state: RetryCallState) -> bool:
+        upcoming = state.upcoming_sleep or 0.0
+        return time.monotonic() + upcoming >= self.deadline
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+# ---------------------------------------------------------------------- the process's fetcher
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings for DHgate, built once per process: loading the CA bundle takes tens
+    of milliseconds, too much to repeat for every poll job. A worker that forks a process per
+    job can build it before forking (``warm_up``) so that every job inherits it."""
+    return httpx.create_ssl_context()
+
+
+def warm_up() -> None:
+    """Prepare what every fetch needs and a forked child can inherit (call before forking)."""
+    tls_context()
+
+_lock = threading.Lock()
+
+
+def get_fetcher(app: Flask | None = None) -> DHgateFetcher:
+    """The fetcher of this app in this process, built on first use.
+
+    Keyed by process id (a forked worker must not share the parent's sockets) and by the
+    settings (tests point an app at a new sandbox by changing its config).
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    settings = FetchSettings.from_config(app.config)
+    with _lock:
+        cached = app.extensions.get(_EXTENSION_KEY)
+        if cached is not None and cached._pid == os.getpid() and cached.settings == settings:
+            return cached
+        if cached is not None and cached._pid == os.getpid():
+            cached.close()
+        with app.app_context():
+            fetcher = DHgateFetcher(settings, get_redis())
+        app.extensions[_EXTENSION_KEY] = fetcher
+        return fetcher

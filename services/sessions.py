@@ -1,0 +1,197 @@
+"""Server-side login sessions on top of Flask-Login.
+
+Flask-Login keeps ``User.get_id()`` in the signed session cookie. Our ``get_id`` is a random
+session token whose SHA-256 lives in ``admin_sessions``; the loader below looks the row up on every
+request, so a revoked, expired or deactivated session stops working at the next request, and a
+stolen database does not contain usable tokens.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from flask import Flask, abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
+from flask_login import login_user, logout_user
+from sqlalchemy import select, update
+from werkzeug.wrappers import Response
+
+from extensions import db, login_manager
+from models import AdminSession, User
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # our own session rows do this job, revocably
+    login_manager.user_loader(load_user_from_token)
+    login_manager.unauthorized_handler(handle_unauthorized)
+
+    from flask_babel import lazy_gettext
+
+    login_manager.login_message = lazy_gettext("Please log in to see this page.")  # type: ignore[assignment]
+
+
+def handle_unauthorized() -> Response:
+    """Anonymous visitor on a protected page: people go to the login form (coming back here
+    afterwards), JSON clients get a 401 they can act on instead of an HTML redirect."""
+    from web.errors import wants_json
+
+    if wants_json():
+        abort(401)
+    flash(str(login_manager.login_message), login_manager.login_message_category)
+    here = request.full_path if request.query_string else request.path
+    return redirect(url_for("auth.login", next=here))
+
+
+def load_user_from_token(token: str) -> User | None:
+    """Flask-Login's loader: the user of a live session, or None (which logs the browser out)."""
+    now = datetime.now(UTC)
+    row = db.session.scalar(select(AdminSession).where(AdminSession.token == hash_token(token)))
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = row.user
+    if not user.is_active:
+        return None
+    _touch(row, now)
+    user.current_session = row
+    user.current_token = token
+    return user
+
+
+def _touch(row: AdminSession, now: datetime) -> None:
+    """Record activity, at most once per SESSION_TOUCH_SECONDS, without a write per request."""
+    interval = timedelta(seconds=current_app.config["SESSION_TOUCH_SECONDS"])
+    if now - row.last_seen_at < interval:
+        return
+    db.session.execute(update(AdminSession).where(AdminSession.id == row.id).values(last_seen_at=now))
+    db.session.commit()
+
+
+def start_session(user: User, *, remember: bool = False) -> AdminSession:
+    """Create a session row, log the user in with its token, and record the login time."""
+    now = datetime.now(UTC)
+    lifetime = (
+        timedelta(days=current_app.config["REMEMBER_DAYS"])
+        if remember
+        else timedelta(hours=current_app.config["SESSION_HOURS"])
+    )
+    token = secrets.token_urlsafe(32)
+    row = AdminSession(
+        token=hash_token(token),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+        remember=remember,
+        ip_address=request.remote_addr if has_request_context() else None,
+        user_agent=request.user_agent.string[:512] if has_request_context() else None,
+    )
+    db.session.add(row)
+    user.last_login_at = now
+    db.session.commit()
+    user.current_session = row
+    user.current_token = token
+    _reset_cookie_session()  # a fresh cookie: no session fixation across logins
+    session.permanent = remember  # cookie lifetime: PERMANENT_SESSION_LIFETIME = REMEMBER_DAYS
+    login_user(user, remember=False)  # never Flask-Login's own remember cookie: it bypasses our rows
+    return row
+
+
+# Harmless choices made before logging in that the person expects to keep (the language).
+_SURVIVES_LOGIN = ("lang",)
+
+
+def end_current_session(user: User, reason: str = "logout") -> None:
+    """Revoke the session this request belongs to and clear the cookie."""
+    if user.current_session is not None:
+        revoke_session(user.current_session, reason)
+    logout_user()
+    _reset_cookie_session()
+
+
+def _reset_cookie_session() -> None:
+    """Empty the cookie session (keeping harmless choices like the language) and forget the CSRF
+    token Flask-WTF cached for this request: it belonged to the old session and would fail."""
+    keep = {key: session[key] for key in _SURVIVES_LOGIN if key in session}
+    session.clear()
+    session.update(keep)
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+
+def revoke_session(row: AdminSession, reason: str) -> bool:
+    """Revoke one session; True when it was still live (so callers log only real revocations)."""
+    result = db.session.execute(
+        update(AdminSession)
+        .where(AdminSession.id == row.id, AdminSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+    )
+    db.session.commit()
+    return bool(result.rowcount)
+
+
+def revoke_user_sessions(user_id: int, reason: str, *, except_session_id: int | None = None) -> int:
+    """Revoke every live session of a user (optionally keeping one); returns how many ended."""
+    query = update(AdminSession).where(AdminSession.user_id == user_id, AdminSession.revoked_at.is_(None))
+    if except_session_id is not None:
+        query = query.where(AdminSession.id != except_session_id)
+    result = db.session.execute(query.values(revoked_at=datetime.now(UTC), revoked_reason=reason))
+    db.session.commit()
+    return int(result.rowcount or 0)
+
+
+def live_sessions(user_id: int) -> list[AdminSession]:
+    """A user's sessions that still work, newest activity first."""
+    now = datetime.now(UTC)
+    return list(
+        db.session.scalars(
+            select(AdminSession)
+            .where(AdminSession.user_id == user_id, AdminSession.revoked_at.is_(None), AdminSession.expires_at > now)
+            .order_by(AdminSession.last_seen_at.desc(), AdminSession.id.desc())
+        )
+    )
+
+
+def find_live_session(session_id: int, *, user_id: int) -> AdminSession | None:
+    """One live session *of this user*: the owner check is part of the query, so nobody can
+    reach another person's session by guessing ids."""
+    now = datetime.now(UTC)
+    return db.session.scalar(
+        select(AdminSession).where(
+            AdminSession.id == session_id,
+            AdminSession.user_id == user_id,
+            AdminSession.revoked_at.is_(None),
+            AdminSession.expires_at > now,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Device:
+    """A browser and operating system read from a user agent, for people recognising a session."""
+
+    browser: str | None
+    os: str | None
+
+
+@lru_cache(maxsize=256)
+def describe_user_agent(user_agent: str | None) -> Device:
+    """``Device('Firefox 121', 'Windows')``; unknown parts are None (the page says "unknown")."""
+    if not user_agent:
+        return Device(None, None)
+    from ua_parser import parse
+
+    result = parse(user_agent)
+    browser = None
+    if result.user_agent is not None and result.user_agent.family != "Other":
+        browser = " ".join(p for p in (result.user_agent.family, result.user_agent.major) if p)
+    os_name = None
+    if result.os is not None and result.os.family != "Other":
+        os_name = result.os.family
+    return Device(browser, os_name)

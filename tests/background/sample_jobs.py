@@ -1,0 +1,51 @@
+"""Jobs the background tests enqueue: real functions a real worker imports and runs by path."""
+from __future__ import annotations
+
+import os
+import time
+
+from extensions import db, get_redis
+from services.queue import job
+
+
+@job("default", timeout=30)
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@job("default", timeout=30)
+def explode(tag: str) -> None:
+    raise ValueError(f"boom {tag}")
+
+
+@job("default", timeout=30, retries=2, retry_intervals=(0,))
+def flaky(counter_key: str) -> int:
+    """Fails on its first attempt, succeeds on the second."""
+    attempt = int(get_redis().incr(counter_key))
+    if attempt < 2:
+        raise RuntimeError(f"attempt {attempt} fails")
+    return attempt
+
+
+@job("default", timeout=60)
+def slow(done_key: str, started_key: str, seconds: float) -> str:
+    get_redis().set(started_key, "1")
+    time.sleep(seconds)
+    get_redis().set(done_key, "done")
+    return "done"
+
+
+@job("default", timeout=30)
+def live_worker_names() -> list[str]:
+    from services.worker_heartbeat import live_workers
+
+    return [w.name for w in live_workers()]
+
+
+@job("default", timeout=30)
+def database_roundtrip() -> tuple[int, int]:
+    """Uses the database from inside the job: the pid shows it ran in a forked work horse."""
+    from sqlalchemy import text
+
+    value = db.session.execute(text("SELECT 41 + 1")).scalar_one()
+    return os.getpid(), int(value)

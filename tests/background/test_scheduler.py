@@ -1,0 +1,201 @@
+"""The scheduler: deterministic slots, one enqueue per slot, one active copy, fast takeover."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from rq import Queue
+
+from config import ConfigError, DevelopmentConfig
+from extensions import get_redis
+from services.queue import job_exists
+from services.scheduler import (
+    SchedulerLock,
+    SchedulerRunner,
+    enqueue_slot,
+    history,
+    schedule_plan,
+    scheduled_job,
+    scheduler_status,
+    slot_job_id,
+)
+from tests.background.conftest import BIN, Processes, process_env, wait_for
+from tests.conftest import Stores
+
+
+def _queued_ids(name: str) -> list[str]:
+    return [i.decode() for i in get_redis().lrange(Queue(name, connection=get_redis()).key, 0, -1)]
+
+
+# -- configuration --------------------------------------------------------------------------
+
+def test_the_schedule_comes_from_configuration() -> None:
+    loaded = DevelopmentConfig.load({"SCHEDULE_PRUNE": "cron 30 4 * * *", "SCHEDULE_SEND_DIGESTS": "off"})
+    plan = {entry.job.name: entry for entry in schedule_plan(loaded)}
+    assert plan["prune"].describe() == "cron 30 4 * * * (UTC)"
+    assert plan["flush_metrics"].describe() == "every 1m"
+    assert plan["snapshot_platform_metrics"].describe() == "every 5m"
+    assert plan["poll_due_monitors"].job.target == "jobs.monitoring.poll_due_monitors"  # by path, even if absent
+    assert "send_digests" not in plan
+    # areas that come later are scheduled only once their job module exists
+    assert ("rollup_affiliate" in plan) == job_exists("jobs.affiliate.rollup_affiliate")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SCHEDULE_PRUNE": "sometimes"}, "schedule of prune must be"),
+        ({"SCHEDULE_PRUNE": "cron 61 * * * *"}, "bad cron expression"),
+        ({"SCHEDULE_PRUNE": "every 0s"}, "must look like"),
+        ({"SCHEDULE_NOPE": "every 5m"}, "SCHEDULE_NOPE names no scheduled job"),
+    ],
+)
+def test_a_bad_schedule_is_one_clear_error(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DevelopmentConfig.load(env)
+
+
+def test_slots_are_the_same_whoever_computes_them() -> None:
+    loaded = DevelopmentConfig.load({"SCHEDULE_FLUSH_METRICS": "every 5m"})
+    entry = next(e for e in schedule_plan(loaded) if e.job.name == "flush_metrics")
+    now = datetime(2026, 3, 1, 12, 7, 31, tzinfo=UTC)
+    assert entry.next_run(now) == datetime(2026, 3, 1, 12, 10, tzinfo=UTC)
+    assert entry.next_run(now + timedelta(seconds=90)) == datetime(2026, 3, 1, 12, 10, tzinfo=UTC)
+    assert slot_job_id("flush_metrics", datetime(2026, 3, 1, 12, 10, tzinfo=UTC)) == "flush_metrics-20260301T121000Z"
+
+
+# -- one enqueue per slot -------------------------------------------------------------------
+
+def test_a_slot_is_enqueued_once_however_often_it_ticks(app: Flask) -> None:
+    job = scheduled_job("flush_metrics")
+    slot = datetime(2026, 3, 1, 12, 10, tzinfo=UTC)
+    outcomes = []
+
+    def tick(owner: str) -> None:
+        with app.app_context():
+            outcomes.append(enqueue_slot(job, slot, owner=owner))
+
+    threads = [threading.Thread(target=tick, args=(f"copy-{i}",)) for i in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(o.status for o in outcomes) == ["duplicate"] * 4 + ["enqueued"]
+    assert _queued_ids("high") == ["flush_metrics-20260301T121000Z"]
+    enqueue_slot(job, slot + timedelta(minutes=1), owner="copy-0")
+    assert len(_queued_ids("high")) == 2
+
+
+def test_a_job_whose_module_does_not_exist_yet_can_still_be_enqueued(app: Flask) -> None:
+    from services.scheduler import ScheduledJob
+
+    future = ScheduledJob("future_job", "jobs.not_written_yet.do_it", "maintenance")
+    outcome = enqueue_slot(future, datetime(2026, 3, 1, tzinfo=UTC), owner="me")
+    assert outcome.status == "enqueued"
+    assert _queued_ids("maintenance") == ["future_job-20260301T000000Z"]
+
+
+def test_flask_scheduler_jobs_lists_trigger_next_run_and_last_outcome(app: Flask, runner) -> None:  # noqa: ANN001
+    enqueue_slot(scheduled_job("prune"), datetime(2026, 3, 1, 3, 17, tzinfo=UTC), owner="me")
+    result = runner.invoke(args=["scheduler", "jobs"])
+    assert result.exit_code == 0, result.output
+    prune_line = next(line for line in result.output.splitlines() if line.startswith("prune "))
+    assert "cron 17 3 * * * (UTC)" in prune_line
+    assert "prune-20260301T031700Z" in prune_line and "queued" in prune_line
+    flush_line = next(line for line in result.output.splitlines() if line.startswith("flush_metrics "))
+    assert "every 1m" in flush_line
+    assert "no scheduler is running" in result.output
+
+
+# -- the lock -------------------------------------------------------------------------------
+
+def test_the_lock_has_one_holder_and_only_the_holder_renews_or_releases_it(app: Flask) -> None:
+    first = SchedulerLock(get_redis(), "dhm:scheduler:lock", "first", ttl_seconds=0.5)
+    second = SchedulerLock(get_redis(), "dhm:scheduler:lock", "second", ttl_seconds=0.5)
+    assert first.acquire() and not second.acquire()
+    assert not second.renew() and not second.release()
+    assert first.holder() == "first" and first.renew()
+    wait_for(lambda: second.acquire(), timeout=5, what="the expired lock to pass to the second copy")
+    assert not first.renew() and second.holder() == "second"
+
+
+def test_a_runner_in_this_process_enqueues_and_steps_aside_cleanly(stores: Stores, _schema: None) -> None:
+    from tests.conftest import make_app
+
+    schedule = {name: "off" for name in DevelopmentConfig.SCHEDULE} | {"flush_metrics": "every 1s"}
+    app = make_app(stores, SCHEDULE=schedule, SCHEDULER_LOCK_TTL_SECONDS=1.0)
+    runner = SchedulerRunner(app)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        with app.app_context():
+            wait_for(lambda: len(history()) >= 2, timeout=15, what="two enqueued slots")
+            assert scheduler_status().running and scheduler_status().active == runner.owner
+    finally:
+        runner.stop()
+        thread.join(timeout=15)
+    with app.app_context():
+        assert not thread.is_alive()
+        assert get_redis().get("dhm:scheduler:lock") is None  # handed over at once, not after the TTL
+        get_redis().flushdb()
+
+
+# -- two real scheduler processes -----------------------------------------------------------
+
+def _scheduler_env(stores: Stores) -> dict[str, str]:
+    from config import Config
+
+    env = process_env(stores, SCHEDULER_LOCK_TTL_SECONDS="2", SCHEDULER_MISFIRE_GRACE_SECONDS="5")
+    for name in Config.SCHEDULE:
+        env[f"SCHEDULE_{name.upper()}"] = "off"
+    env["SCHEDULE_FLUSH_METRICS"] = "every 1s"
+    return env
+
+
+@pytest.mark.slow
+def test_two_schedulers_one_active_then_takeover_without_doubles(
+    app: Flask, stores: Stores, processes: Processes, tmp_path: Path
+) -> None:
+    env = _scheduler_env(stores)
+    command = [str(BIN / "flask"), "scheduler", "run"]
+    first = processes.start(command, env, tmp_path / "first.log")
+    second = processes.start(command, env, tmp_path / "second.log")
+    pids = {first.pid: first, second.pid: second}
+
+    def owners() -> set[str]:
+        return {entry["owner"] for entry in history(200)}
+
+    wait_for(lambda: len(history(200)) >= 4, timeout=30, what="the active scheduler to enqueue slots")
+    wait_for(lambda: len(scheduler_status().standbys) == 1, timeout=10, what="the other copy to register as standby")
+    assert len(owners()) == 1, "only one copy may enqueue"
+    active_owner = next(iter(owners()))
+    status = scheduler_status()
+    assert status.running and status.active == active_owner and status.standbys != [active_owner]
+    active_pid = int(active_owner.split(":")[1])
+    assert active_pid in pids
+
+    os.kill(active_pid, signal.SIGKILL)
+    pids[active_pid].wait(timeout=10)
+    last_slot_before = max(datetime.fromisoformat(e["slot"]) for e in history(200))
+
+    wait_for(lambda: len(owners()) == 2, timeout=30, what="the standby to take over")
+    wait_for(lambda: sum(1 for e in history(200) if e["owner"] != active_owner) >= 2, timeout=15, what="slots from the new active copy")
+    entries = history(200)
+    new_entries = [e for e in entries if e["owner"] != active_owner]
+    assert all(datetime.fromisoformat(e["slot"]) > last_slot_before for e in new_entries)
+
+    job_ids = [e["job_id"] for e in entries]
+    assert len(job_ids) == len(set(job_ids)), "a slot was enqueued twice"
+    queued = _queued_ids("high")
+    assert len(queued) == len(set(queued)) and set(job_ids) <= set(queued)
+    assert len(get_redis().keys("dhm:scheduler:claim:*")) == len(job_ids)
+
+    survivor = next(p for pid, p in pids.items() if pid != active_pid)
+    survivor.send_signal(signal.SIGTERM)
+    assert survivor.wait(timeout=20) == 0
+    assert get_redis().get("dhm:scheduler:lock") is None

@@ -1,0 +1,115 @@
+"""The worker: real jobs on real Redis, failures with tracebacks, retries, heartbeat, shutdown."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry
+from sqlalchemy import func, select
+
+from extensions import db, get_redis
+from models.metrics import HealthCheck
+from services.queue import enqueue, get_queue
+from tests.background.conftest import BIN, PROJECT_ROOT, Processes, process_env, wait_for
+from tests.conftest import Stores
+from worker import AppSimpleWorker, build_worker
+
+JOBS = "tests.background.sample_jobs"
+
+
+def _fetch(job_id: str) -> Job:
+    return Job.fetch(job_id, connection=get_redis())
+
+
+def test_a_burst_worker_runs_jobs_records_failures_and_retries(app: Flask) -> None:
+    ok = enqueue(f"{JOBS}.add", 2, 3)
+    bad = enqueue(f"{JOBS}.explode", "tag-7")
+    flaky = enqueue(f"{JOBS}.flaky", "dhm:test:flaky-attempts")
+    build_worker(app, ["default"], worker_class=AppSimpleWorker).work(burst=True)
+
+    assert _fetch(ok.id).get_status() == JobStatus.FINISHED and _fetch(ok.id).return_value() == 5
+
+    failed = _fetch(bad.id)
+    assert failed.get_status() == JobStatus.FAILED
+    assert bad.id in FailedJobRegistry(queue=get_queue("default")).get_job_ids()
+    traceback = failed.latest_result().exc_string
+    assert "Traceback" in traceback and "ValueError: boom tag-7" in traceback
+
+    retried = _fetch(flaky.id)
+    assert retried.get_status() == JobStatus.FINISHED and retried.return_value() == 2
+    assert retried.retries_left == 1  # one of its two retries used
+    assert int(get_redis().get("dhm:test:flaky-attempts")) == 2
+
+
+def test_jobs_get_their_declared_timeout_and_retries(app: Flask) -> None:
+    queued = enqueue("jobs.maintenance.prune")
+    assert queued.origin == "maintenance" and queued.timeout == 1800
+    assert queued.retries_left == 2 and queued.retry_intervals == [60, 300]
+    health = enqueue("jobs.maintenance.run_health_checks")
+    assert health.origin == "high"
+
+
+def test_the_heartbeat_is_visible_while_the_worker_runs_and_gone_after(app: Flask) -> None:
+    from services.worker_heartbeat import list_workers
+
+    job = enqueue(f"{JOBS}.live_worker_names")
+    worker = build_worker(app, ["default"], worker_class=AppSimpleWorker, name="tester.1")
+    worker.work(burst=True)
+    assert _fetch(job.id).return_value() == ["tester.1"]
+    assert list_workers() == []  # a clean stop removes its heartbeat at once
+
+
+def test_unknown_queue_names_are_refused(app: Flask) -> None:
+    with pytest.raises(ValueError, match="unknown queue 'nope'"):
+        build_worker(app, ["nope"])
+
+
+def test_job_modules_build_no_app_at_import() -> None:
+    import ast
+
+    for path in (PROJECT_ROOT / "jobs").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "create_app"]
+        assert not calls, f"{path.name} calls create_app"
+
+
+# -- the real process -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_worker_py_burst_runs_real_jobs_in_forked_horses(app: Flask, stores: Stores) -> None:
+    health = enqueue("jobs.maintenance.run_health_checks")
+    db_job = enqueue(f"{JOBS}.database_roundtrip")
+    bad = enqueue(f"{JOBS}.explode", "in-a-process")
+    flaky = enqueue(f"{JOBS}.flaky", "dhm:test:flaky-process")
+    result = subprocess.run(
+        [str(BIN / "python"), "worker.py", "--burst"], cwd=PROJECT_ROOT, env=process_env(stores),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    assert _fetch(health.id).get_status() == JobStatus.FINISHED
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(HealthCheck)) == 5  # one row per check
+
+    horse_pid, value = _fetch(db_job.id).return_value()
+    assert value == 42 and horse_pid != os.getpid()
+
+    assert "ValueError: boom in-a-process" in _fetch(bad.id).latest_result().exc_string
+    assert bad.id in FailedJobRegistry(queue=get_queue("default")).get_job_ids()
+    assert _fetch(flaky.id).get_status() == JobStatus.FINISHED
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_current_job_finish(app: Flask, stores: Stores, processes: Processes, tmp_path: Path) -> None:
+    job = enqueue(f"{JOBS}.slow", "dhm:test:slow-done", "dhm:test:slow-started", 2.0)
+    worker = processes.start([str(BIN / "python"), "worker.py", "--queues", "default"], process_env(stores), tmp_path / "worker.log")
+    wait_for(lambda: get_redis().get("dhm:test:slow-started"), timeout=60, what="the job to start")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    assert get_redis().get("dhm:test:slow-done") == b"done"
+    assert _fetch(job.id).get_status() == JobStatus.FINISHED

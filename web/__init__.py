@@ -1,0 +1,1 @@
+"""Request-layer plumbing shared by every blueprint: security headers, languages, assets, errors."""

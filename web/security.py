@@ -1,0 +1,153 @@
+"""Security headers, the Origin/Referer check on state changes, safe ``next`` redirects, and the
+record of every rate-limit breach."""
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urljoin, urlsplit
+
+from flask import Flask, Response, abort, current_app, request
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",  # no inline scripts anywhere: every script is a static file
+    "style-src 'self'",
+    "img-src 'self' data: https:",  # product images come from DHgate's CDN
+    "font-src 'self'",
+    "connect-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'self'",
+    "object-src 'none'",
+])
+
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(check_same_origin)
+    app.after_request(add_security_headers)
+    app.jinja_env.globals["safe_next"] = safe_next_url
+    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
+
+
+def add_security_headers(response: Response) -> Response:
+    """Headers every response carries; HSTS only where the site is served over HTTPS."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_app.config.get("ENV_NAME") == "production":
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    return response
+
+
+def _allowed_origins() -> set[str]:
+    own = f"{request.scheme}://{request.host}"
+    return {own, *current_app.config.get("TRUSTED_ORIGINS", ())}
+
+
+def _origin_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def check_same_origin() -> None:
+    """Refuse state changes that a browser says came from another site.
+
+    CSRF tokens are the main defence; this is the second lock (OWASP's "verify origin with
+    standard headers"). Requests without either header (CLI tools, API clients with tokens) are
+    left to the CSRF token check.
+    """
+    if request.method not in UNSAFE_METHODS:
+        return
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        if origin not in _allowed_origins():
+            _refuse_cross_origin(origin)
+        return
+    referer = request.headers.get("Referer")
+    if referer and _origin_of(referer) not in _allowed_origins():
+        _refuse_cross_origin(_origin_of(referer) or "?")
+
+
+def _refuse_cross_origin(origin: str) -> None:
+    from services.audit import record_security_event
+
+    record_security_event("csrf_failed", details={"reason": "cross-origin request", "origin": origin[:200]})
+    abort(403, description="Cross-site request refused.")
+
+
+def safe_next_url(target: str | None, fallback: str = "/") -> str:
+    """``target`` when it points at this site, else ``fallback``.
+
+    Rejects absolute URLs to other hosts, scheme-relative ``//evil``, backslash tricks browsers
+    normalise to ``//`` and anything that is not http(s).
+    """
+    if not target:
+        return fallback
+    target = target.strip()
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return fallback
+    host_url = request.host_url
+    joined = urlsplit(urljoin(host_url, target))
+    own = urlsplit(host_url)
+    if joined.scheme not in ("http", "https") or joined.netloc != own.netloc:
+        return fallback
+    # "//evil.example" as a path is a scheme-relative URL to a browser: keep a single slash.
+    path = "/" + (joined.path or "/").lstrip("/")
+    return path + (f"?{joined.query}" if joined.query else "")
+
+
+def login_rate_limit_key() -> str:
+    """Flask-Limiter key of the per-account login limit: the login as typed, normalised and
+    hashed (so spelling "Alice" or " alice" shares one bucket, and keys stay short)."""
+    login = (request.form.get("login") or "").strip().lower()
+    return "login:" + hashlib.sha256(login.encode()).hexdigest()[:32]
+
+
+def handle_rate_limited(exc: RateLimitExceeded) -> Response:
+    """Log every Flask-Limiter breach as ``rate_limited``, then show the usual 429 page.
+
+    Flask-Limiter's own after-request hook adds ``Retry-After`` to this response.
+    """
+    from services.audit import record_security_event
+
+    key_func = exc.limit.key_func
+    per_account = key_func is login_rate_limit_key
+    if per_account:
+        scope = "account"
+    elif key_func is get_remote_address:
+        scope = "ip"
+    else:
+        scope = getattr(key_func, "__name__", "custom")
+    details = {
+        "limit": str(exc.limit.limit),
+        "scope": scope,
+        "endpoint": request.endpoint,
+        "path": request.path[:200],
+    }
+    user_id = None
+    if per_account:
+        from services.accounts import find_user
+
+        login = (request.form.get("login") or "").strip()[:254]
+        details["login"] = login
+        target = find_user(login)
+        user_id = target.id if target is not None else None
+    record_security_event("rate_limited", user_id=user_id, details=details)
+    if not exc.limit.error_message:
+        from flask_babel import gettext as _
+
+        exc.description = _("You have sent too many requests (the limit is %(limit)s).", limit=str(exc.limit.limit))
+    from web.errors import handle_http_exception
+
+    return handle_http_exception(exc)  # type: ignore[return-value]
