@@ -5,6 +5,12 @@ queues in priority order (``services.queue.QUEUES``). RQ forks a work horse per 
 first drops the database connections it inherited (sharing a socket between two processes
 corrupts both) and runs the job in a fresh app context. SIGTERM is a warm shutdown: the current
 job finishes, then the worker exits. Any number of workers may run on any number of machines.
+
+``--no-fork`` runs every job inside the worker process instead (``AppSimpleWorker``: RQ's
+SimpleWorker, with RQ's timeout death penalty still bounding each job). A process per job costs
+about as much as a short poll itself, so a worker dedicated to the ``polling`` queue
+(``python worker.py --queues polling --no-fork``) polls several times faster; the price is that
+a job that leaks memory or corrupts process state affects the jobs after it.
 """
 from __future__ import annotations
 
@@ -155,6 +161,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--name", help="worker name (default: host.pid.random)")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--no-fork", action="store_true",
+                        help="run jobs inside the worker process instead of a forked process per job")
     return parser.parse_args(argv)
 
 
@@ -171,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with app.app_context():
         preload()
-        worker = build_worker(app, args.queues, name=args.name)
+        worker_class = AppSimpleWorker if args.no_fork else AppWorker
+        worker = build_worker(app, args.queues, worker_class=worker_class, name=args.name)
         try:
             worker.work(
                 burst=args.burst,

@@ -11,9 +11,12 @@ Loopback makes the network nearly free, so the same comparison is repeated on 40
 every page delayed by ``--latency-ms`` (default 100 ms, a modest WAN round trip), which is
 closer to polling the real site.
 
-The ordinary polls are run twice with RQ's SimpleWorker (each job inside the worker process;
-the better of the two counts) and once with ``worker.py`` (RQ's default: a new process per job),
-so the cost of the process per job shows separately.
+The ordinary polls are run twice with ``worker.py --no-fork`` (RQ's SimpleWorker as
+``AppSimpleWorker``: each job inside the worker process; the better of the two counts) and once
+with ``worker.py`` (RQ's default: a new process per job), so the cost of the process per job
+shows separately. An ordinary poll that sees what the previous one saw takes the change-free
+fast path (``services.polling.fastpath``); the report shows the products changed and events
+each round found (none, on the unchanged sandbox).
 
 Memory: a worker running its jobs in its own process (RQ's SimpleWorker, as ``AppSimpleWorker``)
 polls the monitors again and again (the marketplace changing between rounds) for 1,000 polls;
@@ -77,19 +80,6 @@ def bare_fetch(urls: list[str]) -> int:
             response.raise_for_status()
             total += len(response.content)
     return total
-
-
-def simple_worker(config: dict[str, Any]) -> None:
-    """Child: a burst RQ worker that runs each job in its own process (no fork per job)."""
-    from app import create_app
-    from services.dhgate.fetcher import warm_up
-    from worker import AppSimpleWorker, build_worker
-
-    app = create_app(config)
-    warm_up()
-    with app.app_context():
-        worker = build_worker(app, ["polling"], worker_class=AppSimpleWorker)
-        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
 
 def memory_worker(config: dict[str, Any], monitor_ids: list[int], polls: int, sandbox_url: str) -> None:
@@ -180,7 +170,7 @@ def polling_round(
     workers; timings.
 
     ``mode`` "fork": ``worker.py`` (RQ's default worker: a fresh process per job);
-    "simple": RQ's SimpleWorker (``AppSimpleWorker``), each job inside the worker process.
+    "simple": ``worker.py --no-fork`` (``AppSimpleWorker``), each job inside the worker process.
     """
     from datetime import UTC, datetime, timedelta
 
@@ -189,7 +179,7 @@ def polling_round(
     from app import create_app
     from extensions import db
     from jobs.monitoring import poll_due_monitors
-    from models import Monitor, PollRun
+    from models import Monitor, PollRun, ProductEvent
 
     app = create_app(config)
     with app.app_context():
@@ -203,10 +193,9 @@ def polling_round(
         if enqueued != monitors:
             raise SystemExit(f"expected {monitors} polls enqueued, got {enqueued}")
         db.engine.dispose()
-    if mode == "fork":
-        command = [sys.executable, "worker.py", "--burst", "--queues", "polling", "--log-level", "WARNING"]
-    else:
-        command = [sys.executable, __file__, "_simple", json.dumps(config)]
+    command = [sys.executable, "worker.py", "--burst", "--queues", "polling", "--log-level", "WARNING"]
+    if mode == "simple":
+        command.append("--no-fork")
     started = time.perf_counter()
     children = [subprocess.Popen(command, cwd=PROJECT_ROOT, env=env) for _ in range(workers)]
     codes = [child.wait() for child in children]
@@ -219,6 +208,9 @@ def polling_round(
                    func.sum(PollRun.pages), func.avg(PollRun.duration_ms))
             .where(PollRun.started_at >= mark, PollRun.outcome == "ok")
         ).one()
+        changed = db.session.scalar(select(func.coalesce(func.sum(PollRun.products_changed), 0))
+                                    .where(PollRun.started_at >= mark))
+        events = db.session.scalar(select(func.count()).select_from(ProductEvent).where(ProductEvent.created_at >= mark))
         outcomes = dict(db.session.execute(
             select(PollRun.outcome, func.count()).where(PollRun.started_at >= mark).group_by(PollRun.outcome)).all())
         db.engine.dispose()
@@ -226,7 +218,8 @@ def polling_round(
     if ok != monitors:
         raise SystemExit(f"only {ok} of {monitors} polls succeeded: {outcomes}")
     window = (last - first).total_seconds()
-    return {"wall": wall, "window": window, "pages": int(pages or 0), "poll_ms": float(mean_ms or 0)}
+    return {"wall": wall, "window": window, "pages": int(pages or 0), "poll_ms": float(mean_ms or 0),
+            "command": shlex.join(["python", *command[1:]]), "changed": int(changed or 0), "events": int(events or 0)}
 
 
 def wan_rounds(config: dict[str, Any], env: dict[str, str], workers: int, monitor_ids: list[int], urls: list[str],
@@ -331,9 +324,12 @@ def report(monitors: int, workers: int, bare: float, bare_times: list[float], ba
           f"{baseline['poll_ms']:.0f} ms per poll inside the job)")
     print(f"polling:   {per_minute(steady['window']):9,.0f} monitors/min  (ordinary polls, RQ SimpleWorker; "
           f"{steady['window']:.2f}s of polling, {steady['wall']:.2f}s with worker start-up, "
-          f"{steady['poll_ms']:.0f} ms per poll inside the job)")
+          f"{steady['poll_ms']:.0f} ms per poll inside the job; {steady['changed']} products changed, "
+          f"{steady['events']} events)")
+    print(f"           workers: {steady['command']}")
     print(f"forking:   {per_minute(forked['window']):9,.0f} monitors/min  (ordinary polls, worker.py: a process "
           f"per job; {forked['window']:.2f}s of polling, {forked['poll_ms']:.0f} ms per poll inside the job)")
+    print(f"           workers: {forked['command']}")
     verdict = "meets" if ratio >= GOAL_RATIO else "MISSES"
     print(f"ratio:     {ratio:.2f}x bare with SimpleWorker ({verdict} the goal of >= {GOAL_RATIO}); "
           f"{bare / forked['window']:.2f}x with worker.py's process per job")
@@ -358,11 +354,6 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "_sandbox":
         sys.path.insert(0, str(PROJECT_ROOT))
         serve_sandbox(int(argv[1]), int(argv[2]))
-        return 0
-    if argv and argv[0] == "_simple":
-        sys.path.insert(0, str(PROJECT_ROOT))
-        os.environ.setdefault("APP_ENV", "development")
-        simple_worker(json.loads(argv[1]))
         return 0
     if argv and argv[0] == "_memory":
         sys.path.insert(0, str(PROJECT_ROOT))

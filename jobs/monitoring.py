@@ -68,7 +68,7 @@ def poll_monitor(monitor_id: int) -> dict[str, object] | None:
         _release(monitor_id)
         raise
     return {"monitor_id": monitor_id, "outcome": run.outcome, "seen": run.products_seen,
-            "new": run.products_new, "changed": run.products_changed}
+            "new": run.products_new, "changed": run.products_changed, "fast_path": polling.took_fast_path(run)}
 
 
 def _release(monitor_id: int) -> None:

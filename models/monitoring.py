@@ -51,6 +51,9 @@ class Monitor(db.Model):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a poll is queued/running
     # Start of the current run of blocked polls (None while not blocked): one admin alert per run.
     blocked_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # sha256 of what the last successful poll saw (services.polling.fastpath): a poll seeing the
+    # same may skip the per-product diff. Only a hint: the fast path re-checks the stored state.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     price_drop_pct: Mapped[Decimal] = mapped_column(Percent, default=Decimal("5"))
     price_rise_pct: Mapped[Decimal] = mapped_column(Percent, default=Decimal("5"))
     target_price: Mapped[Decimal | None] = mapped_column(Money)

@@ -11,7 +11,7 @@ Two commands, both idempotent and safe to run again:
   processes need. It does not need the sandbox running: the marketplace is deterministic for a
   seed, so the store numbers and item codes are worked out locally.
 
-The demo member is on the "business" tier and its monitors poll every 60 s, below every tier's
+The demo member is on the "business" tier and its monitors poll every 20 s, below every tier's
 minimum: only this script sets that, directly on the rows, for the demo's sake.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_EMAIL = "demo@example.com"
 DEMO_USERNAME = "demo"
 DEFAULT_PASSWORD = "demo-sandbox-password"
-DEMO_INTERVAL = 60
+DEMO_INTERVAL = 20  # seconds; the demo scheduler looks for due monitors every 10 s
 DEMO_KEYWORDS = ("wireless", "led")
 SEARCH_CANDIDATES = ("led strip", "wireless earbuds", "phone case", "running shoes", "led", "wireless")
 PRODUCTS_PER_STORE = 40  # what run_sandbox serves
@@ -42,7 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sandbox.add_argument("--port", type=int, default=8700)
     sandbox.add_argument("--seed", type=int, default=1)
     sandbox.add_argument("--stores", type=int, default=12)
-    sandbox.add_argument("--evolve-every", type=float, default=20.0, metavar="SECONDS")
+    sandbox.add_argument("--evolve-every", type=float, default=10.0, metavar="SECONDS")
     prepare = commands.add_parser("prepare", help="create the demo member and its monitors")
     prepare.add_argument("--sandbox-url", default="http://127.0.0.1:8700")
     prepare.add_argument("--seed", type=int, default=1)
@@ -123,7 +123,7 @@ def prepare(args: argparse.Namespace) -> int:
     print(f"  DHGATE_BASE_URL={args.sandbox_url}")
     print("  DHGATE_ALLOWED_HOSTS=127.0.0.1,dhgate.com")
     print(f"Sign in at {base_url}/auth/login; the first checks run within a minute, and the "
-          f"marketplace changes every ~20 s, so events follow within a few minutes.")
+          f"marketplace changes every ~10 s, so events follow within a minute.")
     return 0
 
 

@@ -74,6 +74,8 @@ def prepare_environment(args: argparse.Namespace) -> tuple[dict[str, str], bool]
     if args.demo:
         env["DHGATE_BASE_URL"] = f"http://127.0.0.1:{args.sandbox_port}"
         env["DHGATE_ALLOWED_HOSTS"] = "127.0.0.1,dhgate.com"
+        # A demo should show events within a minute: look for due monitors every 10 s.
+        env.setdefault("SCHEDULE_POLL_DUE_MONITORS", "every 10s")
     env.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
     return env, started_redis
 

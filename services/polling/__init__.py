@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import inspect
 
 from extensions import db
 from models import Monitor, PollRun
 from services.dhgate.fetcher import get_fetcher
 from services.dhgate.types import PollOutcome
 from services.polling.changes import Plan, apply_plan, plan_changes, write_events
+from services.polling.fastpath import content_fingerprint, try_fast_path
 from services.polling.notify import notify_admins_blocked
 from services.polling.schedule import Claim, backoff_seconds, claim_due_monitors, release, spread_delay
 from services.polling.snapshot import Snapshot, take_snapshot
@@ -44,6 +46,7 @@ __all__ = [
     "release",
     "spread_delay",
     "take_monitor_snapshot",
+    "took_fast_path",
 ]
 
 logger = logging.getLogger(__name__)
@@ -123,13 +126,28 @@ def take_monitor_snapshot(kind: str, dhgate_id: str, settings: PollSettings, *, 
 
 def record_snapshot(monitor: Monitor, snapshot: Snapshot, run: PollRun, *, now: datetime, settings: PollSettings) -> Plan:
     """Diff a successful snapshot against the monitor's state and write events and state
-    (flushed, not committed)."""
-    plan = plan_changes(monitor, snapshot, now=now, base_url=settings.base_url,
-                        missing_threshold=settings.missing_threshold)
-    write_events(plan, monitor, run.id, now)
-    apply_plan(plan, monitor, now)
+    (flushed, not committed).
+
+    A poll that saw exactly what the previous one saw (same fingerprint) first tries the
+    change-free fast path (``services.polling.fastpath``), which falls back to this full diff
+    whenever anything at all would change; ``took_fast_path(run)`` tells which one ran.
+    """
+    fingerprint = content_fingerprint(monitor, snapshot, settings.missing_threshold)
+    plan = try_fast_path(monitor, snapshot, fingerprint, now=now, missing_threshold=settings.missing_threshold)
+    inspect(run).info["fast_path"] = plan is not None
+    if plan is None:
+        plan = plan_changes(monitor, snapshot, now=now, base_url=settings.base_url,
+                            missing_threshold=settings.missing_threshold)
+        write_events(plan, monitor, run.id, now)
+        apply_plan(plan, monitor, now)
+    monitor.content_hash = fingerprint
     db.session.flush()
     return plan
+
+
+def took_fast_path(run: PollRun) -> bool:
+    """Whether this poll (in this process) was recorded by the change-free fast path."""
+    return bool(inspect(run).info.get("fast_path", False))
 
 
 def finish_poll(

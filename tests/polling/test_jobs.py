@@ -90,7 +90,8 @@ def test_poll_job_releases_the_claim(papp: Flask, store_monitor: Monitor) -> Non
     store_monitor.claimed_until = datetime.now(UTC) + timedelta(minutes=10)
     db.session.commit()
     summary = monitoring_jobs.poll_monitor(store_monitor.id)
-    assert summary == {"monitor_id": store_monitor.id, "outcome": "ok", "seen": 30, "new": 30, "changed": 0}
+    assert summary == {"monitor_id": store_monitor.id, "outcome": "ok", "seen": 30, "new": 30, "changed": 0,
+                       "fast_path": False}
     assert db.session.get(Monitor, store_monitor.id).claimed_until is None
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 261334960f23
+Revision ID: 24c2fa5cd19b
 Revises: 
-Create Date: 2026-11-22 03:45:41.279536
+Create Date: 2026-11-22 04:05:29.433529
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '261334960f23'
+revision = '24c2fa5cd19b'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -175,6 +175,7 @@ def upgrade():
     sa.Column('baseline_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('claimed_until', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('blocked_since', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('content_hash', sa.String(length=64), nullable=True),
     sa.Column('price_drop_pct', sa.Numeric(precision=6, scale=2), nullable=False),
     sa.Column('price_rise_pct', sa.Numeric(precision=6, scale=2), nullable=False),
     sa.Column('target_price', sa.Numeric(precision=14, scale=2), nullable=True),

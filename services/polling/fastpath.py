@@ -1,0 +1,118 @@
+"""The change-free fast path: an ordinary poll that saw exactly what the previous one saw.
+
+Most polls of a store change nothing. The full diff (``services.polling.changes``) still loads
+every product and link as ORM objects and walks them, to end up writing only ``last_seen_at``.
+Like changedetection.io's checksums, each successful poll stores a fingerprint of what it saw
+(``Monitor.content_hash``: every parsed field of every product, plus the monitor's alert
+rules). When the next poll has the same fingerprint, the fast path:
+
+1. reads the monitor's links and their products as plain rows (two statements, no ORM objects)
+   and the latest price point of each product (one statement);
+2. runs the very same planning functions as the full diff on those rows;
+3. if that plan has no event, no new link, no price point and no value that differs from the
+   stored one, writes ``last_seen_at`` of the seen links and products in bulk and is done.
+
+Anything else (a counter that would move, a product another monitor updated meanwhile, the
+daily price point, a link deleted since) falls back to the full diff, so the fast path can only
+ever skip work whose outcome is known to be "nothing changes": it is exactly as correct.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from extensions import db
+from models import Monitor, MonitorProduct, Product
+from services.dhgate.types import ParsedProduct, PollOutcome
+from services.polling.changes import (
+    Plan, _plan_missing, _plan_price_points, _plan_seen, _touch,
+)
+from services.polling.snapshot import Snapshot
+
+FINGERPRINT_VERSION = "1"  # bump when the fingerprint's contents change: old hashes then never match
+# Every field of a parsed product, so a field added later is covered without a change here.
+_PARSED_FIELDS = tuple(item.name for item in fields(ParsedProduct))
+
+
+def content_fingerprint(monitor: Monitor, snapshot: Snapshot, missing_threshold: int) -> str:
+    """sha256 over everything a poll's outcome depends on besides the stored state: every field
+    of every parsed product (sorted by item code), the snapshot's coverage and the monitor's
+    alert rules."""
+    rules = (monitor.kind, monitor.dhgate_id, str(monitor.price_drop_pct), str(monitor.price_rise_pct),
+             str(monitor.target_price), bool(monitor.stock_alerts), missing_threshold)
+    digest = hashlib.sha256()
+    digest.update(repr((FINGERPRINT_VERSION, snapshot.kind, snapshot.outcome.value, snapshot.complete,
+                        snapshot.gone, rules)).encode())
+    for product in sorted(snapshot.products, key=lambda item: item.item_code):
+        digest.update(b"\n")
+        digest.update(repr(tuple(getattr(product, name) for name in _PARSED_FIELDS)).encode())
+    return digest.hexdigest()
+
+
+def try_fast_path(
+    monitor: Monitor, snapshot: Snapshot, fingerprint: str, *, now: datetime, missing_threshold: int,
+) -> Plan | None:
+    """Record an unchanged poll cheaply and return its (empty) plan; ``None`` when the full diff
+    must run instead (nothing has been written then)."""
+    if (monitor.content_hash != fingerprint or monitor.baseline_at is None or snapshot.gone
+            or snapshot.outcome is not PollOutcome.OK or not snapshot.products):
+        return None
+    plan = _plan_from_rows(monitor, snapshot, now=now, missing_threshold=missing_threshold)
+    if plan is None:
+        return None
+    _touch(Product, sorted(plan.product_updates), now)
+    _touch(MonitorProduct, sorted(plan.link_updates), now)
+    return plan
+
+
+def _plan_from_rows(monitor: Monitor, snapshot: Snapshot, *, now: datetime, missing_threshold: int) -> Plan | None:
+    """The full diff's plan computed on plain rows; ``None`` unless it changes nothing but
+    ``last_seen_at``."""
+    link_table, product_table = MonitorProduct.__table__, Product.__table__
+    links = {row.product_id: row for row in db.session.execute(
+        select(link_table).where(link_table.c.monitor_id == monitor.id))}
+    if any(row.missing_polls and row.gone_at is None for row in links.values()):
+        return None  # a product is on its way to "missing": the counters must move
+    products = {row.item_code: row for row in db.session.execute(
+        select(product_table).where(product_table.c.id.in_(
+            select(link_table.c.product_id).where(link_table.c.monitor_id == monitor.id))))}
+    if any(item.item_code not in products for item in snapshot.products):
+        return None  # a product new to the monitor (or a link removed since): full diff
+    plan = Plan(monitor.id, baseline=False)
+    seen_ids: set[int] = set()
+    for parsed in snapshot.products:
+        product = products[parsed.item_code]
+        seen_ids.add(product.id)
+        _plan_seen(plan, monitor, product, parsed, links.get(product.id), [], now)  # type: ignore[arg-type]
+    if plan.events or plan.new_links:
+        return None
+    _plan_price_points(plan, snapshot.products, products, now)  # type: ignore[arg-type]
+    if plan.price_points:
+        return None  # a price point is due (the daily one, or a price another monitor changed)
+    if snapshot.complete:
+        _plan_missing(plan, monitor, links, seen_ids, now, missing_threshold)  # type: ignore[arg-type]
+        if plan.events or any("last_seen_at" not in values for values in plan.link_updates.values()):
+            return None
+    by_id = {row.id: row for row in products.values()}
+    link_rows = {row.id: row for row in links.values()}
+    if not (_all_unchanged(plan.link_updates, link_rows) and _all_unchanged(plan.product_updates, by_id)):
+        return None
+    return plan
+
+
+def _all_unchanged(updates: dict[int, dict[str, Any]], rows: dict[int, Any]) -> bool:
+    """Whether every planned value besides ``last_seen_at`` equals the stored one (the full
+    diff's ``_set_changed`` would then write nothing)."""
+    for row_id, values in updates.items():
+        row = rows.get(row_id)
+        if row is None:
+            return False
+        for name, value in values.items():
+            if name != "last_seen_at" and getattr(row, name) != value:
+                return False
+    return True
+
