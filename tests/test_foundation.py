@@ -205,3 +205,11 @@ def test_affiliate_empty_state(client, auth, alice) -> None:  # noqa: ANN001
     auth.login("alice")
     body = client.get("/affiliate/").get_data(as_text=True)
     assert "No affiliate activity yet" in body and "—" in body  # no clicks: no made-up 0 % rate
+
+
+def test_images_from_a_plain_http_dhgate_stand_in_are_allowed_by_the_csp(stores: Stores) -> None:
+    demo = make_app(stores, DHGATE_BASE_URL="http://127.0.0.1:8700")
+    csp = demo.test_client().get("/auth/login").headers["Content-Security-Policy"]
+    assert "img-src 'self' data: https: http://127.0.0.1:8700" in csp
+    real = make_app(stores, DHGATE_BASE_URL="https://www.dhgate.com")
+    assert "img-src 'self' data: https:;" in real.test_client().get("/auth/login").headers["Content-Security-Policy"]

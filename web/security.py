@@ -27,7 +27,17 @@ CONTENT_SECURITY_POLICY = "; ".join([
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
 
 
+def content_security_policy(dhgate_base_url: str) -> str:
+    """The CSP, letting product images load from a plain-http DHgate stand-in (the sandbox
+    marketplace of ``make demo``); the real site's images are https and already allowed."""
+    origin = _origin_of(dhgate_base_url or "")
+    if origin and origin.startswith("http://"):
+        return CONTENT_SECURITY_POLICY.replace("img-src 'self' data: https:", f"img-src 'self' data: https: {origin}")
+    return CONTENT_SECURITY_POLICY
+
+
 def init_app(app: Flask) -> None:
+    app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(app.config.get("DHGATE_BASE_URL", ""))
     app.before_request(check_same_origin)
     app.after_request(add_security_headers)
     app.jinja_env.globals["safe_next"] = safe_next_url
@@ -37,7 +47,7 @@ def init_app(app: Flask) -> None:
 def add_security_headers(response: Response) -> Response:
     """Headers every response carries; HSTS only where the site is served over HTTPS."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("Content-Security-Policy", current_app.config["CONTENT_SECURITY_POLICY"])
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

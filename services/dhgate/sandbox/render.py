@@ -102,8 +102,10 @@ def product_url(base: str, product: SandboxProduct) -> str:
 
 
 def image_url(base: str, item_code: str) -> str:
-    """Protocol-relative like DHgate's CDN links (``//img4.dhresource.com/...``)."""
-    return "//" + base.split("://", 1)[-1] + f"/__sandbox__/img/{item_code}.svg"
+    """Absolute on this host. DHgate's CDN links are protocol-relative and always https; the
+    sandbox speaks plain http, so a protocol-relative link would point browsers at a port that
+    does not speak TLS."""
+    return f"{base}/__sandbox__/img/{item_code}.svg"
 
 
 def store_tab_url(base: str, tab: str, store_id: str, page: int) -> str:
