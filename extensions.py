@@ -17,7 +17,10 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
-from sqlalchemy import MetaData
+from typing import Any
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable, predictable constraint names, so Alembic migrations generated on SQLite and PostgreSQL
@@ -61,6 +64,18 @@ def get_redis() -> redis.Redis:
     return current_app.extensions[REDIS_EXTENSION_KEY]
 
 
+def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    """SQLite as a multi-process store: WAL lets readers (web) and the writer (worker) proceed
+    together, ``synchronous=NORMAL`` is durable under WAL without an fsync per commit, and
+    foreign keys are enforced as on PostgreSQL (SQLite leaves them off by default)."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
 def init_extensions(app: Flask) -> None:
     """Bind every extension to ``app``. ``REDIS_URL`` must already be resolved."""
     redis_url: str = app.config["REDIS_URL"]
@@ -71,6 +86,8 @@ def init_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["REDIS_KEY_PREFIX"] + "rl")
     app.config.setdefault("CACHE_REDIS_URL", redis_url)
 
+    if not event.contains(Engine, "connect", _tune_sqlite):
+        event.listen(Engine, "connect", _tune_sqlite)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIR"]), render_as_batch=True)
     login_manager.init_app(app)

@@ -213,3 +213,16 @@ def test_images_from_a_plain_http_dhgate_stand_in_are_allowed_by_the_csp(stores:
     assert "img-src 'self' data: https: http://127.0.0.1:8700" in csp
     real = make_app(stores, DHGATE_BASE_URL="https://www.dhgate.com")
     assert "img-src 'self' data: https:;" in real.test_client().get("/auth/login").headers["Content-Security-Policy"]
+
+
+def test_database_enforces_foreign_keys_on_every_backend(app, alice, db) -> None:  # noqa: ANN001
+    """SQLite leaves foreign keys off unless asked; we ask, so it behaves like PostgreSQL."""
+    from sqlalchemy import delete, func
+
+    from models import Monitor, User
+    from tests.factories import make_monitor
+
+    make_monitor(alice)
+    db.session.execute(delete(User).where(User.id == alice.id))  # core DELETE: no ORM cascade
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Monitor)) == 0  # ON DELETE CASCADE ran
