@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
-from flask_babel import force_locale
 
 from models import Monitor
 from services import monitors as monitor_service
@@ -21,17 +18,6 @@ from services import monitors as monitor_service
 monitors = AppGroup("monitors", help="Watch DHgate stores, searches and products.")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def in_default_locale(command: F) -> F:
-    """Messages and intervals in the site's default language: there is no browser to ask."""
-
-    @wraps(command)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            return command(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
 
 
 @monitors.command("add")
@@ -43,7 +29,6 @@ def in_default_locale(command: F) -> F:
     default=None,
     help="How often to check: seconds or 15m, 6h, 1d (default: as often as the owner's plan allows).",
 )
-@in_default_locale
 def add_command(url: str, login: str, name: str | None, interval: str | None) -> None:
     """Start watching URL (a DHgate store, search or product link, or search keywords)."""
     owner = monitor_service.find_owner(login)
@@ -65,7 +50,6 @@ def add_command(url: str, login: str, name: str | None, interval: str | None) ->
 
 @monitors.command("list")
 @click.option("--user", "login", default=None, help="Only this user's monitors (e-mail or username).")
-@in_default_locale
 def list_command(login: str | None) -> None:
     """Show monitors as a table: id, owner, kind, DHgate id, name, interval, status, next check."""
     owner_id: int | None = None

@@ -6,14 +6,10 @@ line and exit code 1, never a traceback.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from extensions import db
@@ -25,17 +21,6 @@ from services.sessions import revoke_user_sessions
 
 users_cli = AppGroup("users", help="Create, list and manage user accounts.")
 
-
-def _in_english(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Operator output (and the services' translated messages) in English: there is no browser
-    to ask for a language, and the log lines should read the same on every server."""
-
-    @wraps(command)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        with force_locale("en"):
-            return command(*args, **kwargs)
-
-    return wrapped
 
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
 
@@ -65,7 +50,6 @@ def _prompt_password(label: str) -> str:
 @click.option("--admin", is_flag=True, help="Make the account an administrator.")
 @click.option("--password", help="The password (asked twice, hidden, when left out).")
 @click.option("--tier", default="free", show_default=True, help="Subscription tier.")
-@_in_english
 def create_command(email: str, username: str, admin: bool, password: str | None, tier: str) -> None:
     """Create an account for EMAIL with USERNAME."""
     if password is None:
@@ -87,7 +71,6 @@ def create_command(email: str, username: str, admin: bool, password: str | None,
 @users_cli.command("set-password")
 @click.argument("login")
 @click.option("--password", help="The new password (asked twice, hidden, when left out).")
-@_in_english
 def set_password_command(login: str, password: str | None) -> None:
     """Give LOGIN (e-mail or username) a new password and log them out everywhere."""
     user = _user_or_fail(login)
@@ -106,7 +89,6 @@ def set_password_command(login: str, password: str | None) -> None:
 
 
 @users_cli.command("list")
-@_in_english
 def list_command() -> None:
     """Every account as a table."""
     users = list(db.session.scalars(select(User).order_by(func.lower(User.username))))
@@ -133,7 +115,6 @@ def list_command() -> None:
 
 @users_cli.command("deactivate")
 @click.argument("login")
-@_in_english
 def deactivate_command(login: str) -> None:
     """Stop LOGIN from logging in and end all of their sessions at once."""
     user = _user_or_fail(login)
@@ -151,7 +132,6 @@ def deactivate_command(login: str) -> None:
 
 
 @users_cli.command("ensure-admin")
-@_in_english
 def ensure_admin_command() -> None:
     """Make sure someone can administer the site (safe to run on every start).
 

@@ -103,9 +103,7 @@ def prepare(args: argparse.Namespace) -> int:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
     targets = demo_targets(args.seed, args.stores)
-    from flask_babel import force_locale
-
-    with app.app_context(), force_locale("en"):  # messages outside a request: no browser to ask
+    with app.app_context():  # outside a request, messages are in the default language
         try:
             user, monitors = _ensure_demo(args.password, targets)
         except (OperationalError, ProgrammingError) as exc:
