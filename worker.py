@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -30,6 +31,12 @@ from rq.worker import SimpleWorker, Worker
 
 logger = logging.getLogger("dhm.worker")
 
+# Our heartbeat is written at most this often while jobs keep coming. Short jobs (a poll takes
+# tens of milliseconds) would otherwise pay Redis round trips per job for it; liveness is judged
+# over WORKER_STALE_SECONDS (a minute or more), so a beat a second loses nothing. Going idle is
+# always written at once, so an idle worker never shows a finished job as its current one.
+BEAT_MIN_INTERVAL = 1.0
+
 
 class AppWorkerMixin:
     """What every DHgate Monitor worker adds to RQ's: app context per job, fork safety, heartbeat."""
@@ -40,6 +47,8 @@ class AppWorkerMixin:
     worker_ttl: int
     _state: str
     _dhm_current_job: str | None = None
+    _dhm_last_beat: float = float("-inf")
+    _dhm_published_job: str | None = None
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         """Each job gets its own app context (fresh ``g`` and DB session) and leaves none behind."""
@@ -62,7 +71,8 @@ class AppWorkerMixin:
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         """RQ's own heartbeat, plus ours that health checks and the dashboard read."""
         super().heartbeat(timeout, pipeline)  # type: ignore[misc]
-        self._beat()
+        # Going idle is written at once: the last beat must not name a job that has finished.
+        self._beat(force=self._dhm_current_job is None and self._dhm_published_job is not None)
 
     def teardown(self) -> None:
         super().teardown()  # type: ignore[misc]
@@ -74,9 +84,15 @@ class AppWorkerMixin:
             except redis.RedisError:
                 logger.warning("could not remove the heartbeat of %s", self.name, exc_info=True)
 
-    def _beat(self) -> None:
+    def _beat(self, *, force: bool = False) -> None:
+        """Write our heartbeat, unless one was written less than ``BEAT_MIN_INTERVAL`` ago."""
         from services.worker_heartbeat import beat
 
+        now = time.monotonic()
+        if not force and now - self._dhm_last_beat < BEAT_MIN_INTERVAL:
+            return
+        self._dhm_last_beat = now
+        self._dhm_published_job = self._dhm_current_job
         info = {
             "hostname": socket.gethostname(),
             "pid": os.getpid(),

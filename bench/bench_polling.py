@@ -18,6 +18,11 @@ shows separately. An ordinary poll that sees what the previous one saw takes the
 fast path (``services.polling.fastpath``); the report shows the products changed and events
 each round found (none, on the unchanged sandbox).
 
+The job-system floor: the same two workers run one RQ job per monitor that only fetches its 3
+pages with a bare ``httpx`` client (no rate limiter, breaker, parsing or database). That is the
+most any one-job-per-poll design can reach on this machine, and the report shows the pipeline
+against it as well as against bare HTTP.
+
 Memory: a worker running its jobs in its own process (RQ's SimpleWorker, as ``AppSimpleWorker``)
 polls the monitors again and again (the marketplace changing between rounds) for 1,000 polls;
 its RSS after the first round (warm-up) is compared with the RSS at the end. Goal: < 10 % growth.
@@ -79,6 +84,24 @@ def bare_fetch(urls: list[str]) -> int:
             response = client.get(url)
             response.raise_for_status()
             total += len(response.content)
+    return total
+
+
+_floor_client: Any = None
+
+
+def floor_job(urls: list[str]) -> int:
+    """RQ job of the floor round: fetch a monitor's pages with one pooled client, nothing else."""
+    global _floor_client
+    import httpx
+
+    if _floor_client is None:
+        _floor_client = httpx.Client(timeout=30)
+    total = 0
+    for url in urls:
+        response = _floor_client.get(url)
+        response.raise_for_status()
+        total += len(response.content)
     return total
 
 
@@ -222,6 +245,32 @@ def polling_round(
             "command": shlex.join(["python", *command[1:]]), "changed": int(changed or 0), "events": int(events or 0)}
 
 
+def floor_round(config: dict[str, Any], env: dict[str, str], workers: int, urls: list[str]) -> dict[str, Any]:
+    """One RQ job per monitor that only fetches its pages (``floor_job``), run by the same
+    ``worker.py --no-fork`` workers as the polls; the window from RQ's own job timestamps."""
+    import redis
+    from rq import Queue
+    from rq.job import Job
+
+    connection = redis.Redis.from_url(config["REDIS_URL"])
+    queue = Queue("polling", connection=connection)
+    jobs = [queue.enqueue("bench.bench_polling.floor_job",  # imported by the workers from the project root
+                          urls[start:start + PAGES], result_ttl=600)
+            for start in range(0, len(urls), PAGES)]
+    command = [sys.executable, "worker.py", "--burst", "--queues", "polling", "--log-level", "WARNING", "--no-fork"]
+    children = [subprocess.Popen(command, cwd=PROJECT_ROOT, env=env) for _ in range(workers)]
+    codes = [child.wait() for child in children]
+    if any(codes):
+        raise SystemExit(f"a worker failed in the floor round: exit codes {codes}")
+    done = Job.fetch_many([job.id for job in jobs], connection=connection)
+    failed = [job.id for job in done if job is None or job.get_status() != "finished"]
+    if failed:
+        raise SystemExit(f"{len(failed)} floor jobs did not finish")
+    window = (max(job.ended_at for job in done) - min(job.started_at for job in done)).total_seconds()
+    connection.close()
+    return {"window": window, "jobs": len(jobs)}
+
+
 def wan_rounds(config: dict[str, Any], env: dict[str, str], workers: int, monitor_ids: list[int], urls: list[str],
                base_url: str, latency_ms: int) -> dict[str, Any]:
     """The same comparison with every page delayed by ``latency_ms`` (a WAN round trip), on a
@@ -277,6 +326,8 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
         bare_times.append(bare_round(urls, workers))
         rounds["simple2"] = polling_round(config, env, workers, monitors, "simple")
         bare_times.append(bare_round(urls, workers))
+        floor = floor_round(config, env, workers, urls)
+        bare_times.append(bare_round(urls, workers))
         bare = statistics.median(bare_times)
         memory = measure_memory(config, monitor_ids, memory_polls, base_url) if memory_polls else None
         wan = wan_rounds(config, env, workers, monitor_ids, urls, base_url, latency_ms) if latency_ms else None
@@ -287,7 +338,8 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
             stop_embedded_redis(scratch / "redis")
         shutil.rmtree(scratch, ignore_errors=True)
     steady = min((rounds["simple"], rounds["simple2"]), key=lambda r: r["window"])
-    report(monitors, workers, bare, bare_times, rounds["baseline"], steady, rounds["fork"], memory, database_url, wan)
+    report(monitors, workers, bare, bare_times, rounds["baseline"], steady, rounds["fork"], memory, database_url, wan,
+           floor)
     ratio = bare / steady["window"]
     growth_ok = memory is None or memory["growth"] < GOAL_GROWTH
     return 0 if ratio >= GOAL_RATIO and growth_ok else 1
@@ -308,7 +360,7 @@ def measure_memory(config: dict[str, Any], monitor_ids: list[int], polls: int, s
 
 def report(monitors: int, workers: int, bare: float, bare_times: list[float], baseline: dict[str, Any],
            steady: dict[str, Any], forked: dict[str, Any], memory: dict[str, Any] | None, database_url: str,
-           wan: dict[str, Any] | None) -> None:
+           wan: dict[str, Any] | None, floor: dict[str, Any]) -> None:
     def per_minute(seconds: float) -> float:
         return monitors / seconds * 60
 
@@ -330,9 +382,13 @@ def report(monitors: int, workers: int, bare: float, bare_times: list[float], ba
     print(f"forking:   {per_minute(forked['window']):9,.0f} monitors/min  (ordinary polls, worker.py: a process "
           f"per job; {forked['window']:.2f}s of polling, {forked['poll_ms']:.0f} ms per poll inside the job)")
     print(f"           workers: {forked['command']}")
+    print(f"floor:     {per_minute(floor['window']):9,.0f} monitors/min  (the same workers, one RQ job per monitor "
+          f"that only fetches its {PAGES} pages with bare httpx: {bare / floor['window']:.2f}x bare, the most a "
+          f"job per poll can reach here)")
     verdict = "meets" if ratio >= GOAL_RATIO else "MISSES"
     print(f"ratio:     {ratio:.2f}x bare with SimpleWorker ({verdict} the goal of >= {GOAL_RATIO}); "
-          f"{bare / forked['window']:.2f}x with worker.py's process per job")
+          f"{bare / forked['window']:.2f}x with worker.py's process per job; "
+          f"{floor['window'] / steady['window']:.2f}x the job-system floor")
     if wan is not None:
         wan_ratio = wan["bare"] / wan["ours"]["window"]
         print(f"with WAN:  {wan['monitors'] / wan['ours']['window'] * 60:9,.0f} monitors/min vs bare "

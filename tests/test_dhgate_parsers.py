@@ -463,6 +463,29 @@ def test_parse_price_range(text: str | None, expected: tuple[object, ...]) -> No
     assert tuple(parse_price_range(text)) == expected
 
 
+PRICE_SHAPES = [
+    "US $13.96", "14.63", "US $0.5", "US $7", "$ 12.30", "US$99.99", "€ 3,50", "3.50 €", "US $1,234.50",
+    "1.234", "1.234,56", "US $-5", "+5", "US $.99", "US $12.345", "12.3.4", "US $ 1 234", "R$ 10,00",
+    "US $0.00", "US $000123.40", "AU $5.10 / Piece", "¥1200", "₹ 12.5", "12 zł", "US $ 9 .99", "US $1e5",
+]
+
+
+@pytest.mark.parametrize("text", PRICE_SHAPES)
+def test_amounts_read_directly_agree_with_price_parser(text: str) -> None:
+    """The direct reading of plain amounts ("US $13.96") must give exactly what price-parser
+    gives: it is only a shortcut, never a second opinion."""
+    from price_parser import Price
+
+    from services.dhgate.prices import _PLAIN_AMOUNT, _amount
+
+    expected = Price.fromstring(text).amount
+    if expected is not None and (not expected.is_finite() or expected < 0):
+        expected = None
+    assert _amount(text) == expected
+    if _PLAIN_AMOUNT.fullmatch(text):
+        assert str(_amount(text)) == str(expected)  # the same digits too: 14.90 stays 14.90
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -35,7 +35,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urljoin
 
@@ -137,6 +136,29 @@ class _Attempt:
         return self.kind == "answer" and self.status_code in RETRY_STATUSES
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing. DHgate sets tracking and session cookies on every
+    answer; a poller must stay stateless (each request the same locale cookies, no session
+    that could get flagged), and reading them off every response only costs time."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _StatelessClient(httpx.Client):
+    """An ``httpx.Client`` that never stores cookies (the locale cookies go in a header)."""
+
+    _no_cookies = _NoCookies()
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, value: object) -> None:
+        return None  # httpx's constructor assigns an empty store: keep ours
+
+
 class DHgateFetcher:
     """Fetches pages of one DHgate host with retries, a shared rate limit and a shared breaker."""
 
@@ -157,10 +179,9 @@ class DHgateFetcher:
             reset_timeout=settings.breaker_reset,
             trial_ttl=settings.connect_timeout + settings.read_timeout + 5,
         )
-        self.client = httpx.Client(
+        self.client = _StatelessClient(
             headers=self._headers(),
             verify=tls_context() if self.origin.scheme == "https" else False,
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # stateless: no jar
             follow_redirects=False,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30),

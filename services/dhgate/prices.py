@@ -68,6 +68,10 @@ _CURRENCY_SYMBOLS: tuple[tuple[str, str], ...] = (
 # A range separator between two amounts: "13.96 - 14.63", "13.96–14.63", "13.96 ~ 14.63".
 # The hyphen needs a digit before it so that "US $-" style noise does not split.
 _RANGE_SPLIT = re.compile(r"(?<=\d)\s*[-–—~]\s*(?=\D*\d)")
+# The shape nearly every DHgate price has: a currency marker, digits, at most two decimals after a
+# point ("US $13.96", "14.63"). Read directly, it is the very number price-parser finds, at a
+# fraction of the cost; anything else (separators, commas, other scripts) goes to price-parser.
+_PLAIN_AMOUNT = re.compile(r"[^\d.,+\-]*?(\d{1,9}(?:\.\d{1,2})?)[^\d.,+\-]*")
 _COUNT = re.compile(r"(\d[\d,.]*)\s*([kKmMwW万]?)")
 _COUNT_FACTORS: dict[str, int] = {"": 1, "k": 1_000, "m": 1_000_000, "w": 10_000, "万": 10_000}
 
@@ -119,6 +123,9 @@ def parse_money(text: str | None) -> Decimal | None:
 
 def _amount(text: str) -> Decimal | None:
     """The non-negative amount price-parser finds in ``text`` (None if none)."""
+    plain = _PLAIN_AMOUNT.fullmatch(text)
+    if plain is not None:
+        return Decimal(plain.group(1))
     amount = Price.fromstring(text).amount
     if amount is None or not amount.is_finite() or amount < 0:
         return None

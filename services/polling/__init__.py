@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from extensions import db
 from models import Monitor, PollRun
@@ -88,22 +88,22 @@ class PollSettings:
 def poll_monitor(monitor_id: int) -> PollRun:
     """Poll one monitor now and return its finished ``PollRun`` (see module docs)."""
     settings = PollSettings.from_app()
-    monitor = db.session.get(Monitor, monitor_id)
-    if monitor is None:
+    target = db.session.execute(select(Monitor.kind, Monitor.dhgate_id).where(Monitor.id == monitor_id)).first()
+    if target is None:
         raise MonitorNotFound(monitor_id)
     started_clock = time.monotonic()
     started_at = datetime.now(UTC)
-    kind, dhgate_id = monitor.kind, monitor.dhgate_id
+    kind, dhgate_id = target
     db.session.commit()  # end the read: no transaction stays open while pages are fetched
     try:
         snapshot = take_monitor_snapshot(kind, dhgate_id, settings, deadline=started_clock + settings.budget_seconds)
         monitor = db.session.get(Monitor, monitor_id)
         if monitor is None:
             raise MonitorNotFound(monitor_id)  # deleted while its pages were being fetched
-        # The run, the product changes and the schedule are written in one transaction.
+        # The run, the product changes and the schedule are written in one transaction. The
+        # run joins the session only when its id is needed (events refer to it) or at the end:
+        # an ordinary poll then writes it with a single INSERT.
         run = PollRun(monitor_id=monitor_id, started_at=started_at)
-        db.session.add(run)
-        db.session.flush()
         now = datetime.now(UTC)
         plan = record_snapshot(monitor, snapshot, run, now=now, settings=settings) if snapshot.succeeded else None
         finish_poll(monitor, run, snapshot, plan, now=now, started_clock=started_clock, settings=settings)
@@ -126,7 +126,7 @@ def take_monitor_snapshot(kind: str, dhgate_id: str, settings: PollSettings, *, 
 
 def record_snapshot(monitor: Monitor, snapshot: Snapshot, run: PollRun, *, now: datetime, settings: PollSettings) -> Plan:
     """Diff a successful snapshot against the monitor's state and write events and state
-    (flushed, not committed).
+    (not committed).
 
     A poll that saw exactly what the previous one saw (same fingerprint) first tries the
     change-free fast path (``services.polling.fastpath``), which falls back to this full diff
@@ -138,10 +138,12 @@ def record_snapshot(monitor: Monitor, snapshot: Snapshot, run: PollRun, *, now: 
     if plan is None:
         plan = plan_changes(monitor, snapshot, now=now, base_url=settings.base_url,
                             missing_threshold=settings.missing_threshold)
+        if plan.events:
+            db.session.add(run)
+            db.session.flush()  # the events refer to the run
         write_events(plan, monitor, run.id, now)
         apply_plan(plan, monitor, now)
     monitor.content_hash = fingerprint
-    db.session.flush()
     return plan
 
 
@@ -155,6 +157,7 @@ def finish_poll(
     started_clock: float, settings: PollSettings,
 ) -> None:
     """Close the run and schedule the monitor's next poll from the outcome."""
+    db.session.add(run)
     run.finished_at = datetime.now(UTC)
     run.duration_ms = int((time.monotonic() - started_clock) * 1000)
     run.outcome = snapshot.outcome.value

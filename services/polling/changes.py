@@ -335,10 +335,18 @@ def _plan_missing(
         plan.link_updates[link.id] = values
 
 
-def _plan_price_points(plan: Plan, parsed: list[ParsedProduct], by_code: dict[str, Product], now: datetime) -> None:
-    """A price point per product whose price or stock changed, or whose last one is a day old."""
+def _plan_price_points(
+    plan: Plan, parsed: list[ParsedProduct], by_code: dict[str, Product], now: datetime,
+    latest: dict[int, datetime] | None = None,
+) -> None:
+    """A price point per product whose price or stock changed, or whose last one is a day old.
+
+    ``latest`` (product id -> time of its latest point) is read here unless the caller already
+    has it."""
     ids = [by_code[item.item_code].id for item in parsed]
-    latest: dict[int, datetime] = {}
+    if latest is not None:
+        ids = []
+    latest = {} if latest is None else latest
     for start in range(0, len(ids), 400):
         chunk = ids[start:start + 400]
         query = (select(PricePoint.product_id, func.max(PricePoint.recorded_at))

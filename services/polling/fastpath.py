@@ -6,8 +6,8 @@ Like changedetection.io's checksums, each successful poll stores a fingerprint o
 (``Monitor.content_hash``: every parsed field of every product, plus the monitor's alert
 rules). When the next poll has the same fingerprint, the fast path:
 
-1. reads the monitor's links and their products as plain rows (two statements, no ORM objects)
-   and the latest price point of each product (one statement);
+1. reads the monitor's links, their products and each product's latest price point time as
+   plain rows, in one statement (no ORM objects);
 2. runs the very same planning functions as the full diff on those rows;
 3. if that plan has no event, no new link, no price point and no value that differs from the
    stored one, writes ``last_seen_at`` of the seen links and products in bulk and is done.
@@ -21,21 +21,27 @@ from __future__ import annotations
 import hashlib
 from dataclasses import fields
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from extensions import db
-from models import Monitor, MonitorProduct, Product
+from models import Monitor, MonitorProduct, PricePoint, Product
 from services.dhgate.types import ParsedProduct, PollOutcome
 from services.polling.changes import (
-    Plan, _plan_missing, _plan_price_points, _plan_seen, _touch,
+    Plan, _aware, _plan_missing, _plan_price_points, _plan_seen, _touch,
 )
 from services.polling.snapshot import Snapshot
 
 FINGERPRINT_VERSION = "1"  # bump when the fingerprint's contents change: old hashes then never match
 # Every field of a parsed product, so a field added later is covered without a change here.
 _PARSED_FIELDS = tuple(item.name for item in fields(ParsedProduct))
+# Columns no planning function reads or compares (``last_seen_at`` is what the fast path writes;
+# a product's URL and first sighting are set once, when its row is created). Reading fewer
+# columns matters here: converting dates and decimals is most of the cost of the read.
+_UNPLANNED_LINK_COLUMNS = frozenset({"monitor_id", "first_seen_at", "last_seen_at"})
+_UNPLANNED_PRODUCT_COLUMNS = frozenset({"url", "first_seen_at", "last_seen_at", "first_price_min"})
 
 
 def content_fingerprint(monitor: Monitor, snapshot: Snapshot, missing_threshold: int) -> str:
@@ -72,14 +78,9 @@ def try_fast_path(
 def _plan_from_rows(monitor: Monitor, snapshot: Snapshot, *, now: datetime, missing_threshold: int) -> Plan | None:
     """The full diff's plan computed on plain rows; ``None`` unless it changes nothing but
     ``last_seen_at``."""
-    link_table, product_table = MonitorProduct.__table__, Product.__table__
-    links = {row.product_id: row for row in db.session.execute(
-        select(link_table).where(link_table.c.monitor_id == monitor.id))}
+    links, products, latest_points = _monitor_rows(monitor.id)
     if any(row.missing_polls and row.gone_at is None for row in links.values()):
         return None  # a product is on its way to "missing": the counters must move
-    products = {row.item_code: row for row in db.session.execute(
-        select(product_table).where(product_table.c.id.in_(
-            select(link_table.c.product_id).where(link_table.c.monitor_id == monitor.id))))}
     if any(item.item_code not in products for item in snapshot.products):
         return None  # a product new to the monitor (or a link removed since): full diff
     plan = Plan(monitor.id, baseline=False)
@@ -90,7 +91,7 @@ def _plan_from_rows(monitor: Monitor, snapshot: Snapshot, *, now: datetime, miss
         _plan_seen(plan, monitor, product, parsed, links.get(product.id), [], now)  # type: ignore[arg-type]
     if plan.events or plan.new_links:
         return None
-    _plan_price_points(plan, snapshot.products, products, now)  # type: ignore[arg-type]
+    _plan_price_points(plan, snapshot.products, products, now, latest=latest_points)  # type: ignore[arg-type]
     if plan.price_points:
         return None  # a price point is due (the daily one, or a price another monitor changed)
     if snapshot.complete:
@@ -102,6 +103,36 @@ def _plan_from_rows(monitor: Monitor, snapshot: Snapshot, *, now: datetime, miss
     if not (_all_unchanged(plan.link_updates, link_rows) and _all_unchanged(plan.product_updates, by_id)):
         return None
     return plan
+
+
+def _monitor_rows(monitor_id: int) -> tuple[dict[int, SimpleNamespace], dict[str, SimpleNamespace], dict[int, datetime]]:
+    """The monitor's links (by product id), their products (by item code) and each product's
+    latest price point time, read in ONE statement as plain rows (no ORM objects)."""
+    link_table, product_table, point_table = MonitorProduct.__table__, Product.__table__, PricePoint.__table__
+    link_columns = [column for column in link_table.c if column.name not in _UNPLANNED_LINK_COLUMNS]
+    product_columns = [column for column in product_table.c if column.name not in _UNPLANNED_PRODUCT_COLUMNS]
+    latest_point = (select(func.max(point_table.c.recorded_at))
+                    .where(point_table.c.product_id == product_table.c.id)
+                    .scalar_subquery().label("latest_point"))
+    query = (
+        select(*(column.label(f"l_{column.name}") for column in link_columns),
+               *(column.label(f"p_{column.name}") for column in product_columns), latest_point)
+        .join_from(link_table, product_table, link_table.c.product_id == product_table.c.id)
+        .where(link_table.c.monitor_id == monitor_id)
+    )
+    link_names = [column.name for column in link_columns]
+    product_names = [column.name for column in product_columns]
+    links: dict[int, SimpleNamespace] = {}
+    products: dict[str, SimpleNamespace] = {}
+    latest: dict[int, datetime] = {}
+    for row in db.session.execute(query).mappings():
+        link = SimpleNamespace(**{name: row[f"l_{name}"] for name in link_names})
+        product = SimpleNamespace(**{name: row[f"p_{name}"] for name in product_names})
+        links[link.product_id] = link
+        products[product.item_code] = product
+        if row["latest_point"] is not None:
+            latest[product.id] = _aware(row["latest_point"])
+    return links, products, latest
 
 
 def _all_unchanged(updates: dict[int, dict[str, Any]], rows: dict[int, Any]) -> bool:

@@ -64,6 +64,38 @@ def test_the_heartbeat_is_visible_while_the_worker_runs_and_gone_after(app: Flas
     assert list_workers() == []  # a clean stop removes its heartbeat at once
 
 
+def test_short_jobs_do_not_pay_a_heartbeat_each_and_idle_is_written_at_once(
+    app: Flask, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Back-to-back jobs share a beat a second; the worker's last beat before it waits for
+    work always says it runs nothing (never a finished job as its current one)."""
+    import services.worker_heartbeat as heartbeat
+    from services.worker_heartbeat import list_workers
+
+    beats: list[dict] = []
+    real_beat = heartbeat.beat
+
+    def counting_beat(connection, prefix, name, info, ttl) -> None:  # noqa: ANN001
+        beats.append(dict(info))
+        real_beat(connection, prefix, name, info, ttl)
+
+    monkeypatch.setattr(heartbeat, "beat", counting_beat)
+    seen_before_stop: list[list] = []
+
+    class Probe(AppSimpleWorker):
+        def teardown(self) -> None:
+            seen_before_stop.append(list_workers())
+            super().teardown()
+
+    jobs = [enqueue(f"{JOBS}.add", n, 1) for n in range(40)]
+    build_worker(app, ["default"], worker_class=Probe, name="tester.2").work(burst=True)
+    assert all(_fetch(job.id).get_status() == JobStatus.FINISHED for job in jobs)
+    assert 1 <= len(beats) < len(jobs) // 2  # not one (or three) per job
+    (workers,) = seen_before_stop
+    assert [worker.name for worker in workers] == ["tester.2"]
+    assert workers[0].current_job is None and beats[-1]["current_job"] is None
+
+
 def test_unknown_queue_names_are_refused(app: Flask) -> None:
     with pytest.raises(ValueError, match="unknown queue 'nope'"):
         build_worker(app, ["nope"])

@@ -129,6 +129,8 @@ class _Recorder:
             response = Response("", status=301, headers={"Location": "/landed"})
         else:
             response = Response("<html><body>ok</body></html>", content_type="text/html")
+            response.set_cookie("session", "tracked-visitor-42", path="/")
+            response.set_cookie("language", "de", path="/")  # an answer trying to switch the locale
         return response(environ, start_response)
 
 
@@ -151,6 +153,15 @@ def test_sends_browser_headers_and_locale_cookies(papp: Flask, recorder: _Record
     assert cookies == {"language": "en", "b2b_ship_country": "US", "intl_currency": "USD"}
     assert headers["User-Agent"].startswith("Mozilla/5.0") and "Chrome" in headers["User-Agent"]
     assert "text/html" in headers["Accept"] and headers["Accept-Language"].startswith("en")
+
+
+def test_cookies_set_by_answers_are_never_sent_back(papp: Flask, recorder: _Recorder) -> None:
+    """Every request carries the locale cookies and nothing else: no session builds up."""
+    papp.config["DHGATE_BASE_URL"] = recorder.base_url
+    for _ in range(3):
+        assert get_fetcher().fetch("/anything.html").outcome is PollOutcome.OK
+    for headers in recorder.headers:
+        assert headers["Cookie"] == "language=en; b2b_ship_country=US; intl_currency=USD"
 
 
 def test_redirects_stay_on_the_host(papp: Flask, recorder: _Recorder) -> None:
