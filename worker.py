@@ -49,6 +49,8 @@ class AppWorkerMixin:
     _dhm_current_job: str | None = None
     _dhm_last_beat: float = float("-inf")
     _dhm_published_job: str | None = None
+    _dhm_last_rq_beat: float = float("-inf")
+    _dhm_last_suspension_check: float = float("-inf")
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         """Each job gets its own app context (fresh ``g`` and DB session) and leaves none behind."""
@@ -69,10 +71,35 @@ class AppWorkerMixin:
             self._dhm_current_job = None
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
-        """RQ's own heartbeat, plus ours that health checks and the dashboard read."""
-        super().heartbeat(timeout, pipeline)  # type: ignore[misc]
+        """RQ's own heartbeat, plus ours that health checks and the dashboard read.
+
+        RQ beats before every dequeue; on its own round trip that is at most once a second
+        here (its worker key lives for minutes). Beats that ride on a pipeline RQ is sending
+        anyway always go through.
+        """
+        now = time.monotonic()
+        if pipeline is not None or now - self._dhm_last_rq_beat >= BEAT_MIN_INTERVAL:
+            if pipeline is None:
+                self._dhm_last_rq_beat = now
+            super().heartbeat(timeout, pipeline)  # type: ignore[misc]
         # Going idle is written at once: the last beat must not name a job that has finished.
         self._beat(force=self._dhm_current_job is None and self._dhm_published_job is not None)
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """RQ's SimpleWorker marks itself idle after every job and again before it waits for
+        the next; the same state twice in a row is written once."""
+        if pipeline is None and state == getattr(self, "_state", None):
+            return
+        super().set_state(state, pipeline)  # type: ignore[misc]
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ asks Redis whether ``rq suspend`` was run before every job; once a second is
+        soon enough, and saves a round trip per short job."""
+        now = time.monotonic()
+        if now - self._dhm_last_suspension_check < BEAT_MIN_INTERVAL:
+            return
+        self._dhm_last_suspension_check = now
+        super().check_for_suspension(burst)  # type: ignore[misc]
 
     def teardown(self) -> None:
         super().teardown()  # type: ignore[misc]

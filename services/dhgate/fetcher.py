@@ -179,16 +179,26 @@ class DHgateFetcher:
             reset_timeout=settings.breaker_reset,
             trial_ttl=settings.connect_timeout + settings.read_timeout + 5,
         )
-        self.client = _StatelessClient(
-            headers=self._headers(),
-            verify=tls_context() if self.origin.scheme == "https" else False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30),
-        )
+        self.client = self._new_client()
         self._backoff = wait_exponential_jitter(
             multiplier=settings.retry_wait, max=settings.retry_max_wait, jitter=settings.retry_wait
         )
+        self._pid = os.getpid()
+
+    def _new_client(self) -> httpx.Client:
+        return _StatelessClient(
+            headers=self._headers(),
+            verify=tls_context() if self.origin.scheme == "https" else False,
+            follow_redirects=False,
+            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30),
+        )
+
+    def adopt(self) -> None:
+        """Make a fetcher inherited through ``fork`` this process's own: a new HTTP client (the
+        inherited one's sockets, if any, stay the parent's: they are dropped, never closed);
+        the rate limiter and breaker are kept (redis-py opens new connections after a fork)."""
+        self.client = self._new_client()
         self._pid = os.getpid()
 
     def _headers(self) -> dict[str, str]:
@@ -422,9 +432,12 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def warm_up() -> None:
-    """Prepare what every fetch needs and a forked child can inherit (call before forking)."""
+def warm_up(app: Flask | None = None) -> None:
+    """Prepare what every fetch needs, for forked children to inherit (call before forking):
+    the TLS settings and the fetcher itself (its breaker and rate limiter set up in Redis)."""
     tls_context()
+    get_fetcher(app)
+
 
 _lock = threading.Lock()
 
@@ -432,14 +445,17 @@ _lock = threading.Lock()
 def get_fetcher(app: Flask | None = None) -> DHgateFetcher:
     """The fetcher of this app in this process, built on first use.
 
-    Keyed by process id (a forked worker must not share the parent's sockets) and by the
-    settings (tests point an app at a new sandbox by changing its config).
+    Keyed by the settings (tests point an app at a new sandbox by changing its config). A
+    fetcher inherited from the parent process (a forked work horse) is adopted with an HTTP
+    client of its own: a forked process must never share the parent's sockets.
     """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     settings = FetchSettings.from_config(app.config)
     with _lock:
         cached = app.extensions.get(_EXTENSION_KEY)
-        if cached is not None and cached._pid == os.getpid() and cached.settings == settings:
+        if cached is not None and cached.settings == settings:
+            if cached._pid != os.getpid():
+                cached.adopt()
             return cached
         if cached is not None and cached._pid == os.getpid():
             cached.close()

@@ -96,6 +96,19 @@ def test_short_jobs_do_not_pay_a_heartbeat_each_and_idle_is_written_at_once(
     assert workers[0].current_job is None and beats[-1]["current_job"] is None
 
 
+def test_a_suspended_worker_runs_nothing_until_resumed(app: Flask) -> None:
+    """``rq suspend`` is still honoured although the worker asks at most once a second."""
+    from rq.suspension import resume, suspend
+
+    job = enqueue(f"{JOBS}.add", 1, 1)
+    suspend(get_redis())
+    build_worker(app, ["default"], worker_class=AppSimpleWorker).work(burst=True)
+    assert _fetch(job.id).get_status() == JobStatus.QUEUED
+    resume(get_redis())
+    build_worker(app, ["default"], worker_class=AppSimpleWorker).work(burst=True)
+    assert _fetch(job.id).get_status() == JobStatus.FINISHED
+
+
 def test_unknown_queue_names_are_refused(app: Flask) -> None:
     with pytest.raises(ValueError, match="unknown queue 'nope'"):
         build_worker(app, ["nope"])

@@ -164,6 +164,30 @@ def test_cookies_set_by_answers_are_never_sent_back(papp: Flask, recorder: _Reco
         assert headers["Cookie"] == "language=en; b2b_ship_country=US; intl_currency=USD"
 
 
+def test_a_forked_process_adopts_the_fetcher_with_a_client_of_its_own(
+    papp: Flask, sandbox: SandboxServer, page: str,
+) -> None:
+    """A worker builds the fetcher before forking; each work horse keeps its breaker and rate
+    limiter but must never touch the parent's sockets."""
+    parent = get_fetcher()
+    assert parent.fetch(page).outcome is PollOutcome.OK  # the parent now holds a live connection
+    parent_client = parent.client
+    pid = os.fork()
+    if pid == 0:  # the work horse
+        code = 1
+        try:
+            with papp.app_context():
+                child = get_fetcher()
+                adopted = child is parent and child.client is not parent_client and child._pid == os.getpid()
+                code = 0 if adopted and child.fetch(page).outcome is PollOutcome.OK else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert get_fetcher().client is parent_client  # the parent's own stays as it was, and works
+    assert parent.fetch(page).outcome is PollOutcome.OK
+
+
 def test_redirects_stay_on_the_host(papp: Flask, recorder: _Recorder) -> None:
     papp.config["DHGATE_BASE_URL"] = recorder.base_url
     result = get_fetcher().fetch("/here")
