@@ -23,6 +23,10 @@ pages with a bare ``httpx`` client (no rate limiter, breaker, parsing or databas
 most any one-job-per-poll design can reach on this machine, and the report shows the pipeline
 against it as well as against bare HTTP.
 
+Where the time of a poll goes: every monitor is polled once more directly in the bench process
+(no RQ), with timers around fetching + parsing, reading the monitor's rows, comparing, writing
+``last_seen_at`` and the rest (run, schedule, commits).
+
 Memory: a worker running its jobs in its own process (RQ's SimpleWorker, as ``AppSimpleWorker``)
 polls the monitors again and again (the marketplace changing between rounds) for 1,000 polls;
 its RSS after the first round (warm-up) is compared with the RSS at the end. Goal: < 10 % growth.
@@ -271,6 +275,45 @@ def floor_round(config: dict[str, Any], env: dict[str, str], workers: int, urls:
     return {"window": window, "jobs": len(jobs)}
 
 
+def poll_breakdown(config: dict[str, Any], monitor_ids: list[int]) -> dict[str, float]:
+    """Where the time of an unchanged poll goes: every monitor polled once more, directly in
+    this process (no RQ, no second worker), with timers around the phases. Milliseconds per
+    poll; "rest" is the run, the schedule and the commits."""
+    from app import create_app
+    from services import polling
+    from services.polling import fastpath
+
+    spent: dict[str, float] = {}
+
+    def timed(module: Any, name: str, label: str) -> None:
+        original = getattr(module, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - started
+
+        setattr(module, name, wrapper)
+
+    timed(polling, "take_monitor_snapshot", "fetch + parse")
+    timed(fastpath, "_monitor_rows", "read rows")
+    timed(fastpath, "_plan_from_rows", "read + compare")
+    timed(fastpath, "_touch", "last_seen_at")
+    app = create_app(config)
+    with app.app_context():
+        started = time.perf_counter()
+        fast = sum(polling.took_fast_path(polling.poll_monitor(monitor_id)) for monitor_id in monitor_ids)
+        total = time.perf_counter() - started
+    per_poll = {label: seconds * 1000 / len(monitor_ids) for label, seconds in spent.items()}
+    per_poll["compare"] = per_poll.pop("read + compare", 0.0) - per_poll.get("read rows", 0.0)
+    per_poll["total"] = total * 1000 / len(monitor_ids)
+    per_poll["rest"] = per_poll["total"] - sum(value for key, value in per_poll.items() if key != "total")
+    per_poll["fast_share"] = fast / len(monitor_ids)
+    return per_poll
+
+
 def wan_rounds(config: dict[str, Any], env: dict[str, str], workers: int, monitor_ids: list[int], urls: list[str],
                base_url: str, latency_ms: int) -> dict[str, Any]:
     """The same comparison with every page delayed by ``latency_ms`` (a WAN round trip), on a
@@ -329,6 +372,7 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
         floor = floor_round(config, env, workers, urls)
         bare_times.append(bare_round(urls, workers))
         bare = statistics.median(bare_times)
+        breakdown = poll_breakdown(config, monitor_ids)
         memory = measure_memory(config, monitor_ids, memory_polls, base_url) if memory_polls else None
         wan = wan_rounds(config, env, workers, monitor_ids, urls, base_url, latency_ms) if latency_ms else None
     finally:
@@ -339,7 +383,7 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     steady = min((rounds["simple"], rounds["simple2"]), key=lambda r: r["window"])
     report(monitors, workers, bare, bare_times, rounds["baseline"], steady, rounds["fork"], memory, database_url, wan,
-           floor)
+           floor, breakdown)
     ratio = bare / steady["window"]
     growth_ok = memory is None or memory["growth"] < GOAL_GROWTH
     return 0 if ratio >= GOAL_RATIO and growth_ok else 1
@@ -360,7 +404,7 @@ def measure_memory(config: dict[str, Any], monitor_ids: list[int], polls: int, s
 
 def report(monitors: int, workers: int, bare: float, bare_times: list[float], baseline: dict[str, Any],
            steady: dict[str, Any], forked: dict[str, Any], memory: dict[str, Any] | None, database_url: str,
-           wan: dict[str, Any] | None, floor: dict[str, Any]) -> None:
+           wan: dict[str, Any] | None, floor: dict[str, Any], breakdown: dict[str, float]) -> None:
     def per_minute(seconds: float) -> float:
         return monitors / seconds * 60
 
@@ -385,6 +429,10 @@ def report(monitors: int, workers: int, bare: float, bare_times: list[float], ba
     print(f"floor:     {per_minute(floor['window']):9,.0f} monitors/min  (the same workers, one RQ job per monitor "
           f"that only fetches its {PAGES} pages with bare httpx: {bare / floor['window']:.2f}x bare, the most a "
           f"job per poll can reach here)")
+    parts = ", ".join(f"{label} {breakdown[label]:.1f}" for label in
+                      ("fetch + parse", "read rows", "compare", "last_seen_at", "rest") if label in breakdown)
+    print(f"one poll:  {breakdown['total']:.1f} ms in one process (no RQ) = {parts} ms "
+          f"({breakdown['fast_share']:.0%} took the change-free fast path)")
     verdict = "meets" if ratio >= GOAL_RATIO else "MISSES"
     print(f"ratio:     {ratio:.2f}x bare with SimpleWorker ({verdict} the goal of >= {GOAL_RATIO}); "
           f"{bare / forked['window']:.2f}x with worker.py's process per job; "
