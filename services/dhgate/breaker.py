@@ -12,8 +12,9 @@ counter, state, opened-at). Two things are arranged around it here:
   open until the trial has closed or re-opened it. Without this, every worker that wakes up
   after the timeout would hit a host that has just been failing.
 
-* The common case costs one Redis round trip: ``admit`` reads pybreaker's state and failure
-  counter together (its own key layout), and a success with nothing to reset is not written.
+* The common case costs no Redis round trip of its own: the fetcher reads pybreaker's state and
+  failure counter (its own key layout) in the same script that reserves the rate-limit slot
+  (``HostRateLimiter.reserve_gated``), and a success with nothing to reset is not written.
 
 What counts as a failure is decided by the fetcher (see ``services.dhgate.fetcher``).
 """
@@ -85,9 +86,24 @@ class HostBreaker:
     def fail_counter(self) -> int:
         return self._storage.counter
 
+    @property
+    def state_key(self) -> str:
+        """Where pybreaker keeps the shared state ("closed", "open", "half-open")."""
+        return self._state_key
+
+    @property
+    def counter_key(self) -> str:
+        """Where pybreaker keeps the shared count of failures in a row."""
+        return self._counter_key
+
     def admit(self) -> Admission:
         """Allow a request, or raise ``CircuitOpen``."""
         raw_state, raw_failures = self._redis.mget(self._state_key, self._counter_key)
+        return self.admission(raw_state, raw_failures)
+
+    def admission(self, raw_state: bytes | None, raw_failures: bytes | None) -> Admission:
+        """``admit`` on a state and failure count already read from Redis (the fetcher reads
+        them in the same round trip as its rate-limit reservation)."""
         state = raw_state.decode() if raw_state else self._storage.state  # missing: pybreaker re-creates it
         if state == pybreaker.STATE_CLOSED:
             return Admission(clean=not raw_failures or int(raw_failures) == 0)

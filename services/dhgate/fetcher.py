@@ -8,7 +8,8 @@ through, in order:
    link, a crafted path or a redirect).
 2. **Circuit breaker** per host, shared through Redis (``services.dhgate.breaker``).
 3. **Rate limit** per host, shared through Redis (``services.dhgate.ratelimit``): each attempt,
-   retries included, waits for its slot.
+   retries included, waits for its slot. The breaker's state and the first attempt's slot are
+   read and reserved in one Redis round trip (a script), so a healthy fetch asks Redis once.
 4. **Retries** (tenacity) on timeouts, connection errors, 408, 429 and 5xx, with exponential
    backoff and jitter; a Retry-After header is honoured up to ``DHGATE_RETRY_AFTER_MAX_SECONDS``.
    Nothing waits past the caller's deadline (the poll's time budget).
@@ -39,6 +40,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+import pybreaker
 import redis
 from flask import Flask, current_app
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
@@ -46,7 +48,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attem
 from extensions import get_redis
 from services.dhgate.breaker import Admission, CircuitOpen, HostBreaker
 from services.dhgate.parsers_common import detect_blocked
-from services.dhgate.ratelimit import HostRateLimiter
+from services.dhgate.ratelimit import HostRateLimiter, Reservation
 from services.dhgate.types import PageBlocked, PollOutcome
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
@@ -243,16 +245,17 @@ class DHgateFetcher:
         if deadline is None:
             deadline = started + self.settings.attempts * (self.settings.read_timeout + self.settings.retry_max_wait)
         try:
-            admission = self.breaker.admit()
+            admission, first_slot = self._admit(deadline)
         except CircuitOpen as exc:
             return FetchResult(PollOutcome.CIRCUIT_OPEN, url, error=str(exc))
         waits: list[float] = []
         tries = 0
 
         def attempt() -> _Attempt:
-            nonlocal tries
+            nonlocal tries, first_slot
             tries += 1
-            return self._attempt(url, deadline)
+            reserved, first_slot = first_slot, None  # retries reserve slots of their own
+            return self._attempt(url, deadline, reserved)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.attempts) | _stop_at_deadline(deadline),
@@ -271,13 +274,27 @@ class DHgateFetcher:
         self._record(admission, result, final)
         return result
 
+    def _admit(self, deadline: float) -> tuple[Admission, Reservation | None]:
+        """The breaker's permission and, when the circuit is closed, the first attempt's
+        rate-limit slot, in one Redis round trip; raises ``CircuitOpen``."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return self.breaker.admit(), None  # the attempt gives up at once: reserve no slot
+        first_slot, raw_state, raw_failures = self.limiter.reserve_gated(
+            self.breaker.state_key, self.breaker.counter_key, pybreaker.STATE_CLOSED, max_wait=remaining,
+        )
+        return self.breaker.admission(raw_state, raw_failures), first_slot
+
     # ------------------------------------------------------------------ one attempt
 
-    def _attempt(self, url: str, deadline: float) -> _Attempt:
+    def _attempt(self, url: str, deadline: float, reserved: Reservation | None = None) -> _Attempt:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return _Attempt("budget", error="the poll's time budget ran out")
-        reservation = self.limiter.acquire(max_wait=remaining)
+        if reserved is not None:
+            reservation = self.limiter.wait_for(reserved)
+        else:
+            reservation = self.limiter.acquire(max_wait=remaining)
         if not reservation.granted:
             return _Attempt("budget", error="the poll's time budget ran out waiting for the DHgate rate limit")
         remaining = deadline - time.monotonic()

@@ -16,26 +16,44 @@ from dataclasses import dataclass
 
 import redis
 
-# KEYS[1]: the host's TAT key. ARGV: emission interval, burst tolerance, longest acceptable
-# wait (all in microseconds). Returns {wait_us, slot_us}; wait_us = -1 means "not reserved:
-# the slot is further away than the caller is willing to wait".
-_GCRA_RESERVE = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local max_wait = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local slot = tat - tolerance
-if slot < now then slot = now end
-local wait = slot - now
-if wait > max_wait then
-  return {-1, slot}
+# The reservation itself, shared by both scripts. Times in microseconds; returns {wait_us,
+# slot_us}; wait_us = -1 means "not reserved: the slot is further away than the caller is
+# willing to wait".
+_GCRA_FUNCTION = """
+local function reserve(key, interval, tolerance, max_wait)
+  local now_parts = redis.call('TIME')
+  local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local slot = tat - tolerance
+  if slot < now then slot = now end
+  local wait = slot - now
+  if wait > max_wait then
+    return {-1, slot}
+  end
+  local new_tat = tat + interval
+  redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  return {wait, slot}
 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return {wait, slot}
+"""
+
+# KEYS[1]: the host's TAT key. ARGV: emission interval, burst tolerance, longest acceptable wait.
+_GCRA_RESERVE = _GCRA_FUNCTION + """
+return reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+"""
+
+# The same, behind a gate: KEYS[2] holds a state that must be absent or ARGV[4] (the circuit
+# breaker's "closed"), KEYS[3] a value returned alongside (its failure count). Nothing is
+# reserved when the gate is not open; wait_us is then -2. Returns {wait_us, slot_us, state,
+# counter} ('' for a missing key), so a fetch asks Redis once for both.
+_GCRA_RESERVE_GATED = _GCRA_FUNCTION + """
+local state = redis.call('GET', KEYS[2]) or ''
+local counter = redis.call('GET', KEYS[3]) or ''
+if state ~= '' and state ~= ARGV[4] then
+  return {-2, 0, state, counter}
+end
+local reserved = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return {reserved[1], reserved[2], state, counter}
 """
 
 MICROS = 1_000_000
@@ -63,6 +81,7 @@ class HostRateLimiter:
         self.interval_us = max(1, round(MICROS / requests_per_second))
         self.tolerance_us = self.interval_us * (burst - 1)
         self._script = redis_client.register_script(_GCRA_RESERVE)
+        self._gated_script = redis_client.register_script(_GCRA_RESERVE_GATED)
 
     def reserve(self, max_wait: float) -> Reservation:
         """Reserve the next slot if it comes within ``max_wait`` seconds (nothing is reserved
@@ -74,12 +93,34 @@ class HostRateLimiter:
             return Reservation(False, (slot_us - _redis_now_us(self._redis)) / MICROS, slot_us)
         return Reservation(True, wait_us / MICROS, slot_us)
 
-    def acquire(self, max_wait: float) -> Reservation:
-        """Reserve a slot and sleep until it comes; ``granted`` is False when it is too far."""
-        reservation = self.reserve(max_wait)
+    def reserve_gated(
+        self, gate_key: str, counter_key: str, open_value: str, max_wait: float,
+    ) -> tuple[Reservation | None, bytes | None, bytes | None]:
+        """Reserve a slot only if ``gate_key`` is absent or holds ``open_value``, in the same
+        round trip that reads the gate and ``counter_key``; returns (reservation or None when
+        the gate is shut, the gate's raw value, the counter's raw value)."""
+        max_wait_us = max(0, int(max_wait * MICROS))
+        wait_us, slot_us, state, counter = self._gated_script(
+            keys=[self.key, gate_key, counter_key],
+            args=[self.interval_us, self.tolerance_us, max_wait_us, open_value],
+        )
+        raw_state, raw_counter = (state or None), (counter or None)
+        wait_us, slot_us = int(wait_us), int(slot_us)
+        if wait_us == -2:
+            return None, raw_state, raw_counter
+        if wait_us < 0:
+            return Reservation(False, (slot_us - _redis_now_us(self._redis)) / MICROS, slot_us), raw_state, raw_counter
+        return Reservation(True, wait_us / MICROS, slot_us), raw_state, raw_counter
+
+    def wait_for(self, reservation: Reservation) -> Reservation:
+        """Sleep until a reserved slot comes (nothing to wait for when it was not granted)."""
         if reservation.granted and reservation.wait > 0:
             time.sleep(reservation.wait)
         return reservation
+
+    def acquire(self, max_wait: float) -> Reservation:
+        """Reserve a slot and sleep until it comes; ``granted`` is False when it is too far."""
+        return self.wait_for(self.reserve(max_wait))
 
 
 def _redis_now_us(client: redis.Redis) -> int:

@@ -222,6 +222,40 @@ def test_fetches_wait_for_their_slot(papp: Flask, sandbox: SandboxServer, page: 
     assert sandbox.path_count(page) == 0
 
 
+def test_a_fetch_from_a_healthy_host_asks_redis_once(
+    papp: Flask, sandbox: SandboxServer, page: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Breaker state and rate-limit slot come from one script call, and a success with nothing
+    to reset writes nothing more."""
+    fetcher = get_fetcher()
+    assert fetcher.fetch(page).outcome is PollOutcome.OK  # scripts loaded, breaker state created
+    redis_client = fetcher.limiter._redis
+    sent: list[str] = []
+    real_execute = redis_client.execute_command
+
+    def counting_execute(*args, **options):  # noqa: ANN002, ANN003, ANN202
+        sent.append(str(args[0]))
+        return real_execute(*args, **options)
+
+    monkeypatch.setattr(redis_client, "execute_command", counting_execute)
+    for _ in range(5):
+        assert fetcher.fetch(page).outcome is PollOutcome.OK
+    assert sent == ["EVALSHA"] * 5
+
+
+def test_the_gated_reservation_takes_no_slot_while_the_circuit_is_open(papp: Flask) -> None:
+    papp.config.update(DHGATE_REQUESTS_PER_SECOND=1.0, DHGATE_RATE_BURST=1)
+    fetcher = get_fetcher()
+    limiter, breaker = fetcher.limiter, fetcher.breaker
+    limiter._redis.set(breaker.state_key, "open")
+    slot, state, _ = limiter.reserve_gated(breaker.state_key, breaker.counter_key, "closed", max_wait=10)
+    assert slot is None and state == b"open"
+    limiter._redis.set(breaker.state_key, "closed")
+    slot, state, _ = limiter.reserve_gated(breaker.state_key, breaker.counter_key, "closed", max_wait=10)
+    assert slot is not None and slot.granted and slot.wait == 0  # the open circuit took nothing
+    assert limiter.reserve(10).wait > 0.5  # and this one did take the current slot
+
+
 # ----------------------------------------------------------------------- circuit breaker
 
 
