@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -27,6 +28,17 @@ def env_str(environ: Mapping[str, str], name: str, default: str | None = None) -
     """A plain string, or ``default`` when unset or blank."""
     value = _env(environ, name)
     return default if value is None else value
+
+
+def env_http_url(environ: Mapping[str, str], name: str, default: str) -> str:
+    """An absolute http(s) URL with a host (a trailing slash is dropped); anything else is a
+    ``ConfigError``, so a typo stops every process at start with one line instead of failing
+    each poll later."""
+    value = env_str(environ, name, default) or default
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL such as https://www.dhgate.com, got {value!r}")
+    return value.rstrip("/")
 
 
 def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int | None = None) -> int:
@@ -286,7 +298,7 @@ class Config:
             LOGIN_MAX_FAILURES=env_int(environ, "LOGIN_MAX_FAILURES", cls.LOGIN_MAX_FAILURES, minimum=1),
             LOCKOUT_MINUTES=env_int(environ, "LOCKOUT_MINUTES", cls.LOCKOUT_MINUTES, minimum=1),
             RATELIMIT_ENABLED=env_bool(environ, "RATELIMIT_ENABLED", cls.RATELIMIT_ENABLED),
-            DHGATE_BASE_URL=env_str(environ, "DHGATE_BASE_URL", cls.DHGATE_BASE_URL),
+            DHGATE_BASE_URL=env_http_url(environ, "DHGATE_BASE_URL", cls.DHGATE_BASE_URL),
             DHGATE_ALLOWED_HOSTS=env_list(environ, "DHGATE_ALLOWED_HOSTS", cls.DHGATE_ALLOWED_HOSTS),
             DHGATE_TIMEOUT_SECONDS=env_float(
                 environ, "DHGATE_TIMEOUT_SECONDS", cls.DHGATE_TIMEOUT_SECONDS, minimum=0.1

@@ -221,10 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker: {exc}", file=sys.stderr)
         return 2
     with app.app_context():
-        preload()
-        worker_class = AppSimpleWorker if args.no_fork else AppWorker
-        worker = build_worker(app, args.queues, worker_class=worker_class, name=args.name)
         try:
+            preload()  # sets up the DHgate breaker in Redis: the first thing that needs Redis
+            worker_class = AppSimpleWorker if args.no_fork else AppWorker
+            worker = build_worker(app, args.queues, worker_class=worker_class, name=args.name)
             worker.work(
                 burst=args.burst,
                 with_scheduler=bool(app.config["WORKER_RQ_SCHEDULER"]),

@@ -22,6 +22,11 @@ def test_malformed_setting_is_one_clear_error() -> None:
         DevelopmentConfig.load({"SESSION_COOKIE_SECURE": "maybe"})
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         select_config({"APP_ENV": "staging"})
+    for wrong in ("ftp://www.dhgate.com", "www.dhgate.com", "https://"):
+        with pytest.raises(ConfigError, match="DHGATE_BASE_URL must be an http\\(s\\) URL"):
+            DevelopmentConfig.load({"DHGATE_BASE_URL": wrong})
+    assert DevelopmentConfig.load({"DHGATE_BASE_URL": "http://127.0.0.1:8700/"})["DHGATE_BASE_URL"] == (
+        "http://127.0.0.1:8700")
 
 
 def test_production_refuses_to_start_without_a_secret(stores: Stores) -> None:

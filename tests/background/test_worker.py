@@ -125,6 +125,23 @@ def test_job_modules_build_no_app_at_import() -> None:
 
 # -- the real process -----------------------------------------------------------------------
 
+@pytest.mark.parametrize(
+    ("extra", "line"),
+    [
+        ({"REDIS_URL": "redis://127.0.0.1:9/0"}, "worker: cannot reach Redis (ConnectionError)"),
+        ({"DHGATE_BASE_URL": "ftp://www.dhgate.com"}, "worker: DHGATE_BASE_URL must be an http(s) URL"),
+    ],
+)
+def test_worker_py_start_problems_are_one_line(stores: Stores, extra: dict[str, str], line: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "python"), "worker.py", "--burst"], cwd=PROJECT_ROOT, env=process_env(stores, **extra),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(line)
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
 def test_worker_py_burst_runs_real_jobs_in_forked_horses(app: Flask, stores: Stores) -> None:
     health = enqueue("jobs.maintenance.run_health_checks")
