@@ -343,16 +343,8 @@ def _plan_price_points(
 
     ``latest`` (product id -> time of its latest point) is read here unless the caller already
     has it."""
-    ids = [by_code[item.item_code].id for item in parsed]
-    if latest is not None:
-        ids = []
-    latest = {} if latest is None else latest
-    for start in range(0, len(ids), 400):
-        chunk = ids[start:start + 400]
-        query = (select(PricePoint.product_id, func.max(PricePoint.recorded_at))
-                 .where(PricePoint.product_id.in_(chunk)).group_by(PricePoint.product_id))
-        for product_id, recorded_at in db.session.execute(query):
-            latest[product_id] = _aware(recorded_at)
+    if latest is None:
+        latest = _latest_price_points([by_code[item.item_code].id for item in parsed])
     for item in parsed:
         product = by_code[item.item_code]
         new_min = _money(item.price_min)
@@ -372,6 +364,18 @@ def _plan_price_points(
                 "in_stock": item.in_stock if item.in_stock is not None else product.in_stock,
                 "recorded_at": now,
             })
+
+
+def _latest_price_points(product_ids: list[int]) -> dict[int, datetime]:
+    """Product id -> time of its latest price point (products without any are absent)."""
+    latest: dict[int, datetime] = {}
+    for start in range(0, len(product_ids), 400):
+        chunk = product_ids[start:start + 400]
+        query = (select(PricePoint.product_id, func.max(PricePoint.recorded_at))
+                 .where(PricePoint.product_id.in_(chunk)).group_by(PricePoint.product_id))
+        for product_id, recorded_at in db.session.execute(query):
+            latest[product_id] = _aware(recorded_at)
+    return latest
 
 
 def _product_values(product: Product, parsed: ParsedProduct, now: datetime) -> dict[str, Any]:

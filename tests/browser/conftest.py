@@ -10,8 +10,10 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.conftest import Stores, make_app
@@ -29,10 +31,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture
-def live_server(app, stores: Stores) -> Iterator[str]:  # noqa: ANN001 - uses the app fixture for cleanup
-    """The real app on a real port, sharing the test database and Redis."""
-    server_app = make_app(stores)
+@contextmanager
+def serving(server_app: Flask) -> Iterator[str]:
+    """Serve ``server_app`` on a free loopback port until the block ends; yields its base URL."""
     server = make_server("127.0.0.1", 0, server_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -45,6 +46,13 @@ def live_server(app, stores: Stores) -> Iterator[str]:  # noqa: ANN001 - uses th
             from extensions import db
 
             db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(app, stores: Stores) -> Iterator[str]:  # noqa: ANN001 - uses the app fixture for cleanup
+    """The real app on a real port, sharing the test database and Redis."""
+    with serving(make_app(stores)) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

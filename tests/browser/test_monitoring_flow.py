@@ -3,46 +3,29 @@ real RQ worker polls the sandbox marketplace over HTTP), read the products and a
 chart, see a price drop appear, pause, and delete with confirmation."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
+from flask import Flask
 
 from services.dhgate.sandbox import SandboxServer
+from tests.browser.conftest import serving
 from tests.conftest import PASSWORD, Stores, make_app
 from tests.polling.conftest import FAST_POLLING
 from worker import AppSimpleWorker, build_worker
 
 
 @pytest.fixture
-def marketplace() -> Iterator[SandboxServer]:
-    server = SandboxServer(seed=5, stores=2, products_per_store=12).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def watching_server(app, stores: Stores, marketplace: SandboxServer) -> Iterator[tuple[str, object]]:  # noqa: ANN001
+def watching_server(app, stores: Stores, sandbox: SandboxServer) -> Iterator[tuple[str, Flask]]:  # noqa: ANN001
     """The real app on a real port fetching from the sandbox, and an app for the worker."""
-    settings = {**FAST_POLLING, "DHGATE_BASE_URL": marketplace.base_url}
-    server_app = make_app(stores, **settings)
+    settings = {**FAST_POLLING, "DHGATE_BASE_URL": sandbox.base_url}
     worker_app = make_app(stores, **settings)
-    server = make_server("127.0.0.1", 0, server_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", worker_app
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        for each in (server_app, worker_app):
-            with each.app_context():
-                from extensions import db
+    with serving(make_app(stores, **settings)) as base_url:
+        yield base_url, worker_app
+    with worker_app.app_context():
+        from extensions import db
 
-                db.engine.dispose()
+        db.engine.dispose()
 
 
 def run_polls(worker_app) -> None:  # noqa: ANN001
@@ -50,11 +33,11 @@ def run_polls(worker_app) -> None:  # noqa: ANN001
     build_worker(worker_app, ["polling"], worker_class=AppSimpleWorker).work(burst=True)
 
 
-def test_watch_a_store_from_paste_to_price_drop(page, watching_server, marketplace, alice) -> None:  # noqa: ANN001
+def test_watch_a_store_from_paste_to_price_drop(page, watching_server, sandbox, alice) -> None:  # noqa: ANN001
     base, worker_app = watching_server
-    store_id = marketplace.catalog.store_ids()[0]
-    cheapest = marketplace.catalog.products(store_id)[0]
-    marketplace.catalog.set_price(cheapest.item_code, "40.00")
+    store_id = sandbox.catalog.store_ids()[0]
+    cheapest = sandbox.catalog.products(store_id)[0]
+    sandbox.catalog.set_price(cheapest.item_code, "40.00")
 
     page.goto(f"{base}/auth/login")
     page.get_by_label("E-mail or username").fill("alice")
@@ -76,19 +59,23 @@ def test_watch_a_store_from_paste_to_price_drop(page, watching_server, marketpla
     run_polls(worker_app)
     page.reload()
     assert page.get_by_test_id("monitor-status").inner_text() == "Up to date"
-    assert page.locator('[data-field="product_count"]').inner_text() == "12"
+    assert page.locator('[data-field="product_count"]').inner_text() == "30"  # two store pages
 
     # The products, and one product's page with its price chart and link out.
     page.get_by_role("link", name="Products").first.click()
     rows = page.get_by_test_id("products").locator("tbody tr")
-    assert rows.count() == 12
+    assert rows.count() == 25  # the first of two pages of products
+    page.get_by_label("Search", exact=True).fill(cheapest.item_code)  # find it by item code
+    page.get_by_label("Search", exact=True).press("Enter")
+    page.wait_for_url("**q=*")
+    assert rows.count() == 1
     page.get_by_role("link", name=cheapest.title[:40], exact=False).first.click()
     assert "40.00" in page.get_by_test_id("product-price").inner_text()
     assert page.get_by_test_id("price-chart").locator("svg").count() == 1
     assert page.get_by_test_id("dhgate-link").get_attribute("href")
 
     # DHgate drops the price by 10 %: the next check shows a price drop.
-    marketplace.catalog.set_price(cheapest.item_code, "36.00")
+    sandbox.catalog.set_price(cheapest.item_code, "36.00")
     page.get_by_role("link", name="Monitors").first.click()
     page.get_by_role("link", name=f"Store {store_id}", exact=False).first.click()
     page.get_by_test_id("poll-now").click()

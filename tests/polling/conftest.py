@@ -1,4 +1,4 @@
-"""Fixtures of the polling tests: a real sandbox marketplace on 127.0.0.1 and an app aimed at it.
+"""Fixtures of the polling tests: an app aimed at the sandbox marketplace (``tests/conftest.py``).
 
 Every test gets its own sandbox (fresh catalog, no faults, zero request counts) on an ephemeral
 port. Waits are tiny (retry backoff, Retry-After cap) and the per-host rate is high, so tests
@@ -6,7 +6,6 @@ stay fast while going through the same code as production.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,16 +29,6 @@ FAST_POLLING: dict[str, Any] = {
     "DHGATE_MAX_PAGES": 5,
     "MISSING_POLLS_THRESHOLD": 3,
 }
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    """4 stores of 30 products (two store pages each), deterministic for the seed."""
-    server = SandboxServer(seed=7, stores=4, products_per_store=30).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
