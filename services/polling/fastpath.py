@@ -125,13 +125,14 @@ def _monitor_rows(monitor_id: int) -> tuple[dict[int, SimpleNamespace], dict[str
     links: dict[int, SimpleNamespace] = {}
     products: dict[str, SimpleNamespace] = {}
     latest: dict[int, datetime] = {}
-    for row in db.session.execute(query).mappings():
-        link = SimpleNamespace(**{name: row[f"l_{name}"] for name in link_names})
-        product = SimpleNamespace(**{name: row[f"p_{name}"] for name in product_names})
+    split = len(link_names)
+    for row in db.session.execute(query):
+        link = SimpleNamespace(**dict(zip(link_names, row[:split], strict=True)))
+        product = SimpleNamespace(**dict(zip(product_names, row[split:-1], strict=True)))
         links[link.product_id] = link
         products[product.item_code] = product
-        if row["latest_point"] is not None:
-            latest[product.id] = _aware(row["latest_point"])
+        if row[-1] is not None:
+            latest[product.id] = _aware(row[-1])
     return links, products, latest
 
 
