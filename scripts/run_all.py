@@ -61,23 +61,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def prepare_environment(args: argparse.Namespace) -> tuple[dict[str, str], bool]:
-    """The children's environment, with REDIS_URL resolved; True when we started Redis."""
+    """The children's environment, with REDIS_URL resolved; True when Redis is the embedded one.
+
+    The embedded Redis belongs to the instance folder, whoever started it (``make run`` first
+    runs ``flask db upgrade``, which already does): Ctrl-C stops it with everything else, and
+    the next command that needs it starts it again.
+    """
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    started_redis = False
-    if not env.get("REDIS_URL"):
-        from services.embedded_redis import ensure_embedded_redis, is_running, socket_path_for
+    embedded_redis = not env.get("REDIS_URL")
+    if embedded_redis:
+        from services.embedded_redis import ensure_embedded_redis
 
-        instance = Path(env.get("INSTANCE_PATH", ROOT / "instance"))
-        started_redis = not is_running(socket_path_for(instance))
-        env["REDIS_URL"] = ensure_embedded_redis(instance)
+        env["REDIS_URL"] = ensure_embedded_redis(Path(env.get("INSTANCE_PATH", ROOT / "instance")))
     if args.demo:
         env["DHGATE_BASE_URL"] = f"http://127.0.0.1:{args.sandbox_port}"
         env["DHGATE_ALLOWED_HOSTS"] = "127.0.0.1,dhgate.com"
         # A demo should show events within a minute: look for due monitors every 10 s.
         env.setdefault("SCHEDULE_POLL_DUE_MONITORS", "every 10s")
     env.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
-    return env, started_redis
+    return env, embedded_redis
 
 
 def build_children(args: argparse.Namespace) -> list[Child]:
@@ -139,7 +142,7 @@ def stop_all(children: list[Child]) -> None:
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     args = parse_args(argv)
-    env, started_redis = prepare_environment(args)
+    env, embedded_redis = prepare_environment(args)
     if args.demo:
         prepare = subprocess.run(
             [str(BIN / "python"), "scripts/demo.py", "prepare", "--sandbox-url", env["DHGATE_BASE_URL"]],
@@ -155,7 +158,7 @@ def main(argv: list[str]) -> int:
     finally:
         print("run: stopping web, worker and scheduler…", flush=True)
         stop_all(children)
-        if started_redis:
+        if embedded_redis:
             from services.embedded_redis import stop_embedded_redis
 
             stop_embedded_redis(Path(env.get("INSTANCE_PATH", ROOT / "instance")))
