@@ -88,10 +88,7 @@ class HostRateLimiter:
         otherwise, so a caller that gives up does not slow down everybody else)."""
         max_wait_us = max(0, int(max_wait * MICROS))
         wait_us, slot_us = self._script(keys=[self.key], args=[self.interval_us, self.tolerance_us, max_wait_us])
-        wait_us, slot_us = int(wait_us), int(slot_us)
-        if wait_us < 0:
-            return Reservation(False, (slot_us - _redis_now_us(self._redis)) / MICROS, slot_us)
-        return Reservation(True, wait_us / MICROS, slot_us)
+        return self._reservation(int(wait_us), int(slot_us))
 
     def reserve_gated(
         self, gate_key: str, counter_key: str, open_value: str, max_wait: float,
@@ -104,13 +101,14 @@ class HostRateLimiter:
             keys=[self.key, gate_key, counter_key],
             args=[self.interval_us, self.tolerance_us, max_wait_us, open_value],
         )
-        raw_state, raw_counter = (state or None), (counter or None)
-        wait_us, slot_us = int(wait_us), int(slot_us)
-        if wait_us == -2:
-            return None, raw_state, raw_counter
+        reservation = None if int(wait_us) == -2 else self._reservation(int(wait_us), int(slot_us))
+        return reservation, (state or None), (counter or None)
+
+    def _reservation(self, wait_us: int, slot_us: int) -> Reservation:
+        """A script's answer as a ``Reservation`` (wait_us -1: the slot is too far, not taken)."""
         if wait_us < 0:
-            return Reservation(False, (slot_us - _redis_now_us(self._redis)) / MICROS, slot_us), raw_state, raw_counter
-        return Reservation(True, wait_us / MICROS, slot_us), raw_state, raw_counter
+            return Reservation(False, (slot_us - _redis_now_us(self._redis)) / MICROS, slot_us)
+        return Reservation(True, wait_us / MICROS, slot_us)
 
     def wait_for(self, reservation: Reservation) -> Reservation:
         """Sleep until a reserved slot comes (nothing to wait for when it was not granted)."""

@@ -18,13 +18,14 @@ ever skip work whose outcome is known to be "nothing changes": it is exactly as 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from extensions import db
 from models import Monitor, MonitorProduct, PricePoint, Product
@@ -105,30 +106,42 @@ def _plan_from_rows(monitor: Monitor, snapshot: Snapshot, *, now: datetime, miss
     return plan
 
 
-def _monitor_rows(monitor_id: int) -> tuple[dict[int, SimpleNamespace], dict[str, SimpleNamespace], dict[int, datetime]]:
-    """The monitor's links (by product id), their products (by item code) and each product's
-    latest price point time, read in ONE statement as plain rows (no ORM objects)."""
+@dataclass(frozen=True)
+class _RowsQuery:
+    statement: Select[Any]
+    link_names: tuple[str, ...]
+    product_names: tuple[str, ...]
+
+
+@functools.cache
+def _rows_query() -> _RowsQuery:
+    """The fast path's one read, built once per process (every unchanged poll runs it)."""
     link_table, product_table, point_table = MonitorProduct.__table__, Product.__table__, PricePoint.__table__
     link_columns = [column for column in link_table.c if column.name not in _UNPLANNED_LINK_COLUMNS]
     product_columns = [column for column in product_table.c if column.name not in _UNPLANNED_PRODUCT_COLUMNS]
     latest_point = (select(func.max(point_table.c.recorded_at))
                     .where(point_table.c.product_id == product_table.c.id)
                     .scalar_subquery().label("latest_point"))
-    query = (
+    statement = (
         select(*(column.label(f"l_{column.name}") for column in link_columns),
                *(column.label(f"p_{column.name}") for column in product_columns), latest_point)
         .join_from(link_table, product_table, link_table.c.product_id == product_table.c.id)
-        .where(link_table.c.monitor_id == monitor_id)
+        .where(link_table.c.monitor_id == bindparam("monitor_id"))
     )
-    link_names = [column.name for column in link_columns]
-    product_names = [column.name for column in product_columns]
+    return _RowsQuery(statement, tuple(c.name for c in link_columns), tuple(c.name for c in product_columns))
+
+
+def _monitor_rows(monitor_id: int) -> tuple[dict[int, SimpleNamespace], dict[str, SimpleNamespace], dict[int, datetime]]:
+    """The monitor's links (by product id), their products (by item code) and each product's
+    latest price point time, read in ONE statement as plain rows (no ORM objects)."""
+    query = _rows_query()
     links: dict[int, SimpleNamespace] = {}
     products: dict[str, SimpleNamespace] = {}
     latest: dict[int, datetime] = {}
-    split = len(link_names)
-    for row in db.session.execute(query):
-        link = SimpleNamespace(**dict(zip(link_names, row[:split], strict=True)))
-        product = SimpleNamespace(**dict(zip(product_names, row[split:-1], strict=True)))
+    split = len(query.link_names)
+    for row in db.session.execute(query.statement, {"monitor_id": monitor_id}):
+        link = SimpleNamespace(**dict(zip(query.link_names, row[:split], strict=True)))
+        product = SimpleNamespace(**dict(zip(query.product_names, row[split:-1], strict=True)))
         links[link.product_id] = link
         products[product.item_code] = product
         if row[-1] is not None:
