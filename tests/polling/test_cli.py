@@ -1,8 +1,13 @@
 """``flask monitors poll`` and ``flask dhgate parse|sandbox`` through the CLI runner."""
 from __future__ import annotations
 
+import codecs
+import json
 import socket
 from pathlib import Path
+
+import httpx
+from selectolax.lexbor import LexborHTMLParser
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -98,6 +103,31 @@ def test_parse_refuses_a_file_above_the_page_cap_with_one_line(app: Flask, tmp_p
     assert result.output == (
         f"Error: {big} is larger than 4096 bytes, the most the fetcher reads of a page; it was not parsed.\n"
     )
+
+
+def test_parse_reads_a_sandbox_page_saved_as_utf16_with_the_2026_title(
+    app: Flask, sandbox: SandboxServer, tmp_path: Path,
+) -> None:
+    """The sandbox's "saved page" download and its 2026 title template, through ``flask dhgate parse``."""
+    odd, even = (next(p for p in sandbox.catalog.products() if int(p.item_code) % 2 == parity) for parity in (1, 0))
+    for product in (odd, even):
+        response = httpx.get(sandbox.product_url(product.item_code) + "?saved=utf-16")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/html"  # no charset: the mark must tell
+        assert response.headers["content-disposition"] == f'attachment; filename="{product.item_code}.html"'
+        assert response.content.startswith(codecs.BOM_UTF16_LE)
+        saved = tmp_path / f"{product.item_code}.html"
+        saved.write_bytes(response.content)
+        result = app.test_cli_runner().invoke(args=["dhgate", "parse", str(saved)])
+        assert result.exit_code == 0, result.output
+        assert f"{product.item_code}  {product.title[:90]}\n" in result.output
+        assert result.output.splitlines()[-1] == "encoding: UTF-16LE (from its byte-order mark)"
+    for product, tail in ((odd, " From &Price; | DHgate"), (even, "")):  # what the parser had to strip
+        page = LexborHTMLParser(httpx.get(sandbox.product_url(product.item_code)).text)
+        assert json.loads(page.css_first('script[type="application/ld+json"]').text())[0]["name"] == (
+            product.title + tail
+        )
+        assert (page.css_first("title").text() or "").endswith(tail or " | DHgate.Com")
 
 
 def test_sandbox_refuses_a_busy_port_with_one_line(app: Flask) -> None:
