@@ -31,6 +31,7 @@ from services.accounts import AccountError
 from services.audit import record_security_event
 from services.auth_login import attempt_login, unlock
 from services.auth_tokens import user_for_set_password_token
+from services.plans import describe_limits
 from services.sessions import (
     end_current_session,
     find_live_session,
@@ -261,7 +262,7 @@ def account() -> Response | str:
         session[LANG_SESSION_KEY] = form.locale.data
         flash(_("Your settings are saved."), "success")
         return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", form=form, user=user)
+    return render_template("auth/account.html", form=form, user=user, limits=describe_limits(user))
 
 
 def _current_locale() -> Any:

@@ -24,6 +24,7 @@ from models import Monitor, MonitorProduct, User
 from services import charts
 from services import monitors as monitor_service
 from services.dhgate.types import InvalidDHgateInput, MonitorTarget
+from services.plans import describe_limits
 
 PER_PAGE = 25
 
@@ -190,8 +191,7 @@ def _render_new(form: NewMonitorForm, understood: MonitorTarget | None, duplicat
         form=form,
         understood=understood,
         duplicate=duplicate,
-        minimum=monitor_service.minimum_interval(current_user),
-        tier=monitor_service.tier_label(monitor_service.effective_tier(current_user)),
+        limits=describe_limits(current_user),
     )
 
 
@@ -240,8 +240,7 @@ def edit(monitor_id: int) -> Response | str | tuple[str, int]:
         "monitoring/edit.html",
         form=form,
         monitor=monitor,
-        minimum=monitor_service.minimum_interval(owner),
-        tier=monitor_service.tier_label(monitor_service.effective_tier(owner)),
+        limits=describe_limits(owner, own=owner.id == current_user.id),
     )
     return (page, 422) if form.is_submitted() else page
 
