@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_currency, format_date, format_decimal
+from babel.dates import format_skeleton
+from flask_babel import format_currency, format_date, format_decimal, format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -86,6 +87,19 @@ def price_range(low: Decimal | None, high: Decimal | None, currency: str | None)
 
 def interval_label(seconds: int) -> str:
     return monitor_service.format_interval(seconds)
+
+
+def chart_axis_label(value: datetime, scale: charts.AxisScale) -> str:
+    """Chart axis text in the viewer's zone and language, as fine as the chart's span needs:
+    "2:05 PM", "Jan 1, 2:05 PM" or "Jan 1, 2026" (Dutch: "14:05", "1 jan, 14:05", "1 jan 2026")."""
+    if scale == "date":
+        return format_date(value, "medium")
+    time = format_time(value, "short")
+    if scale == "time":
+        return time
+    locale = get_locale()
+    day = format_skeleton("MMMd", to_user_timezone(value), locale=locale)
+    return str(locale.datetime_formats["short"]).replace("{1}", day).replace("{0}", time)
 
 
 def image_src(url: str | None) -> str | None:
@@ -374,6 +388,7 @@ def product(monitor_id: int, product_id: int) -> str:
         end_at=datetime.now(UTC),
         format_price=fmt_price,
         format_date=fmt_date,
+        format_axis=chart_axis_label,
     )
     return render_template(
         "monitoring/product.html",
