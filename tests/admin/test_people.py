@@ -57,7 +57,10 @@ def test_user_list_paginates(admin_client: FlaskClient) -> None:
     assert "Page 1 of 2" in first and 'rel="next"' in first
     second = admin_client.get("/admin/users?page=2").get_data(as_text=True)
     assert "user29" in second and "user00" not in second
-    assert admin_client.get("/admin/users?page=99").status_code == 200  # past the end: empty, no error
+    past_the_end = admin_client.get("/admin/users?page=99")
+    assert past_the_end.status_code == 200  # past the end: says so, no error
+    assert "Nothing on this page" in past_the_end.get_data(as_text=True)
+    assert "No accounts yet" not in past_the_end.get_data(as_text=True)
 
 
 def test_create_user_with_temporary_password(app: Flask, admin_client: FlaskClient, admin: User, security_events) -> None:  # noqa: ANN001
@@ -82,7 +85,7 @@ def test_create_user_with_temporary_password(app: Flask, admin_client: FlaskClie
         "new_password": "carol's own passphrase", "confirm": "carol's own passphrase",
     })
     assert changed.status_code == 302
-    assert client.get("/dashboard").status_code == 200
+    assert "Hello, carol" in client.get("/dashboard").get_data(as_text=True)
     db.session.expire_all()
     assert not carol.must_change_password
 
@@ -142,6 +145,7 @@ def test_create_user_refuses_duplicates_and_bad_input(admin_client: FlaskClient,
     assert "Username must be" in bad_name.get_data(as_text=True)
     bad_email = new_user(admin_client, "link", email="not-an-email")
     assert bad_email.status_code == 200
+    assert "That is not a valid e-mail address." in bad_email.get_data(as_text=True)
     assert find_user("carol") is None
 
 
@@ -163,6 +167,7 @@ def test_edit_user_rejects_negative_quota(admin_client: FlaskClient, alice: User
         "role": "member", "subscription_tier": "free", "api_quota": "-1", "is_active": "y",
     })
     assert response.status_code == 200
+    assert "Number must be between 0 and 10000000." in response.get_data(as_text=True)
     db.session.expire_all()
     assert alice.api_quota == 1000
 

@@ -117,4 +117,5 @@ def test_pages_with_secrets_are_not_cached(app: Flask, admin: User, browser) -> 
         "subscription_tier": "free", "password_setup": "temporary",
     })
     assert response.status_code == 200
+    assert 'id="temporary-password"' in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
