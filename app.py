@@ -117,6 +117,7 @@ def _init_web(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from blueprints.admin import bp as admin_bp
     from blueprints.affiliate import bp as affiliate_bp
     from blueprints.api import bp as api_bp
     from blueprints.auth import bp as auth_bp
@@ -127,6 +128,7 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(monitoring_bp, url_prefix="/monitors")
     app.register_blueprint(notifications_bp, url_prefix="/notifications")
     app.register_blueprint(affiliate_bp, url_prefix="/affiliate")

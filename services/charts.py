@@ -14,12 +14,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from markupsafe import Markup, escape
 
 PricePointLike = tuple[datetime, Decimal]
+
+# How finely the time axis is labelled. A history that fits in one day labelled with dates would
+# show the same date at both ends; one of a few days needs the day and the time.
+AxisScale = Literal["time", "day_time", "date"]
+DAY_TIME_UNDER = timedelta(days=3)  # spans shorter than this (and a day or longer): day + time
 
 WIDTH = 800
 HEIGHT = 260
@@ -92,6 +98,25 @@ def default_date(value: datetime) -> str:
     return value.strftime("%Y-%m-%d")
 
 
+def axis_scale(start: datetime, end: datetime) -> AxisScale:
+    """Times under a day, day and time under ``DAY_TIME_UNDER``, dates beyond."""
+    span = end - start
+    if span < timedelta(days=1):
+        return "time"
+    if span < DAY_TIME_UNDER:
+        return "day_time"
+    return "date"
+
+
+def default_axis_label(value: datetime, scale: AxisScale) -> str:
+    """Axis text when the caller gives no locale-aware formatter (UTC, ISO-like)."""
+    if scale == "time":
+        return value.strftime("%H:%M")
+    if scale == "day_time":
+        return value.strftime("%Y-%m-%d %H:%M")
+    return default_date(value)
+
+
 def clean_points(points: Sequence[tuple[datetime, Decimal | None]]) -> list[PricePointLike]:
     """Points with a known price, oldest first (unknown prices are gaps, not zeros)."""
     known = [(at, Decimal(price)) for at, price in points if price is not None]
@@ -142,6 +167,7 @@ def price_history_svg(
     end_at: datetime | None = None,
     format_price: Callable[[Decimal], str] = default_price,
     format_date: Callable[[datetime], str] = default_date,
+    format_axis: Callable[[datetime, AxisScale], str] | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> Markup:
@@ -151,6 +177,11 @@ def price_history_svg(
     steps rather than slopes. ``end_at`` (usually "now") extends the last price to the right edge.
     Every recorded point is a ``circle.point`` with a tooltip; the lowest and highest prices are
     labelled on the axis (``text.label-min`` / ``text.label-max``; one label when they are equal).
+
+    The time axis is labelled at its two ends (``text.label-start`` / ``text.label-end``) as fine
+    as the span needs (see ``axis_scale``), through ``format_axis(value, scale)``; without it, a
+    date scale uses ``format_date`` and finer scales ``default_axis_label``. Below date scale the
+    points' tooltips carry the day and time too, so points of one day can be told apart.
     """
     known = clean_points(points)
     summary = summarise(known)
@@ -161,10 +192,13 @@ def price_history_svg(
         parts.append(_empty(width, height, empty_text))
     else:
         plot = _plot_for(summary, end_at, width, height)
+        scale = axis_scale(plot.start, plot.end)
+        axis = _axis_formatter(format_axis, format_date)
+        point_date = format_date if scale == "date" else (lambda at: axis(at, "day_time"))
         parts.append(_axes(plot))
         parts.append(_price_labels(plot, format_price))
-        parts.append(_date_labels(plot, format_date))
-        parts.append(_series(plot, known, format_price, format_date))
+        parts.append(_date_labels(plot, lambda at: axis(at, scale)))
+        parts.append(_series(plot, known, format_price, point_date))
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -243,18 +277,32 @@ def _price_labels(plot: _Plot, format_price: Callable[[Decimal], str]) -> str:
     return "".join(out)
 
 
-def _date_labels(plot: _Plot, format_date: Callable[[datetime], str]) -> str:
+def _axis_formatter(
+    format_axis: Callable[[datetime, AxisScale], str] | None, format_date: Callable[[datetime], str]
+) -> Callable[[datetime, AxisScale], str]:
+    if format_axis is not None:
+        return format_axis
+
+    def fallback(value: datetime, scale: AxisScale) -> str:
+        return format_date(value) if scale == "date" else default_axis_label(value, scale)
+
+    return fallback
+
+
+def _date_labels(plot: _Plot, format_label: Callable[[datetime], str]) -> str:
+    """The two ends of the time axis; one label when both would read the same."""
     y = plot.bottom + 20
-    start = escape(format_date(plot.start))
+    start = format_label(plot.start)
+    end = format_label(plot.end)
     out = [
         '<g class="date-labels">',
         f'<text class="label-start" x="{plot.left:.1f}" y="{y:.1f}" text-anchor="start" '
-        f'fill="currentColor">{start}</text>',
+        f'fill="currentColor">{escape(start)}</text>',
     ]
-    if plot.end != plot.start:
+    if end != start:
         out.append(
             f'<text class="label-end" x="{plot.right:.1f}" y="{y:.1f}" text-anchor="end" '
-            f'fill="currentColor">{escape(format_date(plot.end))}</text>'
+            f'fill="currentColor">{escape(end)}</text>'
         )
     out.append("</g>")
     return "".join(out)

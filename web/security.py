@@ -44,6 +44,12 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
 
 
+def no_store(response: Response) -> Response:
+    """Pages showing a secret once (a password, a link) must not sit in any cache or history."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def add_security_headers(response: Response) -> Response:
     """Headers every response carries; HSTS only where the site is served over HTTPS."""
     headers = response.headers

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_currency, format_date, format_decimal
+from babel.dates import format_skeleton
+from flask_babel import format_currency, format_date, format_decimal, format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -24,6 +25,7 @@ from models import Monitor, MonitorProduct, User
 from services import charts
 from services import monitors as monitor_service
 from services.dhgate.types import InvalidDHgateInput, MonitorTarget
+from services.plans import describe_limits
 
 PER_PAGE = 25
 
@@ -85,6 +87,19 @@ def price_range(low: Decimal | None, high: Decimal | None, currency: str | None)
 
 def interval_label(seconds: int) -> str:
     return monitor_service.format_interval(seconds)
+
+
+def chart_axis_label(value: datetime, scale: charts.AxisScale) -> str:
+    """Chart axis text in the viewer's zone and language, as fine as the chart's span needs:
+    "2:05 PM", "Jan 1, 2:05 PM" or "Jan 1, 2026" (Dutch: "14:05", "1 jan, 14:05", "1 jan 2026")."""
+    if scale == "date":
+        return format_date(value, "medium")
+    time = format_time(value, "short")
+    if scale == "time":
+        return time
+    locale = get_locale()
+    day = format_skeleton("MMMd", to_user_timezone(value), locale=locale)
+    return str(locale.datetime_formats["short"]).replace("{1}", day).replace("{0}", time)
 
 
 def image_src(url: str | None) -> str | None:
@@ -190,8 +205,7 @@ def _render_new(form: NewMonitorForm, understood: MonitorTarget | None, duplicat
         form=form,
         understood=understood,
         duplicate=duplicate,
-        minimum=monitor_service.minimum_interval(current_user),
-        tier=monitor_service.tier_label(monitor_service.effective_tier(current_user)),
+        limits=describe_limits(current_user),
     )
 
 
@@ -240,8 +254,7 @@ def edit(monitor_id: int) -> Response | str | tuple[str, int]:
         "monitoring/edit.html",
         form=form,
         monitor=monitor,
-        minimum=monitor_service.minimum_interval(owner),
-        tier=monitor_service.tier_label(monitor_service.effective_tier(owner)),
+        limits=describe_limits(owner, own=owner.id == current_user.id),
     )
     return (page, 422) if form.is_submitted() else page
 
@@ -375,6 +388,7 @@ def product(monitor_id: int, product_id: int) -> str:
         end_at=datetime.now(UTC),
         format_price=fmt_price,
         format_date=fmt_date,
+        format_axis=chart_axis_label,
     )
     return render_template(
         "monitoring/product.html",

@@ -58,6 +58,7 @@ def is_logged_in(client: FlaskClient) -> bool:
     """The protected overview answers 200 only to a live session; else it redirects to login."""
     response = client.get("/dashboard")
     if response.status_code == 200:
+        assert "<h1>Hello, " in response.get_data(as_text=True)
         return True
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     return False

@@ -1,5 +1,5 @@
-"""Who may open what: every protected page sends anonymous visitors to the login form, and the
-admin pages refuse members.
+"""Who may open what: every protected page sends anonymous visitors to the login form (the admin
+area's members-get-403 tests are in ``tests/admin/test_access.py``).
 
 The "login required" test is generated from the app's URL map, so pages other areas add later
 are covered without anyone remembering to list them. A page that is meant to be public must be
@@ -17,7 +17,6 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from models import User
-from tests.conftest import csrf_token_from
 
 PUBLIC_ENDPOINTS = frozenset({
     "auth.login",
@@ -27,16 +26,6 @@ PUBLIC_ENDPOINTS = frozenset({
     "dashboard.index",
 })
 PUBLIC_PREFIXES = ("health.",)
-
-ADMIN_GET_PAGES = ["/auth/users", "/auth/users/new", "/auth/users/{bob}", "/auth/security-log"]
-ADMIN_POST_ACTIONS = [
-    "/auth/users/new",
-    "/auth/users/{bob}",
-    "/auth/users/{bob}/sessions/revoke-all",
-    "/auth/users/{bob}/sessions/1/revoke",
-    "/auth/users/{bob}/password-link",
-    "/auth/users/{bob}/unlock",
-]
 
 _SAMPLE_BY_CONVERTER = {"IntegerConverter": 1, "FloatConverter": 1.5, "UUIDConverter": uuid.UUID(int=1)}
 
@@ -81,7 +70,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def test_route_table_sees_the_auth_pages() -> None:
     """Guards the generator itself: if it found nothing, the parametrized test would prove nothing."""
     endpoints = {endpoint for endpoint, _ in _route_table()}
-    assert {"auth.sessions", "auth.users", "auth.security_log", "auth.change_password", "dashboard.overview"} <= endpoints
+    assert {"auth.sessions", "auth.account", "admin.users", "admin.security_log", "auth.change_password", "dashboard.overview"} <= endpoints
 
 
 def test_login_required(client: FlaskClient, protected_url: str) -> None:
@@ -101,40 +90,8 @@ def test_anonymous_json_client_gets_401_not_a_redirect(client: FlaskClient) -> N
     assert response.is_json and response.json["status"] == 401
 
 
-@pytest.mark.parametrize("path", ADMIN_GET_PAGES)
-def test_admin_pages_refuse_members(app: Flask, alice: User, bob: User, browser, path: str) -> None:  # noqa: ANN001
-    client = browser("alice")
-    assert client.get(path.format(bob=bob.id)).status_code == 403
-
-
-@pytest.mark.parametrize("path", ADMIN_GET_PAGES)
-def test_admin_pages_send_anonymous_to_login(client: FlaskClient, bob: User, path: str) -> None:
-    url = path.format(bob=bob.id)
-    response = client.get(url)
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/auth/login?next=")
-
-
-@pytest.mark.parametrize("path", ADMIN_GET_PAGES)
-def test_admin_pages_open_for_admins(app: Flask, admin: User, bob: User, browser, path: str) -> None:  # noqa: ANN001
-    client = browser("root")
-    assert client.get(path.format(bob=bob.id)).status_code == 200
-
-
-@pytest.mark.parametrize("path", ADMIN_POST_ACTIONS)
-def test_admin_actions_refuse_members(app: Flask, alice: User, bob: User, browser, path: str) -> None:  # noqa: ANN001
-    client = browser("alice")
-    token = csrf_token_from(client.get("/auth/sessions").get_data(as_text=True))
-    response = client.post(path.format(bob=bob.id), data={"csrf_token": token, "role": "admin"})
-    assert response.status_code == 403
-    from extensions import db
-
-    db.session.expire_all()
-    assert bob.role == "member" and bob.is_active
-
-
 def test_admin_required_decorator_for_other_blueprints(stores, app: Flask, alice: User, admin: User) -> None:  # noqa: ANN001
-    """The decorator other areas import behaves like the auth pages: 302 / 403 / 200."""
+    """The decorator other areas import behaves like the admin pages: 302 / 403 / 200."""
     from blueprints.auth.decorators import admin_required
     from tests.auth.conftest import browser_for
     from tests.auth.conftest import make_app

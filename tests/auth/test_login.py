@@ -134,7 +134,8 @@ def test_deactivated_user_cannot_log_in(client: FlaskClient, auth: AuthActions, 
 
 def test_lockout_after_five_failures(client: FlaskClient, auth: AuthActions, alice: User, security_events) -> None:  # noqa: ANN001
     for _ in range(4):
-        assert auth.login("alice", "wrong guess").status_code == 200
+        refused = auth.login("alice", "wrong guess")
+        assert refused.status_code == 200 and error_text(refused) == GENERIC_ERROR
     fifth = auth.login("alice", "wrong guess")
     assert fifth.status_code == 429
     assert int(fifth.headers["Retry-After"]) > 60  # the 15-minute lock, not a one-minute window
@@ -196,7 +197,8 @@ def test_per_ip_rate_limit(stores, app: Flask, alice: User, security_events) -> 
     [event] = security_events("rate_limited")
     assert event.details["scope"] == "ip" and event.ip == "127.0.0.1"
     # GETs of the form are not counted.
-    assert client.get("/auth/login").status_code == 200
+    form = client.get("/auth/login")
+    assert form.status_code == 200 and 'id="login-title"' in form.get_data(as_text=True)
 
 
 def test_per_account_rate_limit(stores, app: Flask, alice: User, security_events) -> None:  # noqa: ANN001
@@ -204,7 +206,8 @@ def test_per_account_rate_limit(stores, app: Flask, alice: User, security_events
     auth = AuthActions(limited.test_client())
     assert [auth.login(" Alice", "wrong").status_code for _ in range(2)] == [200, 200]
     assert auth.login("alice", "wrong").status_code == 429  # same account, spelled differently
-    assert auth.login("bob", "wrong").status_code == 200  # other names are not affected
+    other = auth.login("bob", "wrong")  # other names are not affected
+    assert other.status_code == 200 and error_text(other) == GENERIC_ERROR
     [event] = security_events("rate_limited")
     assert event.details["scope"] == "account" and event.user_id == alice.id
 

@@ -94,3 +94,43 @@ def test_account_settings_page(app: Flask, alice: User, browser) -> None:  # noq
     assert bad.status_code == 200 and 'id="timezone-error"' in bad.get_data(as_text=True)
     db.session.expire_all()
     assert (alice.locale, alice.timezone) == ("nl", "Europe/Amsterdam")  # nothing saved from a bad form
+
+
+def _plan_limits(html: str) -> str:
+    match = re.search(r'<dd data-testid="plan-limits">([^<]*)</dd>', html)
+    assert match, "the account page does not explain the plan's limits"
+    return match.group(1)
+
+
+def test_account_page_and_monitor_form_explain_an_admins_limits_alike(app: Flask, admin: User, browser) -> None:  # noqa: ANN001
+    """An admin on the free subscription gets the business limits: both pages say so, in the
+    same words (they once said "Free" and "Your Business plan" for the same person)."""
+    client = browser("root")
+    account = client.get("/auth/account").get_data(as_text=True)
+    assert "<dd>Free</dd>" in account  # the subscription on record is still shown
+    limits = _plan_limits(account)
+    assert limits == "As an admin you get the limits of the Business plan, whatever your subscription: checks as often as every 5 minutes."
+    new_monitor = client.get("/monitors/new").get_data(as_text=True)
+    assert limits in new_monitor
+    assert "Your Business plan" not in new_monitor
+
+
+def test_account_page_and_monitor_form_explain_a_members_limits_alike(app: Flask, alice: User, browser) -> None:  # noqa: ANN001
+    client = browser("alice")
+    limits = _plan_limits(client.get("/auth/account").get_data(as_text=True))
+    assert limits == "Your Free plan checks as often as every 6 hours."
+    assert limits in client.get("/monitors/new").get_data(as_text=True)
+
+
+def test_admin_editing_a_members_monitor_sees_the_owners_limits(app: Flask, alice: User, admin: User, browser) -> None:  # noqa: ANN001
+    from tests.factories import make_monitor
+
+    monitor = make_monitor(alice)
+    page = browser("root").get(f"/monitors/{monitor.id}/edit").get_data(as_text=True)
+    assert "The owner&#39;s Free plan checks as often as every 6 hours." in page
+
+
+def test_user_menu_links_the_account_page(app: Flask, alice: User, browser) -> None:  # noqa: ANN001
+    page = browser("alice").get("/dashboard").get_data(as_text=True)
+    menu = page[page.index('<details class="user-menu">'):page.index("</details>")]
+    assert '<a href="/auth/account">Account settings</a>' in menu

@@ -111,10 +111,11 @@ def test_html_clients_get_the_error_page(client: FlaskClient) -> None:
 
 def test_pages_with_secrets_are_not_cached(app: Flask, admin: User, browser) -> None:  # noqa: ANN001
     client = browser("root")
-    token = csrf_token_from(client.get("/auth/users/new").get_data(as_text=True))
-    response = client.post("/auth/users/new", data={
+    token = csrf_token_from(client.get("/admin/users/new").get_data(as_text=True))
+    response = client.post("/admin/users/new", data={
         "csrf_token": token, "email": "carol@example.com", "username": "carol", "role": "member",
         "subscription_tier": "free", "password_setup": "temporary",
     })
     assert response.status_code == 200
+    assert 'id="temporary-password"' in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"

@@ -133,3 +133,50 @@ def test_summary_and_description() -> None:
     text = charts.describe(summary)
     assert "lowest 2.00" in text and "highest 5.00" in text and "4 prices" in text
     assert charts.describe(charts.summarise(points("9.99"))).startswith("One price recorded: 9.99")
+
+
+def test_axis_scale_follows_the_span() -> None:
+    assert charts.axis_scale(T0, T0) == "time"
+    assert charts.axis_scale(T0, T0 + timedelta(hours=23, minutes=59)) == "time"
+    assert charts.axis_scale(T0, T0 + timedelta(days=1)) == "day_time"
+    assert charts.axis_scale(T0, T0 + charts.DAY_TIME_UNDER - timedelta(seconds=1)) == "day_time"
+    assert charts.axis_scale(T0, T0 + charts.DAY_TIME_UNDER) == "date"
+
+
+def test_changes_within_one_day_are_labelled_with_times_not_the_same_date_twice() -> None:
+    history = points("5.00", "4.00", "6.00", step=timedelta(hours=3))  # 00:00, 03:00, 06:00
+    root = parse(charts.price_history_svg(history))
+    assert labels(root, "label-start") == ["00:00"]
+    assert labels(root, "label-end") == ["06:00"]
+    # each point's tooltip says the day and the time, so points of one day can be told apart
+    tooltips = [c.find("svg:title", NS).text for c in circles(root)]
+    assert tooltips == ["2026-01-01 00:00: 5.00", "2026-01-01 03:00: 4.00", "2026-01-01 06:00: 6.00"]
+
+
+def test_a_few_days_are_labelled_with_day_and_time() -> None:
+    history = points("5.00", "4.00", step=timedelta(hours=30))
+    root = parse(charts.price_history_svg(history))
+    assert labels(root, "label-start") == ["2026-01-01 00:00"]
+    assert labels(root, "label-end") == ["2026-01-02 06:00"]
+
+
+def test_axis_text_comes_from_the_callers_formatter_with_the_scale() -> None:
+    """The web layer formats in the viewer's zone and language; the chart only picks the scale."""
+    seen: list[str] = []
+
+    def axis(value: datetime, scale: str) -> str:
+        seen.append(scale)
+        return f"{scale}@{value.hour}"
+
+    root = parse(charts.price_history_svg(points("1.00", "2.00", step=timedelta(hours=2)), format_axis=axis))
+    assert labels(root, "label-start") == ["time@0"] and labels(root, "label-end") == ["time@2"]
+    week = parse(charts.price_history_svg(points("1.00", "2.00", step=timedelta(days=7)), format_axis=axis))
+    assert labels(week, "label-start") == ["date@0"]
+    assert {"time", "day_time", "date"} <= set(seen)  # day_time: the tooltips of the short chart
+
+
+def test_ends_that_read_the_same_get_one_label() -> None:
+    history = points("1.00", "2.00", step=timedelta(seconds=20))  # both ends read "00:00"
+    root = parse(charts.price_history_svg(history))
+    assert labels(root, "label-start") == ["00:00"]
+    assert labels(root, "label-end") == []

@@ -177,3 +177,22 @@ def test_price_tiers_when_known(app: Flask) -> None:
                                      {"price": "broken"}, "junk"])
     assert monitor_service.price_tiers(product) == [PriceTier(1, 9, Decimal("2.5")), PriceTier(10, None, Decimal("2.10"))]
     assert monitor_service.price_tiers(SimpleNamespace()) == []
+
+
+def test_price_chart_of_one_day_shows_times_in_the_viewers_zone(app: Flask, shop, alice) -> None:  # noqa: ANN001
+    """Changes within one day: the axis shows two times (in the viewer's zone), not one date twice."""
+    from zoneinfo import ZoneInfo
+
+    from babel.dates import format_time
+
+    alice.timezone = "Asia/Tokyo"
+    db.session.commit()
+    product = add_product(shop, "859375351", "LED Desk Lamp", "11.00")
+    first = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
+    add_price_points(product, [(first, "12.00"), (first + timedelta(hours=2), "11.00")])
+    page = browser_for(app, "alice").get(f"/monitors/{shop.id}/products/{product.id}").get_data(as_text=True)
+    svg = ET.fromstring(re.search(r"<svg.*?</svg>", page, re.S).group(0))
+    texts = {t.get("class"): t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
+    assert texts["label-start"] == format_time(first, "short", tzinfo=ZoneInfo("Asia/Tokyo"), locale="en")
+    assert texts["label-end"] != texts["label-start"]
+    assert str(first.year) not in texts["label-start"] + texts["label-end"]  # times, not dates

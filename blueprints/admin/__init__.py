@@ -1,0 +1,12 @@
+"""Running the platform's people: accounts, their sessions, and the security log.
+
+Every view here is for admins only; the check sits on the blueprint (``before_request``), so a
+view added later cannot forget it."""
+from flask import Blueprint
+
+from blueprints.auth.decorators import refuse_non_admins
+
+bp = Blueprint("admin", __name__)
+bp.before_request(refuse_non_admins)
+
+from blueprints.admin import routes  # noqa: E402,F401  (registers the views on bp)

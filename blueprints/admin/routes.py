@@ -1,0 +1,225 @@
+"""Views of the admin area: the people who use the platform, their sessions, and the security
+log. The rules live in services; these views translate between HTTP and them. The blueprint
+itself refuses everyone but admins (see ``blueprints.admin``)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from werkzeug.wrappers import Response
+
+from blueprints.admin import bp
+from blueprints.admin.forms import EditUserForm, NewUserForm, PasswordSetup, SecurityLogFilterForm, UserFilterForm
+from extensions import db
+from models import User
+from services import accounts
+from services.accounts import AccountChanges, AccountError
+from services.audit import event_label, events_query, record_admin_action, record_security_event, recent_events
+from services.auth_login import unlock
+from services.auth_tokens import link_lifetime, make_set_password_token
+from services.sessions import (
+    describe_user_agent,
+    end_current_session,
+    find_live_session,
+    live_sessions,
+    revoke_session,
+    revoke_user_sessions,
+)
+from web.security import no_store
+
+USERS_PER_PAGE = 25
+EVENTS_PER_PAGE = 50
+
+
+# --- template helpers ----------------------------------------------------------------------------
+# Registered app-wide: a member's own session list (auth) names devices the same way.
+
+@bp.app_template_filter("device")
+def device_filter(user_agent: str | None) -> str:
+    """A user agent as "Firefox 121 on Windows", in the viewer's language."""
+    device = describe_user_agent(user_agent)
+    if device.browser and device.os:
+        return _("%(browser)s on %(os)s", browser=device.browser, os=device.os)
+    return device.browser or device.os or _("Unknown browser")
+
+
+@bp.app_template_global("security_event_label")
+def security_event_label(event: str) -> str:
+    return event_label(event)
+
+
+# --- people --------------------------------------------------------------------------------------
+
+@bp.get("/users")
+def users() -> str:
+    form = UserFilterForm(request.args)
+    form.validate()
+    query = select(User)
+    q = (form.q.data or "").strip().lower() if not form.q.errors else ""
+    if q:
+        pattern = f"%{q}%"
+        query = query.where(or_(func.lower(User.email).like(pattern), func.lower(User.username).like(pattern)))
+    if form.role.data and not form.role.errors:
+        query = query.where(User.role == form.role.data)
+    if form.tier.data and not form.tier.errors:
+        query = query.where(User.subscription_tier == form.tier.data)
+    if form.active.data in ("yes", "no"):
+        query = query.where(User.is_active.is_(form.active.data == "yes"))
+    query = query.order_by(func.lower(User.username))
+    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=USERS_PER_PAGE, error_out=False)
+    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    total = db.session.scalar(select(func.count()).select_from(User)) or 0
+    return render_template(
+        "admin/users.html", form=form, page=page, filters=filters, total=total, now=datetime.now(UTC)
+    )
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new() -> Response | str:
+    form = NewUserForm()
+    error = None
+    if form.validate_on_submit():
+        temporary = form.password_setup.data == PasswordSetup.TEMPORARY
+        password = accounts.generate_password(16 if temporary else 40)
+        try:
+            user = accounts.create_user(
+                form.email.data or "",
+                form.username.data or "",
+                password,
+                role=form.role.data or "member",
+                subscription_tier=form.subscription_tier.data or "free",
+                must_change_password=temporary,
+            )
+        except AccountError as exc:
+            error = str(exc)
+        else:
+            record_admin_action(
+                "user_created", target=user, role=user.role, tier=user.subscription_tier,
+                password_setup=form.password_setup.data,
+            )
+            link = None if temporary else url_for("auth.set_password", token=make_set_password_token(user), _external=True)
+            page = render_template(
+                "admin/user_created.html", user=user, password=password if temporary else None,
+                link=link, link_hours=int(link_lifetime().total_seconds() // 3600),
+            )
+            return no_store(make_response(page))
+    return render_template("admin/user_new.html", form=form, error=error)
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_edit(user_id: int) -> Response | str:
+    user = _user_or_404(user_id)
+    form = EditUserForm(obj=user)
+    if form.validate_on_submit():
+        changes = AccountChanges(
+            role=form.role.data,
+            subscription_tier=form.subscription_tier.data,
+            api_quota=form.api_quota.data,
+            is_active=bool(form.is_active.data),
+        )
+        try:
+            diff = accounts.update_user(user, changes, actor=current_user._get_current_object())
+        except AccountError as exc:
+            flash(str(exc), "error")
+            db.session.rollback()
+        else:
+            if diff:
+                record_admin_action("user_updated", target=user, changes=diff)
+            if diff.get("is_active") == [True, False]:
+                ended = revoke_user_sessions(user.id, "deactivated")
+                record_security_event("session_revoked", user_id=user.id, details={"count": ended, "by": "admin", "reason": "deactivated"})
+            flash(_("Saved.") if diff else _("Nothing changed."), "success")
+            return redirect(url_for("admin.user_edit", user_id=user.id))
+    return render_template(
+        "admin/user_edit.html",
+        user=user,
+        form=form,
+        rows=live_sessions(user.id),
+        current_session_id=current_user.current_session.id,
+        events=recent_events(user.id),
+        is_self=user.id == current_user.id,
+        is_locked=_is_locked(user),
+    )
+
+
+def _is_locked(user: User) -> bool:
+    return user.locked_until is not None and user.locked_until > datetime.now(UTC)
+
+
+@bp.post("/users/<int:user_id>/sessions/<int:session_id>/revoke")
+def user_session_revoke(user_id: int, session_id: int) -> Response:
+    user = _user_or_404(user_id)
+    row = find_live_session(session_id, user_id=user.id)
+    if row is None:
+        abort(404)
+    record_security_event("session_revoked", user_id=user.id, details={"session_id": row.id, "by": "admin"})
+    record_admin_action("session_revoked", target=user, session_id=row.id)
+    if row.id == current_user.current_session.id:
+        end_current_session(current_user._get_current_object(), "revoked")
+        return redirect(url_for("auth.login"))
+    revoke_session(row, "revoked_by_admin")
+    flash(_("That session is logged out."), "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/sessions/revoke-all")
+def user_sessions_revoke_all(user_id: int) -> Response:
+    user = _user_or_404(user_id)
+    keep = current_user.current_session.id if user.id == current_user.id else None
+    ended = revoke_user_sessions(user.id, "revoked_by_admin", except_session_id=keep)
+    if ended:
+        record_security_event("session_revoked", user_id=user.id, details={"count": ended, "by": "admin"})
+        record_admin_action("sessions_revoked", target=user, count=ended)
+    flash(_("%(n)s sessions were logged out.", n=ended), "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/password-link")
+def user_password_link(user_id: int) -> Response:
+    """A fresh one-time link, e.g. for someone who forgot their password. Their current password
+    keeps working until they use it."""
+    user = _user_or_404(user_id)
+    if not user.is_active:
+        flash(_("Activate the account first: deactivated accounts cannot set a password."), "error")
+        return redirect(url_for("admin.user_edit", user_id=user.id))
+    link = url_for("auth.set_password", token=make_set_password_token(user), _external=True)
+    record_admin_action("password_link_created", target=user)
+    page = render_template(
+        "admin/user_created.html", user=user, password=None, link=link,
+        link_hours=int(link_lifetime().total_seconds() // 3600), new=False,
+    )
+    return no_store(make_response(page))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+def user_unlock(user_id: int) -> Response:
+    user = _user_or_404(user_id)
+    unlock(user)
+    record_admin_action("user_unlocked", target=user)
+    flash(_("The account is unlocked."), "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+# --- security log --------------------------------------------------------------------------------
+
+@bp.get("/security-log")
+def security_log() -> str:
+    form = SecurityLogFilterForm(request.args)
+    form.validate()
+    event = form.event.data if form.event.data and not form.event.errors else None
+    user_query = (form.user.data or "").strip() if not form.user.errors else ""
+    user_id = request.args.get("user_id", type=int)
+    query = events_query(event=event, user=user_query or None, user_id=user_id)
+    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=EVENTS_PER_PAGE, error_out=False)
+    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("admin/security_log.html", form=form, page=page, filters=filters)
