@@ -129,6 +129,26 @@ def test_a_scheduled_slot_of_an_unknown_job_is_recorded_as_an_error_and_queues_n
 
 # -- the active copy's clock ----------------------------------------------------------------
 
+def test_the_scheduler_uses_only_apschedulers_public_api() -> None:
+    """Triggers only: no private names imported, no APScheduler class subclassed (overriding
+    its internals is what broke on upgrades), no private attribute read on anything."""
+    import ast
+
+    import services.scheduler as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {alias.asname or alias.name: node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("apscheduler")
+                for alias in node.names}
+    assert imported and all(not name.startswith("_") for name in imported)
+    bases = {base.id for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+             for base in node.bases if isinstance(base, ast.Name)}
+    assert not bases & set(imported)
+    private = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+               and node.attr.startswith("_") and not node.attr.startswith("__")
+               and not (isinstance(node.value, ast.Name) and node.value.id == "self")}
+    assert private == set()
+
 def _clock(schedule: dict[str, str], start: datetime, grace: float = 30) -> SlotClock:
     config = DevelopmentConfig.load({f"SCHEDULE_{name.upper()}": "off" for name in Config.SCHEDULE}
                                     | {f"SCHEDULE_{name.upper()}": spec for name, spec in schedule.items()})
