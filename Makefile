@@ -42,8 +42,7 @@ run: $(BIN)/.runtime translations migrate ## Run web + worker + scheduler with e
 	@$(FLASK) users ensure-admin
 	@$(BIN)/python scripts/run_all.py --host $(HOST) --port $(PORT)
 
-demo: $(BIN)/.runtime translations migrate ## Run everything against the local sandbox marketplace
-	@$(FLASK) users ensure-admin
+demo: $(BIN)/.runtime translations ## Run everything against the local sandbox marketplace (own data in instance/demo/)
 	@$(BIN)/python scripts/run_all.py --host $(HOST) --port $(PORT) --demo
 
 test: $(BIN)/.dev translations ## Run the whole test suite on the embedded defaults

@@ -1,7 +1,10 @@
 """The application factory: the one place a DHgate Monitor app is built.
 
 Web (gunicorn via ``wsgi.py``), the RQ worker, the scheduler and the ``flask`` CLI all call
-``create_app()``, so they share configuration, models and services. Nothing here runs at import.
+``create_app()``, so they share configuration, models and services. Nothing here runs at import,
+and building an app starts no process: without ``REDIS_URL`` the app points at the embedded
+Redis of its instance folder, which ``scripts/run_all.py``, the worker and the ``flask`` commands
+that use Redis start (``services.embedded_redis``).
 """
 from __future__ import annotations
 
@@ -15,21 +18,33 @@ from dotenv import dotenv_values
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import Config, ConfigError, env_int, select_config
+from blueprints.admin import bp as admin_bp
+from blueprints.affiliate import bp as affiliate_bp
+from blueprints.api import bp as api_bp
+from blueprints.auth import bp as auth_bp
+from blueprints.dashboard import bp as dashboard_bp
+from blueprints.health import bp as health_bp
+from blueprints.monitoring import bp as monitoring_bp
+from blueprints.notifications import bp as notifications_bp
+from cli import register_commands
+from config import ConfigError, env_int, select_config
 from extensions import init_extensions
+from services import metrics, sessions
+from services.embedded_redis import embedded_redis_url
+from web import assets, context, errors, i18n, security
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 
-def create_app(config: Mapping[str, Any] | type[Config] | None = None) -> Flask:
+def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build and configure an app.
 
-    ``config`` may be a ``Config`` subclass (its settings are read from the environment) or a
-    mapping of overrides applied last, which is how tests pass their database and Redis URLs.
+    Settings come from the environment (``APP_ENV`` picks the ``Config`` class);
+    ``config_overrides`` are applied last, which is how tests pass their database and Redis URLs.
     """
     environ = _environment()
-    config_class = config if isinstance(config, type) else select_config(environ)
-    overrides = dict(config) if isinstance(config, Mapping) else {}
+    config_class = select_config(environ)
+    overrides = dict(config_overrides or {})
 
     app = Flask(__name__, instance_path=_instance_path(environ, overrides))
     app.config.from_mapping(config_class.load(environ))
@@ -95,19 +110,15 @@ def _resolve_database_url(app: Flask) -> None:
 
 
 def _resolve_redis_url(app: Flask) -> None:
-    """Use ``REDIS_URL``, or start/find the embedded Redis shared through the instance folder."""
-    if app.config.get("REDIS_URL"):
-        return
-    from services.embedded_redis import ensure_embedded_redis
-
-    app.config["REDIS_URL"] = ensure_embedded_redis(app.instance_path)
+    """Use ``REDIS_URL``, or the embedded Redis of the instance folder, *without starting it*:
+    the processes that need Redis start it, and a page served while it is down degrades as with
+    any Redis outage."""
+    if not app.config.get("REDIS_URL"):
+        app.config["REDIS_URL"] = embedded_redis_url(app.instance_path)
 
 
 def _init_web(app: Flask) -> None:
     """Request-layer concerns: sessions, languages, security headers, assets, error pages."""
-    from services import sessions
-    from web import assets, context, errors, i18n, security
-
     sessions.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
@@ -117,15 +128,6 @@ def _init_web(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints.admin import bp as admin_bp
-    from blueprints.affiliate import bp as affiliate_bp
-    from blueprints.api import bp as api_bp
-    from blueprints.auth import bp as auth_bp
-    from blueprints.dashboard import bp as dashboard_bp
-    from blueprints.health import bp as health_bp
-    from blueprints.monitoring import bp as monitoring_bp
-    from blueprints.notifications import bp as notifications_bp
-
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(admin_bp, url_prefix="/admin")
@@ -138,12 +140,8 @@ def _register_blueprints(app: Flask) -> None:
 
 def _init_metrics(app: Flask) -> None:
     """Request/DB timing. Last: it wraps ``wsgi_app`` and sets ``request_class``."""
-    from services import metrics
-
     metrics.init_app(app)
 
 
 def _register_cli(app: Flask) -> None:
-    from cli import register_commands
-
     register_commands(app)

@@ -229,8 +229,6 @@ class Config:
         "snapshot_platform_metrics": "every 5m",
         "run_health_checks": "every 60s",
         "prune": "cron 17 3 * * *",
-        "send_digests": "cron 0 * * * *",
-        "rollup_affiliate": "every 10m",
     }
     METRICS_ENABLED = True  # request/DB timing middleware
     METRICS_PUSH_SECONDS = 5.0  # each process pushes its aggregates to Redis this often...

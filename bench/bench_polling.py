@@ -117,7 +117,7 @@ def memory_worker(config: dict[str, Any], monitor_ids: list[int], polls: int, sa
     from app import create_app
     from jobs.monitoring import POLL_JOB, poll_job_id
     from services.queue import enqueue
-    from worker import AppSimpleWorker, build_worker
+    from services.worker_runtime import AppSimpleWorker, build_worker
 
     app = create_app(config)
     process = psutil.Process()

@@ -6,9 +6,11 @@
     flask scheduler jobs             the schedule: trigger, next run, last outcome
     flask health [--record]          run every health check; exit 1 when a critical one fails
     flask metrics flush              move buffered request metrics into the database now
-    flask worker [--burst]           a worker in this process (``python worker.py`` is the same)
+    flask worker [--burst] [--queues Q] [--no-fork]
+                                     a worker in this process (``python worker.py`` runs this command)
 
-Bad input ends with one clear line and exit code 1, never a traceback.
+Bad input ends with one clear line and exit code 1, never a traceback. Every command that talks
+to Redis starts the embedded one first when no ``REDIS_URL`` is configured (``@needs_redis``).
 """
 from __future__ import annotations
 
@@ -19,12 +21,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+import redis
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+
+from cli.embedded_redis import needs_redis
+from services.health import overall_ok, record_results, run_checks
+from services.metrics import push_now
+from services.metrics_flush import flush_metrics
+from services.queue import QUEUES, discover_jobs, enqueue, resolve
+from services.scheduler import (
+    SCHEDULED_JOBS,
+    SchedulerRunner,
+    last_outcomes,
+    schedule_plan,
+    scheduled_job,
+    scheduler_status,
+)
+from services.worker_runtime import WorkerStartError, run_worker
 
 jobs_cli = AppGroup("jobs", help="List and run background jobs.")
 scheduler_cli = AppGroup("scheduler", help="Run or inspect the scheduler of periodic jobs.")
 metrics_cli = AppGroup("metrics", help="Request metrics.")
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -45,17 +64,10 @@ def _when(value: datetime | None) -> str | None:
 @jobs_cli.command("list")
 def jobs_list() -> None:
     """Every job: where it runs, its timeout and retries, and its schedule."""
-    from services.queue import JobSpec, discover_jobs, find_spec
-    from services.scheduler import SCHEDULED_JOBS, schedule_plan
-
     plan = {entry.job.target: entry for entry in schedule_plan(current_app.config)}
-    declared: dict[str, JobSpec | None] = dict(discover_jobs())
-    for scheduled in SCHEDULED_JOBS:
-        declared.setdefault(scheduled.target, find_spec(scheduled.target))
     by_target = {job.target: job for job in SCHEDULED_JOBS}
     rows = []
-    for target in sorted(declared):
-        spec = declared[target]
+    for target, spec in sorted(discover_jobs().items()):
         entry = plan.get(target)
         scheduled = by_target.get(target)
         if entry is not None:
@@ -64,9 +76,6 @@ def jobs_list() -> None:
             schedule = f"{scheduled.name}: off"
         else:
             schedule = "on demand"
-        if spec is None:
-            rows.append((target, f"{scheduled.fallback_queue if scheduled else '?'}*", "—", "—", schedule + " (module not installed)"))
-            continue
         retries = f"{spec.retries} ({', '.join(str(i) for i in spec.retry_intervals[:spec.retries])} s)" if spec.retries else "0"
         rows.append((target, spec.queue, f"{spec.timeout} s", retries, schedule))
     click.echo(_table(("job", "queue", "timeout", "retries", "schedule"), rows))
@@ -75,24 +84,19 @@ def jobs_list() -> None:
 @jobs_cli.command("run")
 @click.argument("name")
 @click.option("--enqueue", "to_queue", is_flag=True, help="Queue it for a worker instead of running it here.")
+@needs_redis
 def jobs_run(name: str, to_queue: bool) -> None:
     """Run the scheduled job NAME now, here (or queue it with --enqueue)."""
-    from services.queue import enqueue, find_spec, resolve
-    from services.scheduler import SCHEDULED_JOBS, scheduled_job
-
     job = scheduled_job(name)
     if job is None:
         raise click.ClickException(f"unknown job {name!r}; scheduled jobs: {', '.join(j.name for j in SCHEDULED_JOBS)}")
     if to_queue:
         job_id = f"{job.name}-manual-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
-        queue = None if find_spec(job.target) is not None else job.fallback_queue
-        enqueued = enqueue(job.target, job_id=job_id, queue=queue)
+        enqueued = enqueue(job.target, job_id=job_id)
         if enqueued is None:
             raise click.ClickException(f"{job.name} is already queued")
         click.echo(f"queued {job.name} as {enqueued.id} on {enqueued.origin}")
         return
-    if find_spec(job.target) is None:
-        raise click.ClickException(f"{job.name} cannot run here: {job.target} is not installed")
     result = resolve(job.target)()
     click.echo(f"{job.name}: done" + (f" ({result})" if result is not None else ""))
 
@@ -100,11 +104,10 @@ def jobs_run(name: str, to_queue: bool) -> None:
 # -- flask scheduler -------------------------------------------------------------------------
 
 @scheduler_cli.command("run")
-@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option("--log-level", default="INFO", type=click.Choice(LOG_LEVELS))
+@needs_redis
 def scheduler_run(log_level: str) -> None:
     """Run the scheduler: active while it holds the Redis lock, standby otherwise."""
-    from services.scheduler import SchedulerRunner
-
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(log_level)))
     runner = SchedulerRunner(current_app._get_current_object())  # type: ignore[attr-defined]
@@ -119,12 +122,9 @@ def scheduler_run(log_level: str) -> None:
 
 
 @scheduler_cli.command("jobs")
+@needs_redis
 def scheduler_jobs() -> None:
     """Each scheduled job: trigger, next run, and what became of its last slot."""
-    import redis
-
-    from services.scheduler import last_outcomes, schedule_plan, scheduler_status
-
     plan = schedule_plan(current_app.config)
     try:
         outcomes = last_outcomes()
@@ -153,10 +153,9 @@ def scheduler_jobs() -> None:
 @click.command("health")
 @click.option("--record", is_flag=True, help="Also store the results and notify admins of changes.")
 @with_appcontext
+@needs_redis
 def health_command(record: bool) -> None:
     """Run every health check and print a table; exit 1 when a critical check fails."""
-    from services.health import overall_ok, record_results, run_checks
-
     results = run_checks()
     rows = [
         (r.name, r.status, "yes" if r.critical else "no", f"{r.response_ms:.1f} ms" if r.response_ms is not None else None, r.error or "")
@@ -173,11 +172,9 @@ def health_command(record: bool) -> None:
 # -- flask metrics ---------------------------------------------------------------------------
 
 @metrics_cli.command("flush")
+@needs_redis
 def metrics_flush() -> None:
     """Move buffered request metrics from Redis into request_metrics now."""
-    from services.metrics import push_now
-    from services.metrics_flush import flush_metrics
-
     push_now(current_app._get_current_object())  # type: ignore[attr-defined]
     report = flush_metrics()
     click.echo(
@@ -188,20 +185,34 @@ def metrics_flush() -> None:
 
 # -- flask worker ----------------------------------------------------------------------------
 
+def _queue_names(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """``--queues high --queues default`` and ``--queues high,default`` alike; unknown names refused."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in QUEUES]
+    if unknown:
+        raise click.BadParameter(f"unknown queue {unknown[0]!r}; use one of {', '.join(QUEUES)}")
+    return names
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Run the jobs that are waiting, then exit.")
-@click.option("--queues", "-q", multiple=True, help="Queue to listen on (repeatable; default: all).")
+@click.option("--queues", "-q", multiple=True, callback=_queue_names, metavar="QUEUE[,QUEUE]",
+              help=f"Queues to listen on (repeatable or comma-separated; default: all, in priority order: "
+                   f"{', '.join(QUEUES)}).")
+@click.option("--no-fork", is_flag=True,
+              help="Run jobs inside the worker process instead of a forked process per job.")
+@click.option("--name", help="Worker name (default: host.pid.random).")
+@click.option("--log-level", default="INFO", type=click.Choice(LOG_LEVELS))
 @with_appcontext
-def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
-    """Run a background worker in this process (same as ``python worker.py``)."""
-    from worker import build_worker
-
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+@needs_redis
+def worker_command(burst: bool, queues: list[str], no_fork: bool, name: str | None, log_level: str) -> None:
+    """Run a background worker in this process (``python worker.py`` runs this same command)."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        worker = build_worker(current_app._get_current_object(), list(queues) or None)  # type: ignore[attr-defined]
-    except ValueError as exc:
+        run_worker(current_app._get_current_object(), queues or None, burst=burst, no_fork=no_fork,  # type: ignore[attr-defined]
+                   name=name, log_level=log_level)
+    except WorkerStartError as exc:
         raise click.ClickException(str(exc)) from None
-    worker.work(burst=burst, with_scheduler=bool(current_app.config["WORKER_RQ_SCHEDULER"]))
 
 
 COMMANDS: list[click.Command] = [jobs_cli, scheduler_cli, metrics_cli, health_command, worker_command]

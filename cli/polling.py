@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from cli.embedded_redis import needs_redis
 from extensions import db
 from models import Monitor, PollRun
 
@@ -20,6 +21,7 @@ from models import Monitor, PollRun
 @click.argument("monitor_id", required=False, type=int)
 @click.option("--all", "poll_all", is_flag=True, help="Poll every active monitor, one after another.")
 @with_appcontext
+@needs_redis
 def poll_command(monitor_id: int | None, poll_all: bool) -> None:
     """Poll monitor MONITOR_ID (or --all active ones) now, in this process, and print what was seen."""
     from services import polling

@@ -7,9 +7,12 @@ Two commands, both idempotent and safe to run again:
   products, moves prices, sells out and restocks, so there is always something to notice.
 * ``python scripts/demo.py prepare --sandbox-url http://127.0.0.1:8700 [--seed 1] [--stores 12]``
   creates (or refreshes) the member ``demo@example.com`` with two store monitors, a search and a
-  product, polled every minute, and prints the password and the environment the product's
-  processes need. It does not need the sandbox running: the marketplace is deterministic for a
-  seed, so the store numbers and item codes are worked out locally.
+  product, and prints a short banner: where to sign in, as whom, and what happens next. It does
+  not need the sandbox running: the marketplace is deterministic for a seed, so the store
+  numbers and item codes are worked out locally.
+
+``make demo`` (``scripts/run_all.py --demo``) runs both in an instance folder of its own
+(``instance/demo/``), so the demo never writes into the database of ``make run``.
 
 The demo member is on the "business" tier and its monitors poll every 20 s, below every tier's
 minimum: only this script sets that, directly on the rows, for the demo's sake.
@@ -25,6 +28,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as ``python scripts/demo.py``: the project is one level up
+
+from sqlalchemy.exc import OperationalError, ProgrammingError  # noqa: E402
+
+from app import create_app  # noqa: E402
+from config import ConfigError  # noqa: E402
+from extensions import db  # noqa: E402
+from models import Keyword, Monitor  # noqa: E402
+from services.accounts import create_user, find_user, set_password  # noqa: E402
+from services.dhgate.sandbox import Catalog, run_sandbox  # noqa: E402
+from services.dhgate.urls import product_target, search_target, store_target  # noqa: E402
+
 DEMO_EMAIL = "demo@example.com"
 DEMO_USERNAME = "demo"
 DEFAULT_PASSWORD = "demo-sandbox-password"
@@ -52,11 +67,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(ROOT))
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "sandbox":
-        from services.dhgate.sandbox import run_sandbox
-
         run_sandbox(args.host, args.port, args.seed, args.stores, args.evolve_every or None)
         return 0
     return prepare(args)
@@ -67,9 +79,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def demo_targets(seed: int, stores: int) -> list[dict[str, Any]]:
     """The demo's monitors, picked from the marketplace the sandbox builds for this seed."""
-    from services.dhgate.sandbox import Catalog
-    from services.dhgate.urls import product_target, search_target, store_target
-
     if stores < 3:
         raise SystemExit("demo: the sandbox needs at least 3 stores")
     catalog = Catalog(seed=seed, stores=stores, products_per_store=PRODUCTS_PER_STORE)
@@ -91,12 +100,7 @@ def demo_targets(seed: int, stores: int) -> list[dict[str, Any]]:
 
 
 def prepare(args: argparse.Namespace) -> int:
-    """Create or refresh the demo member and its monitors, then print how to use them."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from app import create_app
-    from config import ConfigError
-
+    """Create or refresh the demo member and its monitors, then print the demo's banner."""
     try:
         app = create_app()
     except ConfigError as exc:
@@ -105,7 +109,7 @@ def prepare(args: argparse.Namespace) -> int:
     targets = demo_targets(args.seed, args.stores)
     with app.app_context():  # outside a request, messages are in the default language
         try:
-            user, monitors = _ensure_demo(args.password, targets)
+            _ensure_demo(args.password, targets)
         except (OperationalError, ProgrammingError) as exc:
             print(f"demo: the database is not ready ({type(exc).__name__}); run `make migrate` first",
                   file=sys.stderr)
@@ -113,23 +117,30 @@ def prepare(args: argparse.Namespace) -> int:
         except ValueError as exc:  # AccountError: e.g. a DEMO_PASSWORD that is too short
             print(f"demo: {exc}", file=sys.stderr)
             return 1
-        base_url = app.config.get("BASE_URL", "http://127.0.0.1:8000")
-    print(f"Demo member: {DEMO_EMAIL} (username {user}) with password {args.password}")
-    for line in monitors:
-        print(f"  monitor {line}")
-    print("The sandbox marketplace and the product's processes need this environment:")
-    print(f"  DHGATE_BASE_URL={args.sandbox_url}")
-    print("  DHGATE_ALLOWED_HOSTS=127.0.0.1,dhgate.com")
-    print(f"Sign in at {base_url}/auth/login; the first checks run within a minute, and the "
-          f"marketplace changes every ~10 s, so events follow within a minute.")
+        base_url = app.config.get("BASE_URL") or "http://127.0.0.1:8000"
+        instance = app.instance_path
+    print(banner(base_url, args.password, targets, args.sandbox_url, instance))
     return 0
 
 
-def _ensure_demo(password: str, targets: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    from extensions import db
-    from models import Keyword, Monitor
-    from services.accounts import create_user, find_user, set_password
+def banner(base_url: str, password: str, targets: list[dict[str, Any]], sandbox_url: str, instance: str) -> str:
+    """What a person needs to start: where to go, how to sign in, what they are looking at."""
+    kinds = [item["target"].kind for item in targets]
+    plural = {"store": "stores", "search": "searches", "product": "products"}
+    watching = ", ".join(f"{kinds.count(kind)} {plural.get(kind, kind) if kinds.count(kind) > 1 else kind}"
+                         for kind in dict.fromkeys(kinds))
+    return "\n".join((
+        "DHgate Monitor demo",
+        f"open      {base_url.rstrip('/')}/auth/login",
+        f"sign in   {DEMO_EMAIL} / {password}",
+        f"watching  {len(targets)} monitors ({watching}), each checked every {DEMO_INTERVAL} s,",
+        f"          on a pretend DHgate at {sandbox_url}: it lists new products, moves prices",
+        "          and sells out every few seconds, so changes show up within a minute",
+        f"data      {instance} (apart from `make run`)",
+    ))
 
+
+def _ensure_demo(password: str, targets: list[dict[str, Any]]) -> tuple[str, list[str]]:
     user = find_user(DEMO_EMAIL)
     if user is None:
         user = create_user(DEMO_EMAIL, DEMO_USERNAME, password, subscription_tier="business", commit=False)

@@ -1,10 +1,16 @@
 """Run the whole product on one machine: web (gunicorn), RQ worker and scheduler.
 
-This is what ``make run`` starts. It makes sure Redis is there (the embedded one when
+This is what ``make run`` starts. It makes sure Redis is there (it starts the embedded one when
 ``REDIS_URL`` is unset) so all three processes share it, supervises the children (a child that
 dies is restarted with backoff, a child that keeps dying stops the product with a clear line),
 and on Ctrl-C or SIGTERM stops them all cleanly: SIGTERM first (the worker finishes its job),
 SIGKILL only after a grace period.
+
+``--demo`` (``make demo``) runs the same product against the sandbox marketplace, in an instance
+folder of its own (``instance/demo/``: its own SQLite database, secret key and embedded Redis),
+so demo data never mixes with the data of ``make run``. It migrates that database, creates the
+demo member and its monitors, and prints a short banner: where to go, how to sign in, and what
+is happening.
 """
 from __future__ import annotations
 
@@ -18,9 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as ``python scripts/run_all.py``: the project is one level up
+
+from services.embedded_redis import ensure_embedded_redis, stop_embedded_redis  # noqa: E402
+
 BIN = Path(sys.executable).parent
 GRACE_SECONDS = 15
 MAX_RESTARTS = 5
+DEMO_FOLDER = "demo"  # inside the instance folder
 
 
 @dataclass
@@ -60,27 +71,40 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare_environment(args: argparse.Namespace) -> tuple[dict[str, str], bool]:
-    """The children's environment, with REDIS_URL resolved; True when Redis is the embedded one.
+def instance_folder(env: dict[str, str], *, demo: bool) -> Path:
+    """The instance folder the children use: ``INSTANCE_PATH`` (default ``instance/``), and a
+    ``demo/`` folder inside it for the demo."""
+    folder = Path(env.get("INSTANCE_PATH") or ROOT / "instance").resolve()
+    return folder / DEMO_FOLDER if demo else folder
 
-    The embedded Redis belongs to the instance folder, whoever started it (``make run`` first
-    runs ``flask db upgrade``, which already does): Ctrl-C stops it with everything else, and
-    the next command that needs it starts it again.
+
+def prepare_environment(args: argparse.Namespace) -> tuple[dict[str, str], Path | None]:
+    """The children's environment, with ``REDIS_URL`` resolved and the embedded Redis started
+    when it is the one used; returns the folder of that embedded Redis (``None`` for a
+    configured ``REDIS_URL``).
+
+    The embedded Redis belongs to the instance folder, whoever started it: Ctrl-C stops it with
+    everything else, and the next command that needs it starts it again. The demo uses its own
+    folder, database and embedded Redis, whatever ``DATABASE_URL`` / ``REDIS_URL`` say.
     """
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    embedded_redis = not env.get("REDIS_URL")
-    if embedded_redis:
-        from services.embedded_redis import ensure_embedded_redis
-
-        env["REDIS_URL"] = ensure_embedded_redis(Path(env.get("INSTANCE_PATH", ROOT / "instance")))
+    folder = instance_folder(env, demo=args.demo)
     if args.demo:
+        folder.mkdir(parents=True, exist_ok=True)
+        env["INSTANCE_PATH"] = str(folder)
+        env["DATABASE_URL"] = f"sqlite:///{folder / 'dhgate_monitor.db'}"
+        env["REDIS_URL"] = ""
         env["DHGATE_BASE_URL"] = f"http://127.0.0.1:{args.sandbox_port}"
         env["DHGATE_ALLOWED_HOSTS"] = "127.0.0.1,dhgate.com"
         # A demo should show events within a minute: look for due monitors every 10 s.
         env.setdefault("SCHEDULE_POLL_DUE_MONITORS", "every 10s")
+    embedded_dir = None
+    if not env.get("REDIS_URL"):
+        embedded_dir = folder
+        env["REDIS_URL"] = ensure_embedded_redis(folder)
     env.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
-    return env, embedded_redis
+    return env, embedded_dir
 
 
 def build_children(args: argparse.Namespace) -> list[Child]:
@@ -139,29 +163,45 @@ def stop_all(children: list[Child]) -> None:
         child.kill()
 
 
+def prepare_demo(env: dict[str, str]) -> str | None:
+    """Migrate the demo's own database and create the demo member; the banner to show, or
+    ``None`` after printing why it failed."""
+    steps = (
+        ("migrating the demo database", [str(BIN / "flask"), "--app", "app:create_app", "db", "upgrade"]),
+        ("preparing the demo", [str(BIN / "python"), "scripts/demo.py", "prepare",
+                                "--sandbox-url", env["DHGATE_BASE_URL"]]),
+    )
+    output = ""
+    for what, command in steps:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"run: {what} failed:\n{(done.stderr or done.stdout).strip()[-3000:]}", file=sys.stderr)
+            return None
+        output = done.stdout
+    return output.strip()
+
+
 def main(argv: list[str]) -> int:
-    sys.path.insert(0, str(ROOT))
     args = parse_args(argv)
-    env, embedded_redis = prepare_environment(args)
+    env, embedded_dir = prepare_environment(args)
+    banner = f"DHgate Monitor is starting: http://{args.host}:{args.port}/"
     if args.demo:
-        prepare = subprocess.run(
-            [str(BIN / "python"), "scripts/demo.py", "prepare", "--sandbox-url", env["DHGATE_BASE_URL"]],
-            cwd=ROOT, env=env, check=False,
-        )
-        if prepare.returncode != 0:
-            print("run: preparing the demo failed", file=sys.stderr)
-            return prepare.returncode
+        demo_banner = prepare_demo(env)
+        if demo_banner is None:
+            if embedded_dir is not None:
+                stop_embedded_redis(embedded_dir)
+            return 1
+        banner = demo_banner
     children = build_children(args)
-    print(f"\n  DHgate Monitor is starting: http://{args.host}:{args.port}/  (Ctrl-C stops everything)\n", flush=True)
+    print("\n" + "\n".join(f"  {line}" for line in banner.splitlines())
+          + "\n  Ctrl-C stops everything.\n", flush=True)
     try:
         status = supervise(children, env)
     finally:
         print("run: stopping web, worker and scheduler…", flush=True)
         stop_all(children)
-        if embedded_redis:
-            from services.embedded_redis import stop_embedded_redis
-
-            stop_embedded_redis(Path(env.get("INSTANCE_PATH", ROOT / "instance")))
+        if embedded_dir is not None:
+            stop_embedded_redis(embedded_dir)
         print("run: stopped.", flush=True)
     return status
 

@@ -6,6 +6,11 @@ the web, worker and scheduler processes. So we run that same binary ourselves as
 listening on a unix socket in the instance folder: every process of one installation finds it at
 the same path, and the first one to need it starts it (under a file lock, so two processes
 starting at once still get one server).
+
+Building the app starts nothing: ``create_app`` only points ``REDIS_URL`` at the socket
+(``embedded_redis_url``). The processes that need Redis start it (``ensure_app_redis``):
+``scripts/run_all.py`` for the whole product, the worker, and the ``flask`` commands that use
+Redis. A page served while it is not running degrades as it would with any Redis down.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import time
 from pathlib import Path
 
 import redis
+from flask import Flask
 
 # A unix socket path must fit in sockaddr_un.sun_path (108 bytes incl. NUL on Linux).
 _MAX_SOCKET_PATH = 100
@@ -43,6 +49,28 @@ def socket_path_for(data_dir: str | os.PathLike[str]) -> Path:
 
 def url_for_socket(socket: Path) -> str:
     return f"unix://{socket}"
+
+
+def embedded_redis_url(data_dir: str | os.PathLike[str]) -> str:
+    """Where the embedded Redis of ``data_dir`` answers, whether or not it is running now."""
+    return url_for_socket(socket_path_for(data_dir))
+
+
+def uses_embedded_redis(app: Flask) -> bool:
+    """True when ``app`` is configured for the embedded Redis of its instance folder."""
+    return bool(app.config.get("REDIS_URL") == embedded_redis_url(app.instance_path))
+
+
+def ensure_app_redis(app: Flask) -> bool:
+    """Start the embedded Redis ``app`` is configured for, unless it runs already.
+
+    True when the app uses the embedded server; an app given a ``REDIS_URL`` of its own is left
+    alone (that Redis is someone else's to run). ``EmbeddedRedisError`` says why it could not start.
+    """
+    if not uses_embedded_redis(app):
+        return False
+    ensure_embedded_redis(app.instance_path)
+    return True
 
 
 def _redis_binary() -> str:

@@ -21,12 +21,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import httpx
 from flask import Flask, current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db, get_redis
+from models import Notification, User
 from models.metrics import HealthCheck
+from services.dashboard_cache import invalidate_dashboard
+from services.scheduler import scheduler_status
+from services.worker_heartbeat import list_workers
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +84,6 @@ class CheckFailed(RuntimeError):
 
 
 def check_worker() -> None:
-    from services.worker_heartbeat import list_workers
-
     workers = list_workers()
     if not any(w.alive for w in workers):
         if workers:
@@ -86,16 +92,12 @@ def check_worker() -> None:
 
 
 def check_scheduler() -> None:
-    from services.scheduler import scheduler_status
-
     status = scheduler_status()
     if not status.running:
         raise CheckFailed("no scheduler holds the lock" if status.active is None else "scheduler heartbeat is stale")
 
 
 def check_dhgate() -> None:
-    import httpx
-
     url = current_app.config["DHGATE_BASE_URL"]
     timeout = float(current_app.config["HEALTH_CHECK_TIMEOUT_SECONDS"])
     with httpx.Client(timeout=timeout, follow_redirects=True, headers={"User-Agent": "DHgateMonitor-health/1"}) as client:
@@ -230,17 +232,13 @@ def record_results(results: list[CheckResult], *, checked_at: datetime | None = 
     for result, direction, anchor in transitions:
         notify_admins(result, direction, anchor)
     if transitions:
-        from services.platform import invalidate_dashboard
-
         invalidate_dashboard()
-    return [(r, d) for r, d, _ in transitions]
+    return [(r, d) for r, d, _anchor in transitions]
 
 
 def notify_admins(result: CheckResult, direction: str, incident: int) -> int:
     """One notification per admin for one transition, in each admin's language; returns how
     many were new (0 when another run already told them)."""
-    from models import Notification, User
-
     dedupe_key = f"health:{result.name}:{direction}:{incident}"
     admins = db.session.execute(
         select(User.id, User.locale).where(User.role == "admin", User.is_active.is_(True))
@@ -263,9 +261,6 @@ def notify_admins(result: CheckResult, direction: str, incident: int) -> int:
 
 def _transition_text(result: CheckResult, direction: str, locale: str | None) -> tuple[str, str]:
     """Title and body in ``locale`` (jobs have no request to pick a language from)."""
-    from flask_babel import force_locale
-    from flask_babel import gettext as _
-
     languages = current_app.config.get("LANGUAGES", ("en",))
     with force_locale(locale if locale in languages else current_app.config.get("BABEL_DEFAULT_LOCALE", "en")):
         if direction == "down":
@@ -277,10 +272,7 @@ def insert_ignoring_duplicates(model: type, rows: list[dict[str, object]], uniqu
     """``INSERT … ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL: the unique key decides, so
     concurrent writers of the same row end with exactly one."""
     dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
 
 

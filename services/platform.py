@@ -13,16 +13,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psutil
 from flask import current_app
 from sqlalchemy import case, func, select
 
-from extensions import cache, db
+from extensions import db
+from models import User
 from models.metrics import HealthCheck, PlatformMetric, RequestMetric
 from services import histograms
+from services.dashboard_cache import cached_dashboard, invalidate_dashboard, store_dashboard
+from services.health import latest_results
+from services.queue import queue_counts
+from services.scheduler import last_outcomes, schedule_plan, scheduler_status
+from services.worker_heartbeat import list_workers
 
 logger = logging.getLogger(__name__)
-
-DASHBOARD_CACHE_KEY = "platform:dashboard:v1"
 EXCLUDED_FROM_LATENCY = ("static",)  # static files would make the app look faster than it is
 
 
@@ -143,8 +148,6 @@ class SystemUsage:
 
 def system_usage(disk_path: str | None = None) -> SystemUsage:
     """CPU (sampled over half a second), memory and disk use of the machine running this, in %."""
-    import psutil
-
     return SystemUsage(
         cpu=float(psutil.cpu_percent(interval=0.5)),
         memory=float(psutil.virtual_memory().percent),
@@ -154,8 +157,6 @@ def system_usage(disk_path: str | None = None) -> SystemUsage:
 
 def take_snapshot(now: datetime | None = None) -> PlatformMetric:
     """Write one ``platform_metrics`` row from measured figures."""
-    from models import User
-
     now = now or datetime.now(UTC)
     recent = traffic(timedelta(minutes=5), now)
     usage = system_usage()
@@ -258,28 +259,13 @@ def dashboard_metrics(*, use_cache: bool = True) -> DashboardMetrics:
     admins: nothing in it depends on who is looking)."""
     timeout = int(current_app.config["DASHBOARD_CACHE_SECONDS"])
     if use_cache and timeout:
-        try:
-            cached = cache.get(DASHBOARD_CACHE_KEY)
-        except Exception:  # noqa: BLE001 - a cache outage must not take the page down
-            logger.warning("dashboard cache unavailable", exc_info=True)
-            cached = None
+        cached = cached_dashboard()
         if isinstance(cached, DashboardMetrics):
             return cached
     metrics = collect_dashboard_metrics()
     if use_cache and timeout:
-        try:
-            cache.set(DASHBOARD_CACHE_KEY, metrics, timeout=timeout)
-        except Exception:  # noqa: BLE001
-            logger.warning("dashboard cache unavailable", exc_info=True)
+        store_dashboard(metrics, timeout)
     return metrics
-
-
-def invalidate_dashboard() -> None:
-    """Forget the cached figures (after a snapshot or a health transition)."""
-    try:
-        cache.delete(DASHBOARD_CACHE_KEY)
-    except Exception:  # noqa: BLE001
-        logger.warning("could not invalidate the dashboard cache", exc_info=True)
 
 
 def collect_dashboard_metrics(now: datetime | None = None) -> DashboardMetrics:
@@ -303,8 +289,6 @@ def collect_dashboard_metrics(now: datetime | None = None) -> DashboardMetrics:
 
 
 def _database_sections(metrics: DashboardMetrics, now: datetime) -> None:
-    from services.health import latest_results
-
     latest = db.session.scalar(select(PlatformMetric).order_by(PlatformMetric.timestamp.desc()).limit(1))
     if latest is not None:
         metrics.snapshot = {
@@ -323,17 +307,12 @@ def _database_sections(metrics: DashboardMetrics, now: datetime) -> None:
 
 
 def _queue_sections(metrics: DashboardMetrics) -> None:
-    from services.queue import queue_counts
-    from services.worker_heartbeat import list_workers
-
     metrics.queues = queue_counts()
     metrics.workers = list_workers()
     metrics.worker_running = any(w.alive for w in metrics.workers)
 
 
 def _scheduler_sections(metrics: DashboardMetrics, now: datetime) -> None:
-    from services.scheduler import last_outcomes, schedule_plan, scheduler_status
-
     metrics.scheduler = scheduler_status()
     outcomes = last_outcomes()
     rows = []

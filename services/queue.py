@@ -2,19 +2,23 @@
 
 A job is a plain function in the ``jobs`` package that takes ids and primitives. ``@job`` records
 its queue, timeout and retry policy next to the code (redash's ``@job("emails")``); ``enqueue``
-sends it to RQ *by dotted path*, so the web process never imports worker-only code and a job can
-be enqueued before its module is loaded.
+sends it to RQ *by dotted path*, so callers name a job without importing it. The path must name
+a function that exists here: an unknown one is refused at enqueue time (``UnknownJobError``).
 """
 from __future__ import annotations
 
 import importlib
+import pkgutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from flask import current_app
 from rq import Queue, Retry
 from rq.job import Job
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from extensions import get_redis
 
@@ -22,6 +26,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 QUEUES = ("high", "default", "polling", "maintenance")  # workers listen in this order
+JOBS_PACKAGE = "jobs"  # where ``discover_jobs`` looks for ``@job`` functions
 
 
 @dataclass(frozen=True)
@@ -54,28 +59,51 @@ def job(
     return decorate
 
 
+class UnknownJobError(ValueError):
+    """A dotted path that names no job in this installation (a typo, or a job not built yet).
+
+    Raised when such a job is enqueued, not later when a worker fails to import it, so the
+    caller learns of the mistake while it can still say so.
+    """
+
+
 def resolve(dotted_path: str) -> Callable[..., Any]:
-    """Import ``package.module.function``."""
+    """Import ``package.module.function``; ``UnknownJobError`` when there is no such function.
+
+    Only a missing module *of the path itself* counts as unknown: an import error from inside
+    an existing job module is a real bug and propagates as it is.
+    """
     module_name, _, attr = dotted_path.rpartition(".")
-    return getattr(importlib.import_module(module_name), attr)
+    if not module_name or not attr:
+        raise UnknownJobError(f"unknown job {dotted_path!r}: a job is named by its dotted path, e.g. "
+                              "'jobs.maintenance.prune'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise
+        raise UnknownJobError(f"unknown job {dotted_path!r}: there is no module {module_name}") from None
+    func = getattr(module, attr, None)
+    if not callable(func):
+        raise UnknownJobError(f"unknown job {dotted_path!r}: module {module_name} has no function {attr!r}")
+    return func  # type: ignore[no-any-return]
 
 
 def spec_of(dotted_path: str) -> JobSpec:
-    """The declared policy of a job; the defaults when its module cannot be imported here.
+    """The declared policy of a job (the defaults for a plain function without ``@job``).
 
-    Enqueueing is by path and RQ imports the function only when a worker runs it, so a job whose
-    module is not installed in this process (or not written yet) can still be enqueued.
+    ``UnknownJobError`` when the path names no importable function: enqueueing a job RQ could
+    never run would only move the error to a worker's failed-job registry.
     """
-    return find_spec(dotted_path) or JobSpec()
+    return getattr(resolve(dotted_path), "job_spec", JobSpec())
 
 
 def find_spec(dotted_path: str) -> JobSpec | None:
-    """The declared policy, or ``None`` when the function cannot be imported in this process."""
+    """The declared policy, or ``None`` when the path names no job."""
     try:
-        func = resolve(dotted_path)
-    except (ImportError, AttributeError, ValueError):
+        return spec_of(dotted_path)
+    except UnknownJobError:
         return None
-    return getattr(func, "job_spec", JobSpec())
 
 
 def job_exists(dotted_path: str) -> bool:
@@ -86,15 +114,14 @@ def job_exists(dotted_path: str) -> bool:
 def discover_jobs() -> dict[str, JobSpec]:
     """Every function declared with ``@job`` in the ``jobs`` package, by dotted path.
 
-    Imports each module of the package (job modules have no import-time side effects).
+    Imports each module of the package (job modules have no import-time side effects). The
+    package is found by name, the way RQ finds a job, so this module never depends on the
+    layer above it.
     """
-    import pkgutil
-
-    import jobs
-
+    package = importlib.import_module(JOBS_PACKAGE)
     found: dict[str, JobSpec] = {}
-    for module_info in sorted(pkgutil.iter_modules(jobs.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"jobs.{module_info.name}")
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{JOBS_PACKAGE}.{module_info.name}")
         for name, value in sorted(vars(module).items()):
             spec = getattr(value, "job_spec", None)
             if isinstance(spec, JobSpec) and getattr(value, "__module__", None) == module.__name__:
@@ -106,12 +133,10 @@ def queue_counts(connection: Any | None = None) -> dict[str, dict[str, int]]:
     """Jobs per queue and state: waiting, running, scheduled (delayed/retry), failed, finished.
 
     Read-only and one round trip (RQ's own ``registry.count`` runs clean-ups as a side effect);
-    expired failed/finished entries, whose score is their expiry time, are not counted.
+    expired failed/finished entries, whose score is their expiry time, are not counted. The
+    registry key names are RQ's (``key_template``); a test compares these counts with RQ's own,
+    so a change in how RQ names or scores them fails there rather than showing zeros here.
     """
-    import time
-
-    from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
-
     connection = connection or get_redis()
     now = time.time()
     with connection.pipeline(transaction=False) as pipe:
@@ -145,6 +170,7 @@ def enqueue(
 ) -> Job | None:
     """Enqueue a job by dotted path with its declared policy.
 
+    ``UnknownJobError`` (a ``ValueError``) when the path names no importable function.
     With ``job_id`` the call is idempotent: if a job with that id is already queued, scheduled or
     running, nothing new is enqueued and ``None`` is returned. Deterministic ids (job name +
     scheduled slot) are how a duplicate scheduler tick is kept from running a job twice.
@@ -166,8 +192,6 @@ def enqueue(
     # explicit ones keep job kwargs from colliding with RQ's own options.
     call = {"args": tuple(args), "kwargs": dict(kwargs)}
     if delay_seconds:
-        from datetime import timedelta
-
         return q.enqueue_in(timedelta(seconds=delay_seconds), dotted_path, **options, **call)
     return q.enqueue(dotted_path, **options, **call)
 

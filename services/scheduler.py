@@ -1,10 +1,15 @@
 """The scheduler: one active process that only enqueues periodic jobs, hot standbys behind it.
 
 ``flask scheduler run`` starts a ``SchedulerRunner``. It takes a Redis lock (``SET NX PX``) and,
-while it holds it, runs an APScheduler ``BlockingScheduler`` whose ticks enqueue jobs by dotted
-path; a thread renews the lock every third of its TTL and stops the scheduler the moment the
-lock is lost. A second copy finds the lock taken, waits as a standby and takes over within about
-one TTL after the active copy dies.
+while it holds it, runs a small loop of its own: sleep until the next slot of any job or the
+next lock renewal (every third of the TTL), whichever comes first; enqueue what is due by dotted
+path; renew; step down the moment the lock is lost. APScheduler provides the triggers only
+(``get_next_fire_time``, its public API): the loop needs each tick's scheduled time for the slot
+id, which APScheduler's executors do not pass on. A second copy finds the lock taken, waits as a
+standby and takes over within about one TTL after the active copy dies.
+
+A tick later than ``SCHEDULER_MISFIRE_GRACE_SECONDS`` is skipped, and ticks missed while the
+process could not run coalesce into the latest one (as APScheduler's ``coalesce=True`` does).
 
 Every tick names its *slot* (the trigger's scheduled time, deterministic because interval
 triggers are anchored at a fixed epoch and cron triggers are in UTC). A slot is enqueued only by
@@ -20,30 +25,21 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MISSED,
-    EVENT_SCHEDULER_STARTED,
-    JobExecutionEvent,
-    SchedulerEvent,
-)
-from apscheduler.executors.base import BaseExecutor
-from apscheduler.schedulers.base import STATE_STOPPED
-from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask, current_app
+from rq.job import Job
 
 from config import parse_schedule
 from extensions import get_redis
+from services.queue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -67,27 +63,22 @@ return 0
 
 @dataclass(frozen=True)
 class ScheduledJob:
-    """A periodic job: its schedule name (config key), target and fallback queue.
+    """A periodic job: its schedule name (the key in ``SCHEDULE``) and the job it enqueues.
 
-    ``optional`` jobs belong to areas that may not be installed: they are scheduled only when
-    their module imports. The others are enqueued by path even before their module exists (RQ
-    imports the function when a worker runs it).
+    The queue, timeout and retries are the job's own (``@job``). Only jobs that exist are
+    listed: a job joins this table when it is built, and a test checks every target imports.
     """
 
     name: str
     target: str
-    fallback_queue: str = "default"
-    optional: bool = False
 
 
 SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
-    ScheduledJob("poll_due_monitors", "jobs.monitoring.poll_due_monitors", "high"),
-    ScheduledJob("flush_metrics", "jobs.maintenance.flush_metrics", "high"),
-    ScheduledJob("snapshot_platform_metrics", "jobs.maintenance.snapshot_platform_metrics", "maintenance"),
-    ScheduledJob("run_health_checks", "jobs.maintenance.run_health_checks", "high"),
-    ScheduledJob("prune", "jobs.maintenance.prune", "maintenance"),
-    ScheduledJob("send_digests", "jobs.notifications.send_digests", "default", optional=True),
-    ScheduledJob("rollup_affiliate", "jobs.affiliate.rollup_affiliate", "maintenance", optional=True),
+    ScheduledJob("poll_due_monitors", "jobs.monitoring.poll_due_monitors"),
+    ScheduledJob("flush_metrics", "jobs.maintenance.flush_metrics"),
+    ScheduledJob("snapshot_platform_metrics", "jobs.maintenance.snapshot_platform_metrics"),
+    ScheduledJob("run_health_checks", "jobs.maintenance.run_health_checks"),
+    ScheduledJob("prune", "jobs.maintenance.prune"),
 )
 
 
@@ -122,17 +113,13 @@ class PlanEntry:
 
 
 def schedule_plan(config: Mapping[str, Any]) -> list[PlanEntry]:
-    """The jobs this configuration schedules ("off" ones and missing optional areas left out)."""
-    from services.queue import job_exists
-
+    """The jobs this configuration schedules ("off" ones left out)."""
     schedule: Mapping[str, str] = config["SCHEDULE"]
     plan = []
     for job in SCHEDULED_JOBS:
         spec = schedule.get(job.name, "off")
         kind, value = parse_schedule(job.name, spec)
         if kind == "off":
-            continue
-        if job.optional and not job_exists(job.target):
             continue
         plan.append(PlanEntry(job, kind, value))
     return plan
@@ -164,8 +151,6 @@ class SlotOutcome:
 
 def enqueue_slot(job: ScheduledJob, slot: datetime, *, owner: str) -> SlotOutcome:
     """Enqueue ``job`` for ``slot`` unless someone already did (atomic claim, then enqueue)."""
-    from services.queue import enqueue, find_spec
-
     connection = get_redis()
     slot = slot.astimezone(UTC).replace(microsecond=0)
     job_id = slot_job_id(job.name, slot)
@@ -173,9 +158,8 @@ def enqueue_slot(job: ScheduledJob, slot: datetime, *, owner: str) -> SlotOutcom
     if not connection.set(_key(f"claim:{job_id}"), owner, nx=True, ex=claim_ttl):
         logger.info("slot %s was already enqueued; skipping", job_id)
         return SlotOutcome("duplicate", job_id)
-    queue = None if find_spec(job.target) is not None else job.fallback_queue
     try:
-        enqueue(job.target, job_id=job_id, queue=queue)
+        enqueue(job.target, job_id=job_id)
     except Exception as exc:  # noqa: BLE001 - recorded as the job's last outcome, then re-raised
         error = f"{type(exc).__name__}: {str(exc)[:200]}"
         _record(job.name, slot, job_id, owner, error)
@@ -215,8 +199,6 @@ class LastOutcome:
 
 
 def last_outcomes() -> dict[str, LastOutcome]:
-    from rq.job import Job
-
     connection = get_redis()
     raw = connection.hgetall(_key("last"))
     entries = {k.decode(): json.loads(v) for k, v in raw.items()}
@@ -313,33 +295,52 @@ def scheduler_status() -> SchedulerStatus:
 
 # -- the process -----------------------------------------------------------------------------
 
-class SlotExecutor(BaseExecutor):
-    """Runs a tick inline in the scheduler loop and hands it the tick's scheduled time.
+@dataclass
+class SlotClock:
+    """When each planned job fires next, from its trigger's public ``get_next_fire_time``.
 
-    APScheduler's own executors call the job without its run time; the slot id needs it.
-    Ticks only enqueue (one or two Redis round trips), so running them inline is cheap.
+    ``take_due`` hands out the slots that have come, one per job: ticks missed while the process
+    was busy or asleep coalesce into the latest, and a slot later than ``misfire_grace`` seconds
+    is reported as missed instead of enqueued.
     """
 
-    def __init__(self, fire: Callable[[str, datetime], None]) -> None:
-        super().__init__()
-        self._fire = fire
+    plan: list[PlanEntry]
+    misfire_grace: float
+    start: datetime
+    _next: dict[str, datetime | None] = field(default_factory=dict, init=False)
+    _triggers: dict[str, BaseTrigger] = field(default_factory=dict, init=False)
 
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        events = []
-        for run_time in run_times:
-            late = datetime.now(UTC) - run_time
-            if job.misfire_grace_time is not None and late > timedelta(seconds=job.misfire_grace_time):
-                logger.warning("skipping %s of %s: %s late", job.id, run_time.isoformat(), late)
-                events.append(JobExecutionEvent(EVENT_JOB_MISSED, job.id, job._jobstore_alias, run_time))
+    def __post_init__(self) -> None:
+        for entry in self.plan:
+            trigger = entry.trigger()
+            self._triggers[entry.job.name] = trigger
+            self._next[entry.job.name] = trigger.get_next_fire_time(None, self.start)
+
+    def take_due(self, now: datetime) -> tuple[list[tuple[str, datetime]], list[tuple[str, datetime]]]:
+        """(due, missed): the slots that have come by ``now``, each job's latest only."""
+        due: list[tuple[str, datetime]] = []
+        missed: list[tuple[str, datetime]] = []
+        for name, when in self._next.items():
+            if when is None or when > now:
                 continue
-            try:
-                self._fire(job.id, run_time)
-            except Exception as exc:  # noqa: BLE001 - a failed tick must not stop the scheduler
-                logger.exception("enqueueing %s for %s failed", job.id, run_time.isoformat())
-                events.append(JobExecutionEvent(EVENT_JOB_ERROR, job.id, job._jobstore_alias, run_time, exception=exc))
+            trigger = self._triggers[name]
+            latest = when
+            following = trigger.get_next_fire_time(latest, now)
+            while following is not None and following <= now:
+                latest, following = following, trigger.get_next_fire_time(following, now)
+            self._next[name] = following
+            if (now - latest).total_seconds() > self.misfire_grace:
+                missed.append((name, latest))
             else:
-                events.append(JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, run_time))
-        self._run_job_success(job.id, events)
+                due.append((name, latest))
+        return due, missed
+
+    def seconds_until_next(self, now: datetime) -> float:
+        """How long until the next slot of any job (a minute when nothing is planned)."""
+        upcoming = [when for when in self._next.values() if when is not None]
+        if not upcoming:
+            return 60.0
+        return max((min(upcoming) - now).total_seconds(), 0.0)
 
 
 def new_owner_id() -> str:
@@ -393,46 +394,55 @@ class SchedulerRunner:
             return False
 
     def _run_active(self) -> None:
-        scheduler = BlockingScheduler(
-            timezone=UTC,
-            executors={"default": SlotExecutor(self._fire)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": self.misfire_grace},
-        )
-        for entry in self.plan:
-            scheduler.add_job(_never_called, trigger=entry.trigger(), id=entry.job.name, name=entry.job.name)
+        """Enqueue due slots and renew the lock until the lock is lost or ``stop()`` is called.
 
-        def on_started(event: SchedulerEvent) -> None:
-            threading.Thread(target=self._keep_lock, args=(scheduler,), name="scheduler-lock", daemon=True).start()
-
-        scheduler.add_listener(on_started, EVENT_SCHEDULER_STARTED)
+        One thread does both: a tick is one or two Redis round trips, so it never delays a
+        renewal by more than a fraction of the TTL.
+        """
         self.active = True
         self._active_beat()
+        clock = SlotClock(self.plan, self.misfire_grace, datetime.now(UTC))
+        next_renewal = time.monotonic() + self.renew_every
+        last_confirmed = time.monotonic()
         try:
-            scheduler.start()  # blocks until the lock keeper shuts it down
+            while not self._stop.is_set():
+                due, missed = clock.take_due(datetime.now(UTC))
+                for name, slot in missed:
+                    logger.warning("skipping %s of %s: more than %d s late", name, slot.isoformat(), self.misfire_grace)
+                for name, slot in due:
+                    self._fire_safely(name, slot)
+                if time.monotonic() >= next_renewal:
+                    renewed = self._renew(last_confirmed)
+                    if renewed is None:
+                        return  # lost the lock: step down
+                    last_confirmed = renewed
+                    next_renewal = time.monotonic() + self.renew_every
+                until_slot = clock.seconds_until_next(datetime.now(UTC))
+                until_renewal = next_renewal - time.monotonic()
+                self._stop.wait(max(min(until_slot, until_renewal), 0.0))
         finally:
             self.active = False
-            if scheduler.state != STATE_STOPPED:
-                scheduler.shutdown(wait=False)
 
-    def _keep_lock(self, scheduler: BlockingScheduler) -> None:
-        """Renew the lock every third of its TTL; stop the scheduler on loss or on ``stop()``."""
-        last_confirmed = time.monotonic()
-        while not self._stop.wait(self.renew_every):
-            try:
-                if self.lock.renew():
-                    last_confirmed = time.monotonic()
-                    self._active_beat()
-                    continue
-                logger.warning("scheduler %s lost its lock; stepping down", self.owner)
-                break
-            except redis.RedisError:
-                if time.monotonic() - last_confirmed >= self.ttl:
-                    logger.warning("scheduler %s could not renew its lock within its TTL; stepping down", self.owner)
-                    break
+    def _renew(self, last_confirmed: float) -> float | None:
+        """Renew the lock: the new confirmation time, or ``None`` when this copy must step down
+        (another copy holds the lock, or Redis could not confirm it for a whole TTL)."""
         try:
-            scheduler.shutdown(wait=False)
-        except Exception:  # noqa: BLE001 - already stopped
-            pass
+            if self.lock.renew():
+                self._active_beat()
+                return time.monotonic()
+            logger.warning("scheduler %s lost its lock; stepping down", self.owner)
+            return None
+        except redis.RedisError:
+            if time.monotonic() - last_confirmed >= self.ttl:
+                logger.warning("scheduler %s could not renew its lock within its TTL; stepping down", self.owner)
+                return None
+            return last_confirmed
+
+    def _fire_safely(self, name: str, slot: datetime) -> None:
+        try:
+            self._fire(name, slot)
+        except Exception:  # noqa: BLE001 - a failed tick must not stop the scheduler
+            logger.exception("enqueueing %s for %s failed", name, slot.isoformat())
 
     def _fire(self, name: str, run_time: datetime) -> None:
         entry = self._by_name[name]
@@ -475,6 +485,3 @@ class SchedulerRunner:
             logger.warning("scheduler could not release its lock; it expires by itself", exc_info=True)
         logger.info("scheduler %s stopped", self.owner)
 
-
-def _never_called() -> None:  # pragma: no cover - SlotExecutor calls SchedulerRunner._fire instead
-    raise RuntimeError("scheduled ticks run through SlotExecutor")

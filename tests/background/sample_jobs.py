@@ -49,3 +49,11 @@ def database_roundtrip() -> tuple[int, int]:
 
     value = db.session.execute(text("SELECT 41 + 1")).scalar_one()
     return os.getpid(), int(value)
+
+
+@job("default", timeout=30)
+def worker_facts() -> dict[str, object]:
+    """Where the job ran and whether the worker preloaded the fetcher before it."""
+    from flask import current_app
+
+    return {"pid": os.getpid(), "fetcher_preloaded": "dhm_dhgate_fetcher" in current_app.extensions}

@@ -12,9 +12,11 @@ from extensions import db, get_redis
 from models import PlatformMetric, SecurityEvent
 from models.metrics import HealthCheck, RequestMetric
 from services import histograms
+from services.dashboard_cache import invalidate_dashboard
 from services.metrics import Recorder
 from services.metrics_flush import flush_metrics
-from services.platform import collect_dashboard_metrics, dashboard_metrics, invalidate_dashboard, take_snapshot, uptime_percent
+from services.platform import collect_dashboard_metrics, dashboard_metrics, take_snapshot, uptime_percent
+from services.queue import discover_jobs, job_exists
 from services.retention import prune
 from tests.conftest import AuthActions
 
@@ -199,6 +201,15 @@ def test_flask_jobs_list_shows_queue_timeout_retries_and_schedule(runner) -> Non
     assert "jobs.monitoring.poll_due_monitors" in lines
 
 
+def test_flask_jobs_list_shows_only_jobs_that_exist(runner) -> None:  # noqa: ANN001
+    result = runner.invoke(args=["jobs", "list"])
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0] for line in result.output.splitlines()[2:]}
+    assert listed == set(discover_jobs())
+    assert all(job_exists(target) for target in listed)
+    assert "not installed" not in result.output and "digest" not in result.output
+
+
 def test_flask_jobs_run_runs_a_job_inline(app: Flask, runner) -> None:  # noqa: ANN001
     result = runner.invoke(args=["jobs", "run", "snapshot_platform_metrics"])
     assert result.exit_code == 0, result.output
@@ -217,7 +228,7 @@ def test_flask_jobs_run_refuses_unknown_names_in_one_line(runner) -> None:  # no
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "Error: unknown job 'make_coffee'; scheduled jobs: poll_due_monitors, flush_metrics, "
-        "snapshot_platform_metrics, run_health_checks, prune, send_digests, rollup_affiliate"
+        "snapshot_platform_metrics, run_health_checks, prune"
     ]
 
 

@@ -1,7 +1,8 @@
 """``make run``'s supervisor as a person uses it: start, the product answers, Ctrl-C stops it all,
-the embedded Redis included (even though ``flask db upgrade`` had started it beforehand)."""
+the embedded Redis included; and ``make demo`` keeps its data in a folder of its own."""
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
@@ -46,7 +47,7 @@ def test_ctrl_c_stops_web_worker_scheduler_and_the_embedded_redis(tmp_path: Path
     upgrade = subprocess.run([str(BIN / "flask"), "--app", "app:create_app", "db", "upgrade"],
                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert upgrade.returncode == 0, upgrade.stderr[-2000:]
-    assert is_running(socket_path_for(instance))  # the CLI started the embedded Redis, as in `make run`
+    assert not is_running(socket_path_for(instance))  # building the app and migrating start no Redis
     process = subprocess.Popen(
         [str(BIN / "python"), "scripts/run_all.py", "--port", str(port), "--web-workers", "1"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -54,6 +55,7 @@ def test_ctrl_c_stops_web_worker_scheduler_and_the_embedded_redis(tmp_path: Path
     )
     try:
         _wait_until_serving(f"http://127.0.0.1:{port}/healthz", process)
+        assert is_running(socket_path_for(instance))  # run_all.py started the embedded Redis
         process.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output[-3000:]
@@ -65,3 +67,64 @@ def test_ctrl_c_stops_web_worker_scheduler_and_the_embedded_redis(tmp_path: Path
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         stop_embedded_redis(instance)
+
+
+def _demo_env(instance: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("REDIS_URL", "DATABASE_URL", "SECRET_KEY", "APP_ENV")}
+    env.update(APP_ENV="development", INSTANCE_PATH=str(instance), PYTHONUNBUFFERED="1")
+    return env
+
+
+def test_the_demo_environment_is_a_folder_of_its_own(tmp_path: Path) -> None:
+    """Whatever DATABASE_URL and REDIS_URL say, the demo uses instance/demo/."""
+    run_all = _load_run_all()
+    instance = tmp_path / "instance"
+    args = run_all.parse_args(["--demo", "--port", "8123", "--sandbox-port", "8765"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INSTANCE_PATH", str(instance))
+        patch.setenv("DATABASE_URL", "postgresql://someone@db.example/real")
+        patch.setenv("REDIS_URL", "redis://redis.example:6379/0")
+        env, embedded_dir = run_all.prepare_environment(args)
+    demo = instance / "demo"
+    try:
+        assert env["INSTANCE_PATH"] == str(demo) and embedded_dir == demo
+        assert env["DATABASE_URL"] == f"sqlite:///{demo / 'dhgate_monitor.db'}"
+        assert env["REDIS_URL"] == f"unix://{socket_path_for(demo)}" and is_running(socket_path_for(demo))
+        assert env["DHGATE_BASE_URL"] == "http://127.0.0.1:8765" and env["BASE_URL"] == "http://127.0.0.1:8123"
+    finally:
+        stop_embedded_redis(demo)
+
+
+def _load_run_all():  # noqa: ANN202 - the script module
+    return importlib.import_module("scripts.run_all")
+
+
+@pytest.mark.slow
+def test_make_demo_prints_a_banner_and_leaves_the_real_data_alone(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    port, sandbox_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [str(BIN / "python"), "scripts/run_all.py", "--demo", "--port", str(port), "--web-workers", "1",
+         "--sandbox-port", str(sandbox_port)],
+        cwd=PROJECT_ROOT, env=_demo_env(instance), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    try:
+        _wait_until_serving(f"http://127.0.0.1:{port}/healthz", process)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output[-3000:]
+        banner = output[: output.index("Ctrl-C stops everything.")]
+        assert f"open      http://127.0.0.1:{port}/auth/login" in banner
+        assert "sign in   demo@example.com / demo-sandbox-password" in banner
+        assert "watching  4 monitors (2 stores, 1 search, 1 product), each checked every 20 s" in banner
+        assert f"on a pretend DHgate at http://127.0.0.1:{sandbox_port}" in banner
+        assert "DHGATE_BASE_URL=" not in output  # no environment block that reads like instructions
+        assert (instance / "demo" / "dhgate_monitor.db").exists()
+        assert not (instance / "dhgate_monitor.db").exists()  # the data of `make run` is untouched
+        assert not is_running(socket_path_for(instance / "demo")) and not is_running(socket_path_for(instance))
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        stop_embedded_redis(instance / "demo")

@@ -11,14 +11,18 @@ import pytest
 from flask import Flask
 from rq import Queue
 
-from config import ConfigError, DevelopmentConfig
+from config import Config, ConfigError, DevelopmentConfig
 from extensions import get_redis
-from services.queue import job_exists
+from services.queue import UnknownJobError, enqueue, job_exists
 from services.scheduler import (
+    SCHEDULED_JOBS,
+    ScheduledJob,
     SchedulerLock,
     SchedulerRunner,
+    SlotClock,
     enqueue_slot,
     history,
+    last_outcomes,
     schedule_plan,
     scheduled_job,
     scheduler_status,
@@ -35,15 +39,24 @@ def _queued_ids(name: str) -> list[str]:
 # -- configuration --------------------------------------------------------------------------
 
 def test_the_schedule_comes_from_configuration() -> None:
-    loaded = DevelopmentConfig.load({"SCHEDULE_PRUNE": "cron 30 4 * * *", "SCHEDULE_SEND_DIGESTS": "off"})
+    loaded = DevelopmentConfig.load({"SCHEDULE_PRUNE": "cron 30 4 * * *", "SCHEDULE_SNAPSHOT_PLATFORM_METRICS": "off"})
     plan = {entry.job.name: entry for entry in schedule_plan(loaded)}
     assert plan["prune"].describe() == "cron 30 4 * * * (UTC)"
     assert plan["flush_metrics"].describe() == "every 1m"
-    assert plan["snapshot_platform_metrics"].describe() == "every 5m"
-    assert plan["poll_due_monitors"].job.target == "jobs.monitoring.poll_due_monitors"  # by path, even if absent
-    assert "send_digests" not in plan
-    # areas that come later are scheduled only once their job module exists
-    assert ("rollup_affiliate" in plan) == job_exists("jobs.affiliate.rollup_affiliate")
+    assert plan["poll_due_monitors"].job.target == "jobs.monitoring.poll_due_monitors"
+    assert set(plan) == {"poll_due_monitors", "flush_metrics", "run_health_checks", "prune"}  # "off" is left out
+    default = {entry.job.name: entry for entry in schedule_plan(DevelopmentConfig.load({}))}
+    assert default["snapshot_platform_metrics"].describe() == "every 5m"
+
+
+def test_only_jobs_that_exist_are_scheduled() -> None:
+    """A job joins the schedule when it is built: every entry imports, and the configuration
+    knows exactly the scheduled jobs (a setting for one that does not exist is an error)."""
+    assert {job.name for job in SCHEDULED_JOBS} == set(Config.SCHEDULE)
+    missing = [job.target for job in SCHEDULED_JOBS if not job_exists(job.target)]
+    assert missing == []
+    with pytest.raises(ConfigError, match="SCHEDULE_SEND_DIGESTS names no scheduled job"):
+        DevelopmentConfig.load({"SCHEDULE_SEND_DIGESTS": "cron 0 * * * *"})
 
 
 @pytest.mark.parametrize(
@@ -91,13 +104,82 @@ def test_a_slot_is_enqueued_once_however_often_it_ticks(app: Flask) -> None:
     assert len(_queued_ids("high")) == 2
 
 
-def test_a_job_whose_module_does_not_exist_yet_can_still_be_enqueued(app: Flask) -> None:
-    from services.scheduler import ScheduledJob
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("jobs.not_written_yet.do_it", "unknown job 'jobs.not_written_yet.do_it': there is no module jobs.not_written_yet"),
+        ("jobs.maintenance.make_coffee", "module jobs.maintenance has no function 'make_coffee'"),
+        ("prune", "a job is named by its dotted path"),
+    ],
+)
+def test_an_unknown_job_is_refused_when_it_is_enqueued(app: Flask, path: str, message: str) -> None:
+    with pytest.raises(UnknownJobError, match=message):
+        enqueue(path)
+    assert all(_queued_ids(queue) == [] for queue in ("high", "default", "polling", "maintenance"))
 
-    future = ScheduledJob("future_job", "jobs.not_written_yet.do_it", "maintenance")
-    outcome = enqueue_slot(future, datetime(2026, 3, 1, tzinfo=UTC), owner="me")
-    assert outcome.status == "enqueued"
-    assert _queued_ids("maintenance") == ["future_job-20260301T000000Z"]
+
+def test_a_scheduled_slot_of_an_unknown_job_is_recorded_as_an_error_and_queues_nothing(app: Flask) -> None:
+    future = ScheduledJob("future_job", "jobs.not_written_yet.do_it")
+    with pytest.raises(UnknownJobError):
+        enqueue_slot(future, datetime(2026, 3, 1, tzinfo=UTC), owner="me")
+    assert _queued_ids("maintenance") == [] and _queued_ids("default") == []
+    outcome = last_outcomes()["future_job"]
+    assert outcome.status == "error" and "no module jobs.not_written_yet" in (outcome.error or "")
+
+
+# -- the active copy's clock ----------------------------------------------------------------
+
+def test_the_scheduler_uses_only_apschedulers_public_api() -> None:
+    """Triggers only: no private names imported, no APScheduler class subclassed (overriding
+    its internals is what broke on upgrades), no private attribute read on anything."""
+    import ast
+
+    import services.scheduler as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {alias.asname or alias.name: node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("apscheduler")
+                for alias in node.names}
+    assert imported and all(not name.startswith("_") for name in imported)
+    bases = {base.id for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+             for base in node.bases if isinstance(base, ast.Name)}
+    assert not bases & set(imported)
+    private = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+               and node.attr.startswith("_") and not node.attr.startswith("__")
+               and not (isinstance(node.value, ast.Name) and node.value.id == "self")}
+    assert private == set()
+
+def _clock(schedule: dict[str, str], start: datetime, grace: float = 30) -> SlotClock:
+    config = DevelopmentConfig.load({f"SCHEDULE_{name.upper()}": "off" for name in Config.SCHEDULE}
+                                    | {f"SCHEDULE_{name.upper()}": spec for name, spec in schedule.items()})
+    return SlotClock(schedule_plan(config), grace, start)
+
+
+def test_the_clock_hands_out_each_slot_once_at_its_time() -> None:
+    start = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
+    clock = _clock({"flush_metrics": "every 1m", "prune": "cron 2 12 * * *"}, start)
+    assert clock.seconds_until_next(start) == 30.0
+    assert clock.take_due(start + timedelta(seconds=29)) == ([], [])
+    first = datetime(2026, 3, 1, 12, 1, tzinfo=UTC)
+    assert clock.take_due(first + timedelta(seconds=1)) == ([("flush_metrics", first)], [])
+    assert clock.take_due(first + timedelta(seconds=2)) == ([], [])  # a second look finds nothing new
+    both = datetime(2026, 3, 1, 12, 2, tzinfo=UTC)
+    due, missed = clock.take_due(both)
+    assert sorted(due) == [("flush_metrics", both), ("prune", both)] and missed == []
+    assert clock.seconds_until_next(both) == 60.0
+
+
+def test_missed_ticks_coalesce_into_the_latest_and_a_late_one_is_skipped() -> None:
+    start = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
+    clock = _clock({"flush_metrics": "every 1m"}, start, grace=30)
+    # asleep from 12:00:30 to 12:05:10: the 12:01 … 12:05 ticks become one, the 12:05 one
+    assert clock.take_due(datetime(2026, 3, 1, 12, 5, 10, tzinfo=UTC)) == (
+        [("flush_metrics", datetime(2026, 3, 1, 12, 5, tzinfo=UTC))], [])
+    # the 12:06 tick seen 45 s late is past the grace: reported as missed, not enqueued
+    assert clock.take_due(datetime(2026, 3, 1, 12, 6, 45, tzinfo=UTC)) == (
+        [], [("flush_metrics", datetime(2026, 3, 1, 12, 6, tzinfo=UTC))])
+    assert clock.take_due(datetime(2026, 3, 1, 12, 7, 0, tzinfo=UTC)) == (
+        [("flush_metrics", datetime(2026, 3, 1, 12, 7, tzinfo=UTC))], [])
 
 
 def test_flask_scheduler_jobs_lists_trigger_next_run_and_last_outcome(app: Flask, runner) -> None:  # noqa: ANN001

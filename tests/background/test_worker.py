@@ -1,7 +1,7 @@
-"""The worker: real jobs on real Redis, failures with tracebacks, retries, heartbeat, shutdown."""
+"""The worker: real jobs on real Redis, failures with tracebacks, retries, heartbeat, shutdown,
+and its two entry points (``python worker.py`` and ``flask worker``) taking the same options."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -9,15 +9,20 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from rq.job import Job, JobStatus
-from rq.registry import FailedJobRegistry
+from rq.registry import (
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
 from sqlalchemy import func, select
 
 from extensions import db, get_redis
 from models.metrics import HealthCheck
-from services.queue import enqueue, get_queue
+from services.queue import enqueue, get_queue, queue_counts
+from services.worker_runtime import AppSimpleWorker, build_worker
 from tests.background.conftest import BIN, PROJECT_ROOT, Processes, process_env, wait_for
 from tests.conftest import Stores
-from worker import AppSimpleWorker, build_worker
 
 JOBS = "tests.background.sample_jobs"
 
@@ -109,6 +114,39 @@ def test_a_suspended_worker_runs_nothing_until_resumed(app: Flask) -> None:
     assert _fetch(job.id).get_status() == JobStatus.FINISHED
 
 
+def test_a_repeated_state_is_written_once(app: Flask) -> None:
+    """The saving relies on RQ keeping the worker's state in ``_state``: if RQ moves it, the
+    same state is written again and this fails."""
+    worker = build_worker(app, ["default"], worker_class=AppSimpleWorker, name="tester.state")
+    worker.set_state("busy")
+    get_redis().hdel(worker.key, "state")
+    worker.set_state("busy")
+    assert get_redis().hget(worker.key, "state") is None  # not written a second time
+    worker.set_state("idle")
+    assert get_redis().hget(worker.key, "state") == b"idle"
+
+
+def test_queue_counts_read_the_keys_rq_writes(app: Flask) -> None:
+    """``queue_counts`` reads RQ's registries by their key names in one round trip; it must agree
+    with RQ's own counts, so a change in RQ's key names or scores fails here."""
+    enqueue(f"{JOBS}.add", 1, 1)
+    enqueue(f"{JOBS}.explode", "counted")
+    build_worker(app, ["default"], worker_class=AppSimpleWorker).work(burst=True)
+    enqueue(f"{JOBS}.add", 2, 2)
+    enqueue(f"{JOBS}.add", 3, 3)
+    enqueue(f"{JOBS}.add", 4, 4, delay_seconds=3600)
+    queue = get_queue("default")
+    rq_counts = {
+        "queued": queue.count,
+        "started": StartedJobRegistry(queue=queue).count,
+        "scheduled": ScheduledJobRegistry(queue=queue).count,
+        "failed": FailedJobRegistry(queue=queue).count,
+        "finished": FinishedJobRegistry(queue=queue).count,
+    }
+    assert rq_counts == {"queued": 2, "started": 0, "scheduled": 1, "failed": 1, "finished": 1}
+    assert queue_counts()["default"] == rq_counts
+
+
 def test_unknown_queue_names_are_refused(app: Flask) -> None:
     with pytest.raises(ValueError, match="unknown queue 'nope'"):
         build_worker(app, ["nope"])
@@ -124,6 +162,34 @@ def test_job_modules_build_no_app_at_import() -> None:
 
 
 # -- the real process -----------------------------------------------------------------------
+
+ENTRY_POINTS = {"worker.py": [str(BIN / "python"), "worker.py"], "flask worker": [str(BIN / "flask"), "worker"]}
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_both_entry_points_run_the_same_worker_with_the_same_options(app: Flask, stores: Stores, entry: str) -> None:
+    """Queues, --burst, --no-fork and --name mean the same in both, and both preload the
+    fetcher before the first job."""
+    facts = enqueue(f"{JOBS}.worker_facts")
+    elsewhere = enqueue("jobs.maintenance.prune")  # the maintenance queue: not listened to
+    command = [*ENTRY_POINTS[entry], "--burst", "--no-fork", "--queues", "default,high", "--name", "tester.entry"]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=process_env(stores),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-2000:]
+    done = _fetch(facts.id)
+    assert done.get_status() == JobStatus.FINISHED and done.worker_name == "tester.entry"
+    assert done.return_value() == {"pid": process.pid, "fetcher_preloaded": True}  # no fork: the worker's own pid
+    assert _fetch(elsewhere.id).get_status() == JobStatus.QUEUED
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_both_entry_points_refuse_an_unknown_queue_in_one_line(stores: Stores, entry: str) -> None:
+    result = subprocess.run([*ENTRY_POINTS[entry], "--burst", "--queues", "nope"], cwd=PROJECT_ROOT,
+                            env=process_env(stores), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown queue 'nope'; use one of high, default, polling, maintenance" in result.stderr
+    assert "Traceback" not in result.stderr
 
 @pytest.mark.parametrize(
     ("extra", "line"),
@@ -148,18 +214,17 @@ def test_worker_py_burst_runs_real_jobs_in_forked_horses(app: Flask, stores: Sto
     db_job = enqueue(f"{JOBS}.database_roundtrip")
     bad = enqueue(f"{JOBS}.explode", "in-a-process")
     flaky = enqueue(f"{JOBS}.flaky", "dhm:test:flaky-process")
-    result = subprocess.run(
-        [str(BIN / "python"), "worker.py", "--burst"], cwd=PROJECT_ROOT, env=process_env(stores),
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    process = subprocess.Popen([str(BIN / "python"), "worker.py", "--burst"], cwd=PROJECT_ROOT,
+                               env=process_env(stores), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-2000:]
 
     assert _fetch(health.id).get_status() == JobStatus.FINISHED
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(HealthCheck)) == 5  # one row per check
 
     horse_pid, value = _fetch(db_job.id).return_value()
-    assert value == 42 and horse_pid != os.getpid()
+    assert value == 42 and horse_pid != process.pid  # a forked work horse, not the worker itself
 
     assert "ValueError: boom in-a-process" in _fetch(bad.id).latest_result().exc_string
     assert bad.id in FailedJobRegistry(queue=get_queue("default")).get_job_ids()

@@ -12,7 +12,7 @@ from services.dhgate.sandbox import SandboxServer
 from tests.browser.conftest import serving
 from tests.conftest import PASSWORD, Stores, make_app
 from tests.polling.conftest import FAST_POLLING
-from worker import AppSimpleWorker, build_worker
+from services.worker_runtime import AppSimpleWorker, build_worker
 
 
 @pytest.fixture

@@ -1,0 +1,227 @@
+"""The background worker's machinery: RQ workers bound to the app, and the one way to run one.
+
+``python worker.py`` and ``flask worker`` both end in ``run_worker``: the job modules and the
+fetcher are loaded once (``preload``), then an RQ worker listens on the queues in priority order
+(``services.queue.QUEUES``). RQ forks a work horse per job (``AppWorker``); the horse first drops
+the database connections it inherited (sharing a socket between two processes corrupts both)
+and every job runs in a fresh app context. SIGTERM is a warm shutdown: the current job finishes,
+then the worker exits. Any number of workers may run on any number of machines.
+
+``no_fork`` runs every job inside the worker process instead (``AppSimpleWorker``: RQ's
+SimpleWorker, with RQ's timeout death penalty still bounding each job). A process per job costs
+about as much as a short poll itself, so a worker dedicated to the ``polling`` queue polls several
+times faster that way; the price is that a job that leaks memory or corrupts process state
+affects the jobs after it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from flask import Flask
+from rq import Queue
+from rq.job import Job
+from rq.worker import SimpleWorker, Worker
+
+from extensions import db
+from services import worker_heartbeat
+from services.dhgate.fetcher import warm_up
+from services.queue import QUEUES, discover_jobs
+
+logger = logging.getLogger(__name__)
+
+# Our heartbeat, and RQ's per-job housekeeping below, happen at most this often while jobs keep
+# coming. Short jobs (a poll takes tens of milliseconds) would otherwise pay Redis round trips per
+# job for them; liveness is judged over WORKER_STALE_SECONDS (a minute or more), so once a second
+# loses nothing. Going idle is always written at once, so an idle worker never shows a finished
+# job as its current one.
+BEAT_MIN_INTERVAL = 1.0
+
+
+class WorkerStartError(RuntimeError):
+    """The worker could not start (bad queue name, Redis unreachable); the message says why."""
+
+
+class AppWorkerMixin:
+    """What every DHgate Monitor worker adds to RQ's: app context per job, fork safety, heartbeat.
+
+    Three methods override RQ internals to save Redis round trips per short job: ``heartbeat``,
+    ``set_state`` and ``check_for_suspension`` (named in ``rq_savings``). ``bench/bench_worker.py``
+    runs the same no-op jobs with all of them, with none and with each one left out, in one run,
+    and prints each ratio: an override stays only while its ratio shows it pays off (RQ's cost
+    per no-op job roughly halves with all three). ``set_state`` reads RQ's private ``_state``;
+    ``tests/background/test_worker.py`` fails when RQ stops keeping the state there.
+    """
+
+    app: Flask
+    connection: redis.Redis
+    name: str
+    worker_ttl: int
+    _state: str
+    rq_savings: frozenset[str] = frozenset({"heartbeat", "state", "suspension"})
+    _dhm_current_job: str | None = None
+    _dhm_last_beat: float = float("-inf")
+    _dhm_published_job: str | None = None
+    _dhm_last_rq_beat: float = float("-inf")
+    _dhm_last_suspension_check: float = float("-inf")
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        """Each job gets its own app context (fresh ``g`` and DB session) and leaves none behind."""
+        with self.app.app_context():
+            try:
+                return super().perform_job(job, queue)  # type: ignore[misc,no-any-return]
+            finally:
+                db.session.remove()
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self._dhm_current_job = job.id
+        self._beat()
+        try:
+            super().execute_job(job, queue)  # type: ignore[misc]
+        finally:
+            self._dhm_current_job = None
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's own heartbeat, plus ours that health checks and the dashboard read.
+
+        RQ beats before every dequeue; on its own round trip that is at most once per
+        ``BEAT_MIN_INTERVAL`` here (its worker key lives for minutes). Beats that ride on a
+        pipeline RQ is sending anyway always go through.
+        """
+        now = time.monotonic()
+        if (pipeline is not None or "heartbeat" not in self.rq_savings
+                or now - self._dhm_last_rq_beat >= BEAT_MIN_INTERVAL):
+            if pipeline is None:
+                self._dhm_last_rq_beat = now
+            super().heartbeat(timeout, pipeline)  # type: ignore[misc]
+        # Going idle is written at once: the last beat must not name a job that has finished.
+        self._beat(force=self._dhm_current_job is None and self._dhm_published_job is not None)
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """RQ's SimpleWorker marks itself idle after every job and again before it waits for
+        the next; the same state twice in a row is written once."""
+        if "state" in self.rq_savings and pipeline is None and state == getattr(self, "_state", None):
+            return
+        super().set_state(state, pipeline)  # type: ignore[misc]
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ asks Redis whether ``rq suspend`` was run before every job; once per
+        ``BEAT_MIN_INTERVAL`` is soon enough, and saves a round trip per short job."""
+        now = time.monotonic()
+        if "suspension" in self.rq_savings and now - self._dhm_last_suspension_check < BEAT_MIN_INTERVAL:
+            return
+        self._dhm_last_suspension_check = now
+        super().check_for_suspension(burst)  # type: ignore[misc]
+
+    def teardown(self) -> None:
+        super().teardown()  # type: ignore[misc]
+        if not getattr(self, "is_horse", False):
+            try:
+                worker_heartbeat.forget(self.connection, self.app.config["REDIS_KEY_PREFIX"], self.name)
+            except redis.RedisError:
+                logger.warning("could not remove the heartbeat of %s", self.name, exc_info=True)
+
+    def _beat(self, *, force: bool = False) -> None:
+        """Write our heartbeat, unless one was written less than ``BEAT_MIN_INTERVAL`` ago."""
+        now = time.monotonic()
+        if not force and now - self._dhm_last_beat < BEAT_MIN_INTERVAL:
+            return
+        self._dhm_last_beat = now
+        self._dhm_published_job = self._dhm_current_job
+        info = {
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": [q.name for q in self.queues],  # type: ignore[attr-defined]
+            "state": str(getattr(self, "_state", "")),
+            "current_job": self._dhm_current_job,
+        }
+        ttl = max(int(self.app.config["WORKER_STALE_SECONDS"]) * 2, self.worker_ttl + 60)
+        try:
+            worker_heartbeat.beat(self.connection, self.app.config["REDIS_KEY_PREFIX"], self.name, info, ttl)
+        except redis.RedisError:
+            logger.warning("worker heartbeat failed", exc_info=True)
+
+
+class AppWorker(AppWorkerMixin, Worker):
+    """The production worker: one forked work horse per job."""
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        """In the freshly forked horse: drop inherited DB connections before touching the DB."""
+        with self.app.app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)  # close=False: the parent's sockets stay the parent's
+        super().main_work_horse(job, queue)
+
+
+class AppSimpleWorker(AppWorkerMixin, SimpleWorker):
+    """Runs jobs in its own process (no fork): for tests and for platforms without ``fork``."""
+
+
+def worker_name() -> str:
+    """Readable and unique across machines: host, pid and a random suffix."""
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def build_worker(
+    app: Flask,
+    queues: Sequence[str] | None = None,
+    *,
+    worker_class: type[AppWorkerMixin] = AppWorker,
+    name: str | None = None,
+) -> Worker:
+    """A worker bound to ``app``'s Redis, listening on ``queues`` (all, by priority, by default)."""
+    names = list(queues or QUEUES)
+    unknown = [q for q in names if q not in QUEUES]
+    if unknown:
+        raise ValueError(f"unknown queue {unknown[0]!r}; use one of {', '.join(QUEUES)}")
+    ordered = [q for q in QUEUES if q in names]  # priority order, whatever order they were given in
+    connection = redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
+    cls = type(worker_class.__name__, (worker_class,), {"app": app})
+    return cls(  # type: ignore[call-arg,no-any-return]
+        [Queue(q, connection=connection) for q in ordered],
+        connection=connection,
+        name=name or worker_name(),
+        worker_ttl=int(app.config["WORKER_TTL_SECONDS"]),
+    )
+
+
+def preload() -> None:
+    """Import every job module and build what fetches need once, before RQ forks work horses.
+
+    Each forked horse inherits these instead of rebuilding them (~170 ms per job otherwise).
+    Needs an app context: setting up the DHgate breaker is the first thing that uses Redis.
+    """
+    discover_jobs()
+    warm_up()
+
+
+def run_worker(
+    app: Flask,
+    queues: Sequence[str] | None = None,
+    *,
+    burst: bool = False,
+    no_fork: bool = False,
+    name: str | None = None,
+    log_level: str = "INFO",
+) -> None:
+    """Preload, then work the queues until SIGTERM (or, with ``burst``, until they are empty).
+
+    Both worker entry points call this, so they start the same worker with the same options.
+    ``WorkerStartError`` carries a one-line reason when it cannot start.
+    """
+    unknown = [q for q in queues or () if q not in QUEUES]
+    if unknown:
+        raise WorkerStartError(f"unknown queue {unknown[0]!r}; use one of {', '.join(QUEUES)}")
+    with app.app_context():
+        try:
+            preload()  # sets up the DHgate breaker in Redis: the first thing that needs Redis
+            worker = build_worker(app, queues, worker_class=AppSimpleWorker if no_fork else AppWorker, name=name)
+            worker.work(burst=burst, with_scheduler=bool(app.config["WORKER_RQ_SCHEDULER"]), logging_level=log_level)
+        except redis.ConnectionError as exc:
+            raise WorkerStartError(f"cannot reach Redis ({type(exc).__name__})") from None
