@@ -35,7 +35,6 @@ from blueprints.auth.forms import (
     SecurityLogFilterForm,
     SetPasswordForm,
     UserFilterForm,
-    tier_choices,
 )
 from extensions import db, limiter
 from models import User
@@ -72,11 +71,6 @@ def device_filter(user_agent: str | None) -> str:
     if device.browser and device.os:
         return _("%(browser)s on %(os)s", browser=device.browser, os=device.os)
     return device.browser or device.os or _("Unknown browser")
-
-
-@bp.app_template_global("tier_label")
-def tier_label(tier: str) -> str:
-    return next((str(choice.label) for choice in tier_choices() if choice.value == tier), tier)
 
 
 @bp.app_template_global("security_event_label")

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Keyword, Monitor
-from services import monitors as monitor_service
+from services.monitors import commands, queries, rules
 from tests.factories import make_user
 from tests.monitoring.conftest import browser_for, monitor_count, post_form
 
@@ -57,8 +57,8 @@ def test_cli_respects_the_tier_and_duplicates(runner, alice) -> None:  # noqa: A
 
 def test_cli_list(runner, alice, bob) -> None:  # noqa: ANN001
     assert runner.invoke(args=["monitors", "list"]).output.strip() == "No monitors."
-    monitor_service.create_monitor(alice, "https://www.dhgate.com/store/21880856")
-    monitor_service.create_monitor(bob, "led strip")
+    commands.create_monitor(alice, "https://www.dhgate.com/store/21880856")
+    commands.create_monitor(bob, "led strip")
     result = runner.invoke(args=["monitors", "list"])
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
@@ -80,13 +80,13 @@ def test_global_keywords_add_and_remove(app: Flask, alice, bob) -> None:  # noqa
     assert response.status_code == 302
     page = client.get("/monitors/keywords").get_data(as_text=True)
     assert "Added: LED, Lamp." in page
-    keywords = {k.term: k for k in monitor_service.global_keywords(alice.id)}
+    keywords = {k.term: k for k in queries.global_keywords(alice.id)}
     assert set(keywords) == {"LED", "Lamp"} and all(k.monitor_id is None for k in keywords.values())
     assert 'data-confirm="Remove the keyword “Lamp”?"' in page
 
     post_form(client, "/monitors/keywords", {"term": "lamp"}, token_from="/monitors/keywords")
     assert "You already have these keywords." in client.get("/monitors/keywords").get_data(as_text=True)
-    assert len(monitor_service.global_keywords(alice.id)) == 2
+    assert len(queries.global_keywords(alice.id)) == 2
 
     bad = post_form(client, "/monitors/keywords", {"term": "x" * 101}, token_from="/monitors/keywords")
     assert bad.status_code == 422 and "Keywords can be at most 100 characters long." in bad.get_data(as_text=True)
@@ -97,13 +97,13 @@ def test_global_keywords_add_and_remove(app: Flask, alice, bob) -> None:  # noqa
     assert post_form(bob_client, f"/monitors/keywords/{lamp_id}/delete").status_code == 404
     assert post_form(client, f"/monitors/keywords/{lamp_id}/delete", token_from="/monitors/keywords").status_code == 302
     db.session.expire_all()
-    assert [k.term for k in monitor_service.global_keywords(alice.id)] == ["LED"]
+    assert [k.term for k in queries.global_keywords(alice.id)] == ["LED"]
     assert db.session.get(Keyword, lamp_id) is None
 
 
 def test_global_keywords_show_on_monitor_pages(app: Flask, alice) -> None:  # noqa: ANN001
-    monitor_service.add_global_keywords(alice, "bluetooth")
-    monitor = monitor_service.create_monitor(alice, "https://www.dhgate.com/store/1", monitor_service.MonitorSettings(keywords=["usb"]))
+    commands.add_global_keywords(alice, "bluetooth")
+    monitor = commands.create_monitor(alice, "https://www.dhgate.com/store/1", rules.MonitorSettings(keywords=["usb"]))
     page = browser_for(app, "alice").get(f"/monitors/{monitor.id}").get_data(as_text=True)
     assert '<span class="tag">usb</span>' in page and '<span class="tag tag-muted">bluetooth</span>' in page
 

@@ -8,13 +8,13 @@ from sqlalchemy import func, select
 
 from extensions import db
 from models import Keyword, Monitor, MonitorProduct, PollRun, Product, ProductEvent, SecurityEvent
-from services import monitors as monitor_service
+from services.monitors import commands, rules
 from tests.monitoring.conftest import add_event, add_poll_run, add_product, monitor_count, post_form
 
 
 def alice_monitor(alice, **settings) -> Monitor:  # noqa: ANN001
-    return monitor_service.create_monitor(
-        alice, "https://www.dhgate.com/store/21880856", monitor_service.MonitorSettings(keywords=["led", "lamp"], **settings)
+    return commands.create_monitor(
+        alice, "https://www.dhgate.com/store/21880856", rules.MonitorSettings(keywords=["led", "lamp"], **settings)
     )
 
 
@@ -63,7 +63,7 @@ def test_shorter_interval_pulls_the_next_check_in(app, alice) -> None:
     monitor.next_poll_at = monitor.last_polled_at + timedelta(days=1)
     monitor.poll_interval = 86400
     db.session.commit()
-    monitor_service.update_monitor(monitor, monitor_service.MonitorSettings(name=monitor.name, poll_interval=21600))
+    commands.update_monitor(monitor, rules.MonitorSettings(name=monitor.name, poll_interval=21600))
     assert monitor.next_poll_at == monitor.last_polled_at + timedelta(hours=6)
 
 
@@ -113,7 +113,7 @@ def test_delete_asks_first_then_removes_everything_recorded(client, auth, alice,
     add_event(monitor, product, "new_product")
     add_poll_run(monitor)
     # the same product seen by bob's monitor must survive
-    bobs = monitor_service.create_monitor(bob, "https://www.dhgate.com/store/21880856")
+    bobs = commands.create_monitor(bob, "https://www.dhgate.com/store/21880856")
     add_product(bobs, "111", "Lamp", "3.00")
     monitor_id = monitor.id
     auth.login("alice")

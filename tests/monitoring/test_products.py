@@ -12,7 +12,7 @@ from flask import Flask
 
 from extensions import db
 from models import Monitor
-from services import monitors as monitor_service
+from services.monitors import commands, queries
 from tests.monitoring.conftest import add_event, add_price_points, add_product, browser_for
 
 TITLE_RE = re.compile(r'class="product-title">([^<]*)</a>')
@@ -25,7 +25,7 @@ def titles(page: str) -> list[str]:
 
 @pytest.fixture
 def shop(app: Flask, alice) -> Monitor:  # noqa: ANN001
-    return monitor_service.create_monitor(alice, "https://www.dhgate.com/store/21880856")
+    return commands.create_monitor(alice, "https://www.dhgate.com/store/21880856")
 
 
 @pytest.fixture
@@ -162,9 +162,9 @@ def test_product_page_without_history(shop, alice_browser) -> None:  # noqa: ANN
 
 def test_product_link_is_the_single_place_for_outbound_links(app: Flask, shop) -> None:  # noqa: ANN001
     product = add_product(shop, "77", "Thing", "1.00", url="javascript:alert(1)")
-    assert monitor_service.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/"
+    assert commands.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/"
     product.url = "/product/thing/77.html"
-    assert monitor_service.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/product/thing/77.html"
+    assert commands.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/product/thing/77.html"
     db.session.rollback()
 
 
@@ -175,5 +175,5 @@ def test_price_tiers_when_known(app: Flask) -> None:
 
     product = SimpleNamespace(tiers=[{"min_qty": 10, "max_qty": None, "price": "2.10"}, {"min_qty": "1", "max_qty": 9, "price": 2.5},
                                      {"price": "broken"}, "junk"])
-    assert monitor_service.price_tiers(product) == [PriceTier(1, 9, Decimal("2.5")), PriceTier(10, None, Decimal("2.10"))]
-    assert monitor_service.price_tiers(SimpleNamespace()) == []
+    assert queries.price_tiers(product) == [PriceTier(1, 9, Decimal("2.5")), PriceTier(10, None, Decimal("2.10"))]
+    assert queries.price_tiers(SimpleNamespace()) == []
