@@ -46,7 +46,7 @@ def add_command(url: str, login: str, name: str | None, interval: str | None) ->
         raise click.ClickException(_one_line(str(exc))) from None
     if commands.is_typed_search(url, target):
         # No link: say so before it becomes a search, as the web form asks first.
-        click.echo(f"{url.strip()!r} is not a link: treating it as a search for “{target.dhgate_id}”.")
+        click.echo(f"“{url.strip()}” is not a link: treating it as a search for “{target.dhgate_id}”.")
     try:
         monitor = commands.create_monitor(owner, target, rules.MonitorSettings(name=name, poll_interval=seconds))
     except rules.MonitorError as exc:

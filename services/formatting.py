@@ -34,6 +34,8 @@ def money(amount: Decimal | float | int | None, currency: str | None = None) -> 
     """
     if amount is None:
         return UNKNOWN
+    if currency and not babel_numbers.is_currency(currency):
+        return f"{currency} {Decimal(amount):.2f}"
     if currency:
         try:
             if has_app_context():

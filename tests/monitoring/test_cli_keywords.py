@@ -23,10 +23,37 @@ def test_cli_add_a_store(runner, alice) -> None:  # noqa: ANN001
 
 
 def test_cli_add_keywords_by_username_with_default_interval(runner, alice) -> None:  # noqa: ANN001
-    result = runner.invoke(args=["monitors", "add", "wireless earbuds", "--user", "alice"])
+    result = runner.invoke(args=["monitors", "add", "  Wireless  Earbuds ", "--user", "alice"])
     assert result.exit_code == 0, result.output
     monitor = db.session.scalars(select(Monitor)).one()
     assert (monitor.kind, monitor.dhgate_id, monitor.poll_interval) == ("search", "wireless earbuds", 21600)
+    # text that is no link becomes a search: said before it happens, as the web form asks
+    assert result.output.splitlines()[0] == "“Wireless  Earbuds” is not a link: treating it as a search for “wireless earbuds”."
+
+
+def test_cli_a_pasted_search_link_is_not_announced_as_typed_text(runner, alice) -> None:  # noqa: ANN001
+    result = runner.invoke(args=["monitors", "add", "https://www.dhgate.com/wholesale/search.do?searchkey=led", "--user", "alice"])
+    assert result.exit_code == 0, result.output
+    assert "not a link" not in result.output and "created for alice: search led" in result.output
+
+
+def test_web_form_and_cli_read_intervals_alike(app: Flask, runner, alice) -> None:  # noqa: ANN001
+    """One parser (``rules.parse_interval``): the same values work, the same ones are refused
+    with the same words."""
+    assert [rules.parse_interval(v) for v in ("21600", "6h", "360m", " 6 H ", 21600)] == [21600] * 5
+    client = browser_for(app, "alice")
+    data = {"poll_interval": "12h", "price_drop_pct": "5", "price_rise_pct": "5"}
+    assert post_form(client, "/monitors/new", {"target": "https://www.dhgate.com/store/1", **data}).status_code == 302
+    cli = runner.invoke(args=["monitors", "add", "https://www.dhgate.com/store/2", "--user", "alice", "--interval", "43200"])
+    assert cli.exit_code == 0, cli.output
+    assert sorted(db.session.scalars(select(Monitor.poll_interval))) == [43200, 43200]
+
+    message = "Write the interval as seconds or like 15m, 6h, 1d."
+    web = post_form(client, "/monitors/new", {"target": "https://www.dhgate.com/store/3", **data, "poll_interval": "often"})
+    assert web.status_code == 422 and message in web.get_data(as_text=True)
+    cli = runner.invoke(args=["monitors", "add", "https://www.dhgate.com/store/3", "--user", "alice", "--interval", "often"])
+    assert cli.exit_code == 1 and cli.output.strip() == f"Error: {message}"
+    assert monitor_count() == 2
 
 
 def test_cli_invalid_url_is_one_line_and_exit_1(runner, alice) -> None:  # noqa: ANN001

@@ -57,6 +57,31 @@ def test_edit_saves_and_keeps_unchanged_keywords(client, auth, alice) -> None:
     assert monitor.stock_alerts is True  # not on the store form, so left alone
 
 
+def test_edit_shows_and_keeps_an_interval_that_is_no_standard_choice(client, auth, alice) -> None:
+    """A demo monitor checked every 20 s (or one from before a downgrade) is shown as it is, and
+    saving other changes keeps its interval instead of quietly moving it to a listed one."""
+    monitor = alice_monitor(alice)
+    monitor.poll_interval = 20
+    db.session.commit()
+    auth.login("alice")
+    page = client.get(f"/monitors/{monitor.id}/edit").get_data(as_text=True)
+    assert '<option selected value="20">20 seconds</option>' in page
+    assert 'value="900">15 minutes (Pro plan)</option>' in page  # the plan's limit still shows
+
+    response = post_form(client, f"/monitors/{monitor.id}/edit", edit_data(poll_interval="20", name="Demo"))
+    assert response.status_code == 302
+    monitor = fresh(monitor.id)
+    assert (monitor.name, monitor.poll_interval) == ("Demo", 20)
+    assert "<dd>20 seconds</dd>" in client.get(f"/monitors/{monitor.id}").get_data(as_text=True)
+
+    # another sub-plan value is still refused, and the refused form offers the kept one again
+    response = post_form(client, f"/monitors/{monitor.id}/edit", edit_data(poll_interval="30"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Choose an interval between 1 minute and 7 days." in page
+    assert '<option selected value="20">20 seconds</option>' in page
+    assert fresh(monitor.id).poll_interval == 20
+
+
 def test_shorter_interval_pulls_the_next_check_in(app, alice) -> None:
     monitor = alice_monitor(alice)
     monitor.last_polled_at = datetime.now(UTC) - timedelta(hours=1)

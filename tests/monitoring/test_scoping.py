@@ -82,7 +82,8 @@ def test_product_must_belong_to_the_monitor_in_the_url(app: Flask, world) -> Non
     bob = browser_for(app, "bob")
     assert bob.get(f"/monitors/{world['bobs']}/products/{world['p']}").status_code == 404
     alice = browser_for(app, "alice")
-    assert alice.get(f"/monitors/{world['m']}/products/{world['p']}").status_code == 200
+    own = alice.get(f"/monitors/{world['m']}/products/{world['p']}")
+    assert own.status_code == 200 and "Alice&#39;s lamp" in own.get_data(as_text=True)
     assert alice.get(f"/monitors/{world['m']}/products/999999").status_code == 404
 
 
@@ -91,6 +92,12 @@ def test_admin_can_view_any_monitor(app: Flask, world, template) -> None:  # noq
     root = browser_for(app, "root")
     response = root.get(_path(template, world))
     assert response.status_code == 200
+    if template.startswith("/api/"):
+        assert response.get_json()["id"] == world["m"]
+    else:
+        assert "Alice&#39;s store" in response.get_data(as_text=True)
+    if template.endswith("{p}"):
+        assert "Alice&#39;s lamp" in response.get_data(as_text=True)
 
 
 def test_admin_sees_whose_monitor_it_is(app: Flask, world) -> None:  # noqa: ANN001
