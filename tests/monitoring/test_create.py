@@ -76,6 +76,14 @@ def test_typed_words_become_a_search_only_after_a_yes(client, auth, alice) -> No
     assert monitor.url == "/wholesale/search.do?act=search&searchkey=led+strip"
 
 
+def test_the_search_question_in_dutch(client, auth, alice) -> None:
+    auth.login("alice")
+    client.get("/monitors/?lang=nl")  # the language is remembered for the visit
+    page = post_form(client, "/monitors/new", form("led strip")).get_data(as_text=True)
+    assert "De zoekresultaten voor “led strip” volgen?" in page and "Ja, volg deze zoekopdracht" in page
+    assert monitor_count() == 0
+
+
 @pytest.mark.parametrize(
     ("pasted", "message"),
     [
