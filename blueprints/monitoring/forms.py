@@ -34,7 +34,6 @@ class IntervalField(SelectField):
         try:
             self.data = rules.parse_interval(valuelist[0])
         except rules.MonitorError as exc:
-            self.data = None
             raise ValueError(exc.message) from None
 
 
