@@ -115,7 +115,7 @@ def memory_worker(config: dict[str, Any], monitor_ids: list[int], polls: int, sa
     import psutil
 
     from app import create_app
-    from jobs.monitoring import POLL_JOB, poll_job_id
+    from services.polling.schedule import POLL_JOB, poll_job_id
     from services.queue import enqueue
     from services.worker_runtime import AppSimpleWorker, build_worker
 
@@ -280,7 +280,7 @@ def poll_breakdown(config: dict[str, Any], monitor_ids: list[int]) -> dict[str, 
     this process (no RQ, no second worker), with timers around the phases. Milliseconds per
     poll; "rest" is the run, the schedule and the commits."""
     from app import create_app
-    from services import polling
+    from services.polling import engine as polling
     from services.polling import fastpath
 
     spent: dict[str, float] = {}
@@ -300,7 +300,7 @@ def poll_breakdown(config: dict[str, Any], monitor_ids: list[int]) -> dict[str, 
     timed(polling, "take_monitor_snapshot", "fetch + parse")
     timed(fastpath, "_monitor_rows", "read rows")
     timed(fastpath, "_plan_from_rows", "read + compare")
-    timed(fastpath, "_touch", "last_seen_at")
+    timed(fastpath, "touch_last_seen", "last_seen_at")
     app = create_app(config)
     with app.app_context():
         started = time.perf_counter()

@@ -1,7 +1,8 @@
 """CLI commands: monitoring (``flask monitors add|list`` and, when present, ``poll``).
 
-Same rules as the web form (allowed hosts, duplicates, the owner's tier minimum), because both go
-through ``services.monitors``. Bad input ends with one line on stderr and exit status 1.
+Same rules as the web form (allowed hosts, duplicates, the owner's tier minimum, the interval
+values ``rules.parse_interval`` reads), because both go through ``services.monitors``. Bad input
+ends with one line on stderr and exit status 1.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import click
 from flask.cli import AppGroup
 
 from models import Monitor
-from services import monitors as monitor_service
+from services.dhgate.types import InvalidDHgateInput
+from services.formatting import interval as format_interval
+from services.monitors import commands, queries, rules
 
 monitors = AppGroup("monitors", help="Watch DHgate stores, searches and products.")
 
@@ -31,19 +34,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 )
 def add_command(url: str, login: str, name: str | None, interval: str | None) -> None:
     """Start watching URL (a DHgate store, search or product link, or search keywords)."""
-    owner = monitor_service.find_owner(login)
+    owner = commands.find_owner(login)
     if owner is None:
         raise click.ClickException(f"No user with the e-mail address or username {login!r}.")
     try:
-        seconds = monitor_service.parse_interval(interval) if interval else None
-        monitor = monitor_service.create_monitor(
-            owner, url, monitor_service.MonitorSettings(name=name, poll_interval=seconds)
-        )
-    except monitor_service.MonitorError as exc:
+        seconds = rules.parse_interval(interval) if interval else None
+        target = commands.understand(url)
+    except rules.MonitorError as exc:
+        raise click.ClickException(_one_line(exc.message)) from None
+    except InvalidDHgateInput as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    if commands.is_typed_search(url, target):
+        # No link: say so before it becomes a search, as the web form asks first.
+        click.echo(f"“{url.strip()}” is not a link: treating it as a search for “{target.dhgate_id}”.")
+    try:
+        monitor = commands.create_monitor(owner, target, rules.MonitorSettings(name=name, poll_interval=seconds))
+    except rules.MonitorError as exc:
         raise click.ClickException(_one_line(exc.message)) from None
     click.echo(
         f"Monitor {monitor.id} created for {owner.username}: {monitor.kind} {monitor.dhgate_id} "
-        f"({monitor.name}), checked every {monitor_service.format_interval(monitor.poll_interval)}; "
+        f"({monitor.name}), checked every {format_interval(monitor.poll_interval)}; "
         f"the first check starts within a minute."
     )
 
@@ -54,11 +64,11 @@ def list_command(login: str | None) -> None:
     """Show monitors as a table: id, owner, kind, DHgate id, name, interval, status, next check."""
     owner_id: int | None = None
     if login:
-        owner = monitor_service.find_owner(login)
+        owner = commands.find_owner(login)
         if owner is None:
             raise click.ClickException(f"No user with the e-mail address or username {login!r}.")
         owner_id = owner.id
-    rows = monitor_service.operator_monitor_rows(owner_id)
+    rows = queries.operator_monitor_rows(owner_id)
     if not rows:
         click.echo("No monitors.")
         return
@@ -76,7 +86,7 @@ def _row(monitor: Monitor, owner: str, products: int) -> tuple[str, ...]:
         monitor.kind,
         _clip(monitor.dhgate_id, 24),
         _clip(monitor.name, 40),
-        monitor_service.format_interval(monitor.poll_interval),
+        format_interval(monitor.poll_interval),
         str(products),
         "paused" if not monitor.active else (monitor.last_status or "waiting"),
         _next_check(monitor),

@@ -24,7 +24,7 @@ from models import Monitor, PollRun
 @needs_redis
 def poll_command(monitor_id: int | None, poll_all: bool) -> None:
     """Poll monitor MONITOR_ID (or --all active ones) now, in this process, and print what was seen."""
-    from services import polling
+    from services.polling import engine as polling
 
     if (monitor_id is None) == (not poll_all):
         raise click.ClickException("Give one monitor id, or --all (not both).")

@@ -12,20 +12,13 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
-from services import polling
+from services.polling import engine
+from services.polling.schedule import POLL_JOB, POLL_QUEUE, claim_due_monitors, poll_job_id, release
 from services.queue import enqueue, job
 
 logger = logging.getLogger(__name__)
 
-POLL_JOB = "jobs.monitoring.poll_monitor"
-POLL_QUEUE = "polling"
 POLL_JOB_TIMEOUT = 600  # seconds; POLL_BUDGET_SECONDS (default 120) keeps polls well inside it
-
-
-def poll_job_id(monitor_id: int) -> str:
-    """One id per monitor (the same as "check now" uses): while a poll of a monitor is queued,
-    scheduled or running, neither a scheduler tick nor a click adds a second one."""
-    return f"poll_monitor-{monitor_id}"  # RQ job ids allow letters, digits, "_" and "-" only
 
 
 @job("maintenance", timeout=120)
@@ -33,7 +26,7 @@ def poll_due_monitors() -> int:
     """Claim every due monitor and enqueue its poll with a start delay spread over the minute;
     returns how many were enqueued. Safe to run concurrently: claims are conditional updates."""
     config = current_app.config
-    claims = polling.claim_due_monitors(
+    claims = claim_due_monitors(
         datetime.now(UTC),
         lease_seconds=int(config.get("POLL_CLAIM_LEASE_SECONDS", 900)),
         spread_seconds=0 if config.get("RQ_SYNC") else int(config.get("POLL_SPREAD_SECONDS", 55)),
@@ -60,21 +53,21 @@ def poll_monitor(monitor_id: int) -> dict[str, object] | None:
     its own transaction). A deleted monitor is skipped; anything unexpected is recorded on the
     poll run and then raised for RQ to record."""
     try:
-        run = polling.poll_monitor(monitor_id)
-    except polling.MonitorNotFound:
+        run = engine.poll_monitor(monitor_id)
+    except engine.MonitorNotFound:
         logger.info("monitor %s no longer exists; poll skipped", monitor_id)
         return None
     except BaseException:
         _release(monitor_id)
         raise
     return {"monitor_id": monitor_id, "outcome": run.outcome, "seen": run.products_seen,
-            "new": run.products_new, "changed": run.products_changed, "fast_path": polling.took_fast_path(run)}
+            "new": run.products_new, "changed": run.products_changed, "fast_path": engine.took_fast_path(run)}
 
 
 def _release(monitor_id: int) -> None:
     """Release the claim; a failure here is logged, never allowed to hide the poll's own error
     (the lease runs out on its own anyway)."""
     try:
-        polling.release(monitor_id)
+        release(monitor_id)
     except Exception:
         logger.exception("could not release the claim on monitor %s", monitor_id)

@@ -13,7 +13,9 @@ from models.base import BigIntPK, UTCDateTime, utcnow
 
 MONITOR_KINDS = ("store", "search", "product")
 # "error": the poll itself failed (a bug or a database problem), not DHgate.
-POLL_OUTCOMES = ("ok", "blocked", "gone", "http_error", "timeout", "parse_error", "circuit_open", "error")
+POLL_OUTCOMES = (
+    "ok", "blocked", "gone", "unreachable", "http_error", "timeout", "parse_error", "circuit_open", "error",
+)
 PRODUCT_STATUSES = ("listed", "missing", "delisted")
 EVENT_KINDS = (
     "new_product", "keyword_match", "price_drop", "price_rise",

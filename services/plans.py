@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 
 from models import User
-from services.monitors import effective_tier, format_interval, minimum_interval, tier_label
+from services.formatting import interval as format_interval
+from services.labels import tier_label
+from services.monitors.rules import effective_tier, minimum_interval
 
 
 @dataclass(frozen=True)

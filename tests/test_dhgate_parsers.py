@@ -436,7 +436,7 @@ def test_describe_summarises_what_was_seen() -> None:
         "store page · store “Bright Lights Co” · page 1 of 3 · 4 products"
     )
     assert "1000000002  Desk Lamp USB Dimmable Touch Control" in text
-    assert "USD 13.96-14.63 · per Piece · was 28.50-29.85 · sold 123" in text
+    assert "$13.96 – $14.63 · per Piece · was $28.50 – $29.85 · sold 123" in text
     product_text = describe(parse_product_page(fixture("product-delisted.html")))
     assert "DELISTED" in product_text
     assert "50+: 7.84" in product_text

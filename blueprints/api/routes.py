@@ -15,19 +15,19 @@ from werkzeug.wrappers import Response
 
 from blueprints.api import bp
 from models import Monitor
-from services import monitors as monitor_service
-from web.context import ago
+from services.formatting import relative_time
+from services.monitors import queries
 
 
 @bp.get("/monitors/<int:monitor_id>/status")
 @login_required
 def monitor_status(monitor_id: int) -> Response:
     """Last status, last and next poll, product count; text fields are ready to display."""
-    monitor = monitor_service.get_monitor(current_user, monitor_id)
+    monitor = queries.get_monitor(current_user, monitor_id)
     if monitor is None:
         abort(404)
-    data = monitor_service.monitor_status(monitor)
-    data["last_poll"] = ago(monitor.last_polled_at) if monitor.last_polled_at else _("Never")
+    data = queries.monitor_status(monitor)
+    data["last_poll"] = relative_time(monitor.last_polled_at) if monitor.last_polled_at else _("Never")
     data["next_poll"] = _next_poll_text(monitor)
     response = jsonify(data)
     response.headers["Cache-Control"] = "no-store"
@@ -39,4 +39,4 @@ def _next_poll_text(monitor: Monitor) -> str:
         return _("Paused")
     if monitor.next_poll_at is None or monitor.next_poll_at <= datetime.now(UTC):
         return _("Any moment now")
-    return ago(monitor.next_poll_at)
+    return relative_time(monitor.next_poll_at)

@@ -22,7 +22,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from blueprints.auth import bp
-from blueprints.auth.forms import AccountSettingsForm, ChangePasswordForm, LoginForm, SetPasswordForm, tier_choices
+from blueprints.auth.forms import AccountSettingsForm, ChangePasswordForm, LoginForm, SetPasswordForm
 from extensions import limiter
 from models import User
 from models.users import THEMES
@@ -45,13 +45,6 @@ from web.security import login_rate_limit_key, no_store, safe_next_url
 
 THEME_COOKIE = "theme"
 THEME_COOKIE_MAX_AGE = 365 * 24 * 3600
-
-
-# --- template helpers ----------------------------------------------------------------------------
-
-@bp.app_template_global("tier_label")
-def tier_label(tier: str) -> str:
-    return next((str(choice.label) for choice in tier_choices() if choice.value == tier), tier)
 
 
 # --- temporary passwords -------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Forms of the monitoring area.
 
 The forms check shape (lengths, numbers); the rules that matter (allowed hosts, tier-bounded
-intervals, duplicates, keyword limits) live in ``services.monitors`` so the CLI obeys them too.
+intervals, duplicates, keyword limits) live in ``services.monitors.rules`` so the CLI obeys them
+too. Intervals are read with the same parser as ``flask monitors add --interval``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -15,25 +16,43 @@ from wtforms import BooleanField, DecimalField, SelectField, StringField, Submit
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from models import Monitor, User
-from services import monitors as monitor_service
+from services.formatting import interval as format_interval
+from services.labels import tier_label
+from services.monitors import rules
+
+
+class IntervalField(SelectField):
+    """The "check every" select, read by ``rules.parse_interval``: a value that is not an
+    interval gets the parser's own message instead of WTForms' "could not coerce"."""
+
+    def __init__(self, label: Any = None, **kwargs: Any) -> None:
+        super().__init__(label, coerce=rules.parse_interval, validate_choice=False, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist:
+            return
+        try:
+            self.data = rules.parse_interval(valuelist[0])
+        except rules.MonitorError as exc:
+            raise ValueError(exc.message) from None
 
 
 class MonitorSettingsForm(FlaskForm):
     """Everything a member can change on a monitor (the edit form, and part of the new form)."""
 
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=monitor_service.MAX_NAME_LENGTH)])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=rules.MAX_NAME_LENGTH)])
     # Choices are set per member (see ``set_interval_choices``); the service checks the tier.
-    poll_interval = SelectField(_l("Check every"), coerce=int, validate_choice=False)
+    poll_interval = IntervalField(_l("Check every"))
     keywords = StringField(
-        _l("Keywords"), validators=[Optional(), Length(max=monitor_service.MAX_KEYWORDS_PER_MONITOR * 101)]
+        _l("Keywords"), validators=[Optional(), Length(max=rules.MAX_KEYWORDS_PER_MONITOR * 101)]
     )
     price_drop_pct = DecimalField(
-        _l("Price drop alert (%)"), places=2, default=monitor_service.DEFAULT_PRICE_DROP_PCT,
+        _l("Price drop alert (%)"), places=2, default=rules.DEFAULT_PRICE_DROP_PCT,
         validators=[Optional(), NumberRange(min=Decimal("0.01"), max=100)],
         render_kw={"step": "0.01", "min": "0.01", "max": "100", "inputmode": "decimal"},
     )
     price_rise_pct = DecimalField(
-        _l("Price rise alert (%)"), places=2, default=monitor_service.DEFAULT_PRICE_RISE_PCT,
+        _l("Price rise alert (%)"), places=2, default=rules.DEFAULT_PRICE_RISE_PCT,
         validators=[Optional(), NumberRange(min=Decimal("0.01"), max=1000)],
         render_kw={"step": "0.01", "min": "0.01", "max": "1000", "inputmode": "decimal"},
     )
@@ -44,12 +63,12 @@ class MonitorSettingsForm(FlaskForm):
     stock_alerts = BooleanField(_l("Tell me when it sells out or is back in stock"), default=True)
     submit = SubmitField(_l("Save changes"))
 
-    def settings(self) -> monitor_service.MonitorSettings:
+    def settings(self) -> rules.MonitorSettings:
         """The submitted values as the service's settings object."""
-        return monitor_service.MonitorSettings(
+        return rules.MonitorSettings(
             name=self.name.data,
             poll_interval=self.poll_interval.data,
-            keywords=monitor_service.parse_keywords(self.keywords.data or ""),
+            keywords=rules.parse_keywords(self.keywords.data or ""),
             price_drop_pct=self.price_drop_pct.data,
             price_rise_pct=self.price_rise_pct.data,
             target_price=self.target_price.data,
@@ -66,25 +85,27 @@ class MonitorSettingsForm(FlaskForm):
         self.target_price.data = monitor.target_price
         self.stock_alerts.data = monitor.stock_alerts
 
-    def set_interval_choices(self, owner: User, interval_label: Callable[[int], str]) -> None:
+    def set_interval_choices(self, owner: User, current: int | None = None) -> None:
         """Offer every configured interval; those faster than the owner's plan are shown but
-        disabled (with the plan that unlocks them), so the limit is visible, not a surprise."""
+        disabled (with the plan that unlocks them), so the limit is visible, not a surprise.
+        ``current`` (the monitor's own interval) is always offered, so the edit form shows
+        what the monitor does and keeps it when saved."""
         choices: list[tuple[int, str, dict[str, bool]]] = []
-        for option in monitor_service.interval_options(owner):
-            label = interval_label(option.seconds)
+        for option in rules.interval_options(owner, current):
+            label = format_interval(option.seconds)
             if not option.allowed:
-                label = gettext("%(interval)s (%(tier)s plan)", interval=label, tier=monitor_service.tier_label(option.tier))
+                label = gettext("%(interval)s (%(tier)s plan)", interval=label, tier=tier_label(option.tier))
                 choices.append((option.seconds, label, {"disabled": True}))
             else:
                 choices.append((option.seconds, label, {}))
         self.poll_interval.choices = choices
 
-    def show_allowed_interval(self, owner: User) -> None:
+    def show_allowed_interval(self, owner: User, current: int | None = None) -> None:
         """Before re-rendering a refused form: preselect an interval the plan allows, since a
         disabled option cannot be submitted again."""
-        allowed = {option.seconds for option in monitor_service.interval_options(owner) if option.allowed}
+        allowed = {option.seconds for option in rules.interval_options(owner, current) if option.allowed}
         if self.poll_interval.data not in allowed:
-            self.poll_interval.data = monitor_service.default_interval(owner)
+            self.poll_interval.data = current if current is not None else rules.default_interval(owner)
 
 
 class NewMonitorForm(MonitorSettingsForm):
@@ -95,6 +116,9 @@ class NewMonitorForm(MonitorSettingsForm):
         validators=[InputRequired(message=_l("Paste a DHgate link or type search keywords.")), Length(max=2000)],
         render_kw={"rows": 2, "spellcheck": "false", "autocapitalize": "off"},
     )
+    # Sent by the "Yes, watch this search" button (never a hidden input, which would always be
+    # sent): the keywords the member agreed to watch as a search.
+    confirm_search = StringField(validators=[Optional(), Length(max=400)])
     submit = SubmitField(_l("Start watching"))
 
 

@@ -1,9 +1,10 @@
 """Views of the monitoring area: monitors, their products, price history and events.
 
-Every view looks monitors up through ``services.monitors.get_monitor(viewer, id)``, which returns
-None for someone else's monitor: members get a 404 (not a 403, which would confirm the monitor
-exists); admins may open any monitor. Changes go through the service, so the web, the CLI and
-the tests share one set of rules.
+Every view looks monitors up through ``services.monitors.queries.get_monitor(viewer, id)``, which
+returns None for someone else's monitor: members get a 404 (not a 403, which would confirm the
+monitor exists); admins may open any monitor. Changes go through ``services.monitors.commands``,
+so the web, the CLI and the tests share one set of rules. Words and formats every page uses
+(labels, money, times) are template globals registered by ``web.context``.
 """
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from babel.dates import format_skeleton
-from flask_babel import format_currency, format_date, format_decimal, format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -22,9 +21,10 @@ from blueprints.monitoring import bp
 from blueprints.monitoring.forms import ConfirmForm, KeywordForm, MonitorSettingsForm, NewMonitorForm
 from extensions import db
 from models import Monitor, MonitorProduct, User
-from services import charts
-from services import monitors as monitor_service
+from services import charts, formatting
+from services.audit import record_security_event
 from services.dhgate.types import InvalidDHgateInput, MonitorTarget
+from services.monitors import commands, queries, rules
 from services.plans import describe_limits
 
 PER_PAGE = 25
@@ -34,7 +34,7 @@ PER_PAGE = 25
 
 
 def _monitor_or_404(monitor_id: int) -> Monitor:
-    monitor = monitor_service.get_monitor(current_user, monitor_id)
+    monitor = queries.get_monitor(current_user, monitor_id)
     if monitor is None:
         abort(404)
     return monitor
@@ -52,54 +52,10 @@ def _owner_of(monitor: Monitor) -> User:
 def _audit_admin_action(monitor: Monitor, action: str) -> None:
     """An admin changing a member's monitor leaves a trace in the security log."""
     if monitor.user_id != current_user.id:
-        from services.audit import record_security_event
-
         record_security_event(
             "admin_action",
             details={"action": action, "monitor_id": monitor.id, "owner_id": monitor.user_id},
         )
-
-
-def money(value: Decimal | None, currency: str | None = None) -> str:
-    """A price in the viewer's locale, with the currency when known; '—' when unknown."""
-    if value is None:
-        return "—"
-    if currency:
-        try:
-            return format_currency(value, currency)
-        except (ValueError, LookupError):
-            pass
-    return format_decimal(value, format="#,##0.00")
-
-
-def number(value: Decimal | None) -> str:
-    """A percentage or count in the viewer's locale without needless zeros (5, 12.5)."""
-    return "—" if value is None else format_decimal(value, format="#,##0.##")
-
-
-def price_range(low: Decimal | None, high: Decimal | None, currency: str | None) -> str:
-    if low is None:
-        return "—"
-    if high is None or high == low:
-        return money(low, currency)
-    return f"{money(low, currency)} – {money(high, currency)}"
-
-
-def interval_label(seconds: int) -> str:
-    return monitor_service.format_interval(seconds)
-
-
-def chart_axis_label(value: datetime, scale: charts.AxisScale) -> str:
-    """Chart axis text in the viewer's zone and language, as fine as the chart's span needs:
-    "2:05 PM", "Jan 1, 2:05 PM" or "Jan 1, 2026" (Dutch: "14:05", "1 jan, 14:05", "1 jan 2026")."""
-    if scale == "date":
-        return format_date(value, "medium")
-    time = format_time(value, "short")
-    if scale == "time":
-        return time
-    locale = get_locale()
-    day = format_skeleton("MMMd", to_user_timezone(value), locale=locale)
-    return str(locale.datetime_formats["short"]).replace("{1}", day).replace("{0}", time)
 
 
 def image_src(url: str | None) -> str | None:
@@ -112,7 +68,7 @@ def image_src(url: str | None) -> str | None:
     return url if url.startswith(("https://", "http://")) else None
 
 
-def _field_error(form: Any, exc: monitor_service.MonitorError) -> None:
+def _field_error(form: Any, exc: rules.MonitorError) -> None:
     """Attach a service error to its form field (or flash it when it belongs to no field)."""
     name = exc.field if exc.field and exc.field in form else None
     if name is None:
@@ -124,22 +80,11 @@ def _field_error(form: Any, exc: monitor_service.MonitorError) -> None:
 @bp.context_processor
 def _monitoring_helpers() -> dict[str, Any]:
     return {
-        "money": money,
-        "number": number,
-        "monitor_link": monitor_service.monitor_link,
-        "price_range": price_range,
-        "interval_label": interval_label,
+        "monitor_link": commands.monitor_link,
         "image_src": image_src,
-        "kind_label": monitor_service.kind_label,
-        "status_label": monitor_service.status_label,
-        "status_tone": monitor_service.status_tone,
-        "outcome_label": monitor_service.outcome_label,
-        "outcome_tone": monitor_service.outcome_tone,
-        "product_status": monitor_service.product_status,
-        "product_status_label": monitor_service.product_status_label,
-        "price_change_pct": monitor_service.price_change_pct,
-        "is_new": monitor_service.is_new,
-        "product_link": monitor_service.product_link,
+        "price_change_pct": queries.price_change_pct,
+        "is_new": queries.is_new,
+        "product_link": commands.product_link,
         "now": datetime.now(UTC),
     }
 
@@ -153,9 +98,9 @@ def index() -> str:
     kind = request.args.get("kind") or None
     kind = kind if kind in ("store", "search", "product") else None
     status = request.args.get("status") or None
-    status = status if status in monitor_service.STATUS_FILTERS else None
+    status = status if status in queries.STATUS_FILTERS else None
     everyone = current_user.is_admin and request.args.get("everyone") == "1"
-    rows = monitor_service.list_monitors(current_user, kind=kind, status=status, everyone=everyone)
+    rows = queries.list_monitors(current_user, kind=kind, status=status, everyone=everyone)
     return render_template(
         "monitoring/index.html",
         rows=rows,
@@ -172,23 +117,29 @@ def index() -> str:
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new() -> Response | str | tuple[str, int]:
+    """Start watching something. Typed words that are no link become a search only once the
+    member said yes to "Watch the search for …?" (a second submit of the same form carrying
+    ``confirm_search``), so a mistyped link never silently turns into a search."""
     form = NewMonitorForm()
-    form.set_interval_choices(current_user, interval_label)
+    form.set_interval_choices(current_user)
     understood: MonitorTarget | None = None
     if form.is_submitted() and form.target.data:
         try:
-            understood = monitor_service.understand(form.target.data)
+            understood = commands.understand(form.target.data)
         except InvalidDHgateInput as exc:
             form.validate()
             form.target.errors = [*form.target.errors, str(exc)]
             return _render_new(form, None), 422
     if form.validate_on_submit() and understood is not None:
+        confirmed = form.confirm_search.data == understood.dhgate_id
+        if commands.is_typed_search(form.target.data or "", understood) and not confirmed:
+            return _render_new(form, understood, ask_search=True)
         try:
-            monitor = monitor_service.create_monitor(current_user, understood, form.settings())
-        except monitor_service.DuplicateMonitorError as exc:
+            monitor = commands.create_monitor(current_user, understood, form.settings())
+        except rules.DuplicateMonitorError as exc:
             _field_error(form, exc)
             return _render_new(form, understood, duplicate=exc.existing), 422
-        except monitor_service.MonitorError as exc:
+        except rules.MonitorError as exc:
             _field_error(form, exc)
         else:
             flash(_("Now watching “%(name)s”. The first check starts within a minute.", name=monitor.name), "success")
@@ -198,13 +149,17 @@ def new() -> Response | str | tuple[str, int]:
     return _render_new(form, None)
 
 
-def _render_new(form: NewMonitorForm, understood: MonitorTarget | None, duplicate: Monitor | None = None) -> str:
+def _render_new(
+    form: NewMonitorForm, understood: MonitorTarget | None, duplicate: Monitor | None = None, *,
+    ask_search: bool = False,
+) -> str:
     form.show_allowed_interval(current_user)
     return render_template(
         "monitoring/new.html",
         form=form,
         understood=understood,
         duplicate=duplicate,
+        ask_search=ask_search,
         limits=describe_limits(current_user),
     )
 
@@ -220,9 +175,9 @@ def detail(monitor_id: int) -> str:
         "monitoring/detail.html",
         monitor=monitor,
         owner=_owner_of(monitor),
-        summary=monitor_service.monitor_summary(monitor),
-        runs=monitor_service.recent_poll_runs(monitor, limit=10),
-        events=monitor_service.recent_events(monitor, limit=20),
+        summary=queries.monitor_summary(monitor),
+        runs=queries.recent_poll_runs(monitor, limit=10),
+        events=queries.recent_events(monitor, limit=20),
         action_form=ConfirmForm(),
     )
 
@@ -235,21 +190,21 @@ def edit(monitor_id: int) -> Response | str | tuple[str, int]:
     form = MonitorSettingsForm()
     if not form.is_submitted():
         form.fill_from(monitor)
-    form.set_interval_choices(owner, interval_label)
+    form.set_interval_choices(owner, current=monitor.poll_interval)
     if form.validate_on_submit():
         try:
             settings = form.settings()
             if monitor.kind != "product":
                 settings.stock_alerts = monitor.stock_alerts  # not on the form for stores/searches
-            monitor_service.update_monitor(monitor, settings)
-        except monitor_service.MonitorError as exc:
+            commands.update_monitor(monitor, settings)
+        except rules.MonitorError as exc:
             db.session.rollback()
             _field_error(form, exc)
         else:
             _audit_admin_action(monitor, "monitor_edit")
             flash(_("Saved “%(name)s”.", name=monitor.name), "success")
             return redirect(url_for("monitoring.detail", monitor_id=monitor.id))
-    form.show_allowed_interval(owner)
+    form.show_allowed_interval(owner, current=monitor.poll_interval)
     page = render_template(
         "monitoring/edit.html",
         form=form,
@@ -275,7 +230,7 @@ def _set_active(monitor_id: int, active: bool) -> Response:
     monitor = _monitor_or_404(monitor_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if monitor_service.set_active(monitor, active):
+    if commands.set_active(monitor, active):
         _audit_admin_action(monitor, "monitor_resume" if active else "monitor_pause")
         if active:
             flash(_("Resumed “%(name)s”. It will be checked within a minute.", name=monitor.name), "success")
@@ -292,15 +247,15 @@ def poll_now(monitor_id: int) -> Response:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        outcome = monitor_service.request_poll_now(monitor)
-    except monitor_service.MonitorError as exc:
+        outcome = commands.request_poll_now(monitor)
+    except rules.MonitorError as exc:
         flash(exc.message, "warning")
         return redirect(url_for("monitoring.detail", monitor_id=monitor.id))
     _audit_admin_action(monitor, "monitor_poll_now")
     messages = {
-        monitor_service.PollRequest.QUEUED: (_("Checking “%(name)s” now. Results appear here in a moment.", name=monitor.name), "success"),
-        monitor_service.PollRequest.ALREADY_QUEUED: (_("A check of “%(name)s” is already on its way.", name=monitor.name), "info"),
-        monitor_service.PollRequest.QUEUE_UNAVAILABLE: (
+        commands.PollRequest.QUEUED: (_("Checking “%(name)s” now. Results appear here in a moment.", name=monitor.name), "success"),
+        commands.PollRequest.ALREADY_QUEUED: (_("A check of “%(name)s” is already on its way.", name=monitor.name), "info"),
+        commands.PollRequest.QUEUE_UNAVAILABLE: (
             _("The job queue cannot be reached right now. “%(name)s” is marked as due and will be checked as soon as the queue is back.", name=monitor.name),
             "warning",
         ),
@@ -318,14 +273,14 @@ def delete(monitor_id: int) -> Response | str:
     if form.validate_on_submit():
         name = monitor.name
         _audit_admin_action(monitor, "monitor_delete")
-        monitor_service.delete_monitor(monitor)
+        commands.delete_monitor(monitor)
         flash(_("Deleted “%(name)s” and its history.", name=name), "success")
         return redirect(url_for("monitoring.index"))
     return render_template(
         "monitoring/delete.html",
         monitor=monitor,
         form=form,
-        summary=monitor_service.monitor_summary(monitor),
+        summary=queries.monitor_summary(monitor),
     )
 
 
@@ -338,14 +293,14 @@ def products(monitor_id: int) -> str:
     monitor = _monitor_or_404(monitor_id)
     search = (request.args.get("q") or "").strip()[:200]
     sort = request.args.get("sort", "first_seen")
-    sort = sort if sort in monitor_service.PRODUCT_SORTS else "first_seen"
+    sort = sort if sort in queries.PRODUCT_SORTS else "first_seen"
     default_direction = "asc" if sort == "title" else "desc"
     direction = request.args.get("dir", default_direction)
     direction = direction if direction in ("asc", "desc") else default_direction
     status = request.args.get("status") or None
-    status = status if status in monitor_service.PRODUCT_STATUS_FILTERS else None
+    status = status if status in queries.PRODUCT_STATUS_FILTERS else None
     page = request.args.get("page", 1, type=int) or 1
-    pagination = monitor_service.monitor_products(
+    pagination = queries.monitor_products(
         monitor, search=search, status=status, sort=sort, direction=direction, page=max(page, 1), per_page=PER_PAGE
     )
     return render_template(
@@ -357,7 +312,7 @@ def products(monitor_id: int) -> str:
         sort=sort,
         direction=direction,
         status=status,
-        total_products=monitor_service.product_count(monitor),
+        total_products=queries.product_count(monitor),
     )
 
 
@@ -365,19 +320,19 @@ def products(monitor_id: int) -> str:
 @login_required
 def product(monitor_id: int, product_id: int) -> str:
     monitor = _monitor_or_404(monitor_id)
-    link: MonitorProduct | None = monitor_service.get_monitor_product(monitor, product_id)
+    link: MonitorProduct | None = queries.get_monitor_product(monitor, product_id)
     if link is None:
         abort(404)
     item = link.product
-    history = monitor_service.price_history(item.id)
+    history = queries.price_history(item.id)
     points = [(p.recorded_at, p.price_min) for p in history]
     summary = charts.summarise(points)
 
     def fmt_price(value: Decimal) -> str:
-        return money(value, item.currency)
+        return formatting.money(value, item.currency)
 
     def fmt_date(value: datetime) -> str:
-        return format_date(value, "medium")
+        return formatting.day(value)
 
     chart = charts.price_history_svg(
         points,
@@ -388,7 +343,7 @@ def product(monitor_id: int, product_id: int) -> str:
         end_at=datetime.now(UTC),
         format_price=fmt_price,
         format_date=fmt_date,
-        format_axis=chart_axis_label,
+        format_axis=formatting.chart_axis_label,
     )
     return render_template(
         "monitoring/product.html",
@@ -397,8 +352,8 @@ def product(monitor_id: int, product_id: int) -> str:
         product=item,
         chart=chart,
         summary=summary,
-        tiers=monitor_service.price_tiers(item),
-        events=monitor_service.recent_events(monitor, product_id=item.id, limit=50),
+        tiers=queries.price_tiers(item),
+        events=queries.recent_events(monitor, product_id=item.id, limit=50),
     )
 
 
@@ -430,8 +385,8 @@ def keywords() -> Response | str | tuple[str, int]:
     form = KeywordForm()
     if form.validate_on_submit():
         try:
-            added = monitor_service.add_global_keywords(current_user, form.term.data or "")
-        except monitor_service.MonitorError as exc:
+            added = commands.add_global_keywords(current_user, form.term.data or "")
+        except rules.MonitorError as exc:
             _field_error(form, exc)
         else:
             if added:
@@ -443,7 +398,7 @@ def keywords() -> Response | str | tuple[str, int]:
         "monitoring/keywords.html",
         form=form,
         remove_form=ConfirmForm(),
-        keywords=monitor_service.global_keywords(current_user.id),
+        keywords=queries.global_keywords(current_user.id),
     )
     return (page, 422) if form.is_submitted() else page
 
@@ -453,7 +408,7 @@ def keywords() -> Response | str | tuple[str, int]:
 def keyword_delete(keyword_id: int) -> Response:
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if not monitor_service.remove_global_keyword(current_user, keyword_id):
+    if not commands.remove_global_keyword(current_user, keyword_id):
         abort(404)
     flash(_("Keyword removed."), "success")
     return redirect(url_for("monitoring.keywords"))

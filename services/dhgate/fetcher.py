@@ -16,7 +16,10 @@ through, in order:
 
 The result is a ``FetchResult`` whose ``outcome`` says what happened. Blocked answers (403, an
 exhausted 429, "Access Denied", challenge and captcha pages) are ``BLOCKED``: they are never
-retried at once (hammering a block makes it last) and never count as a success.
+retried at once (hammering a block makes it last) and never count as a success. No answer at
+all (the name does not resolve, the connection is refused or reset) is ``UNREACHABLE``, told
+apart from ``HTTP_ERROR`` (DHgate answered, with an error) because the fix differs: one is our
+network or DNS, the other is DHgate.
 
 What trips the breaker: timeouts, connection errors, 5xx after retries, and **blocked**
 answers. A CDN block is about our client, not about one store: it applies to every page of the
@@ -126,7 +129,7 @@ class FetchResult:
 class _Attempt:
     """One request's result, before the retry policy looks at it."""
 
-    kind: str  # "answer", "blocked", "timeout", "transport", "budget", "refused", "too_large"
+    kind: str  # "answer", "blocked", "timeout", "unreachable", "transport", "budget", "refused", "too_large"
     status_code: int | None = None
     text: str | None = None
     error: str | None = None
@@ -134,7 +137,7 @@ class _Attempt:
 
     @property
     def retryable(self) -> bool:
-        if self.kind in ("timeout", "transport"):
+        if self.kind in ("timeout", "unreachable", "transport"):
             return True
         return self.kind == "answer" and self.status_code in RETRY_STATUSES
 
@@ -308,7 +311,9 @@ class DHgateFetcher:
             return self._get(url, timeout)
         except httpx.TimeoutException as exc:
             return _Attempt("timeout", error=f"timed out ({type(exc).__name__})")
-        except httpx.RequestError as exc:  # connection, protocol or content-decoding trouble
+        except (httpx.NetworkError, httpx.ProxyError) as exc:  # DNS, refused, reset: no answer
+            return _Attempt("unreachable", error=f"could not reach DHgate: {exc or type(exc).__name__}")
+        except httpx.RequestError as exc:  # protocol or content-decoding trouble
             return _Attempt("transport", error=f"request failed: {exc or type(exc).__name__}")
 
     def _get(self, url: str, timeout: httpx.Timeout) -> _Attempt:
@@ -373,7 +378,7 @@ class DHgateFetcher:
         if final.kind in ("budget", "refused", "too_large"):
             self.breaker.release(admission)  # our own limits, not the host's health
             return
-        failed = result.outcome in (PollOutcome.BLOCKED, PollOutcome.TIMEOUT) or (
+        failed = result.outcome in (PollOutcome.BLOCKED, PollOutcome.TIMEOUT, PollOutcome.UNREACHABLE) or (
             result.outcome is PollOutcome.HTTP_ERROR and (result.status_code is None or result.status_code >= 500)
         )
         self.breaker.record(admission, success=not failed)
@@ -396,6 +401,8 @@ def _outcome_of(final: _Attempt) -> PollOutcome:
         return PollOutcome.BLOCKED
     if final.kind in ("timeout", "budget"):
         return PollOutcome.TIMEOUT
+    if final.kind == "unreachable":
+        return PollOutcome.UNREACHABLE
     if final.kind != "answer":
         return PollOutcome.HTTP_ERROR
     status = final.status_code or 0

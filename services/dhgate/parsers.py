@@ -9,13 +9,13 @@ The parsers themselves live in ``parsers_store``, ``parsers_search`` and ``parse
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 
 from services.dhgate.parsers_common import detect_blocked
 from services.dhgate.parsers_product import NOT_FOUND_MARKER, parse_product_page
 from services.dhgate.parsers_search import parse_search_page
 from services.dhgate.parsers_store import parse_store_page
 from services.dhgate.types import ParsedPage, ParsedProduct
+from services.formatting import price_range
 
 __all__ = [
     "PARSERS",
@@ -97,7 +97,7 @@ def _product_lines(index: int, product: ParsedProduct) -> str:
     if product.unit:
         facts.append(f"per {product.unit}")
     if product.original_price_min is not None:
-        facts.append(f"was {_money_range(product.original_price_min, product.original_price_max)}")
+        facts.append(f"was {price_range(product.original_price_min, product.original_price_max, product.currency)}")
     optional = (
         ("min order", product.min_order),
         ("sold", product.sold),
@@ -116,15 +116,7 @@ def _product_lines(index: int, product: ParsedProduct) -> str:
 
 
 def _price_text(product: ParsedProduct) -> str:
-    """The price as text, e.g. "USD 1.20-3.40", or "price not shown"."""
+    """The price as text, e.g. "$1.20 – $3.40", or "price not shown"."""
     if product.price_min is None:
         return "price not shown"
-    amount = _money_range(product.price_min, product.price_max)
-    return f"{product.currency} {amount}" if product.currency else amount
-
-
-def _money_range(low: Decimal | None, high: Decimal | None) -> str:
-    """An amount or a range as text: "1.20" or "1.20-3.40"."""
-    if high is None or high == low:
-        return str(low)
-    return f"{low}-{high}"
+    return price_range(product.price_min, product.price_max, product.currency)

@@ -20,7 +20,8 @@ class PollOutcome(str, Enum):
     OK = "ok"
     BLOCKED = "blocked"  # Access Denied, challenge, captcha, 403: says nothing about products
     GONE = "gone"  # 404/410 or a not-found page for a product
-    HTTP_ERROR = "http_error"
+    UNREACHABLE = "unreachable"  # no answer at all: DNS failure, connection refused or reset
+    HTTP_ERROR = "http_error"  # DHgate answered, with an HTTP error (or a response we refused)
     TIMEOUT = "timeout"
     PARSE_ERROR = "parse_error"
     CIRCUIT_OPEN = "circuit_open"  # we did not even try: the host's breaker is open

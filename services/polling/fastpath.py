@@ -8,7 +8,8 @@ rules). When the next poll has the same fingerprint, the fast path:
 
 1. reads the monitor's links, their products and each product's latest price point time as
    plain rows, in one statement (no ORM objects);
-2. runs the very same planning functions as the full diff on those rows;
+2. runs the very same planning functions as the full diff (``services.polling.plan``) on
+   those rows;
 3. if that plan has no event, no new link, no price point and no value that differs from the
    stored one, writes ``last_seen_at`` of the seen links and products in bulk and is done.
 
@@ -30,10 +31,9 @@ from sqlalchemy import Select, bindparam, func, select
 from extensions import db
 from models import Monitor, MonitorProduct, PricePoint, Product
 from services.dhgate.types import ParsedProduct, PollOutcome
-from services.polling.changes import (
-    Plan, _aware, _plan_missing, _plan_price_points, _plan_seen, _touch,
-)
+from services.polling.plan import Plan, as_utc, plan_missing, plan_price_points, plan_seen
 from services.polling.snapshot import Snapshot
+from services.polling.sql import touch_last_seen
 
 FINGERPRINT_VERSION = "1"  # bump when the fingerprint's contents change: old hashes then never match
 # Every field of a parsed product, so a field added later is covered without a change here.
@@ -71,8 +71,8 @@ def try_fast_path(
     plan = _plan_from_rows(monitor, snapshot, now=now, missing_threshold=missing_threshold)
     if plan is None:
         return None
-    _touch(Product, sorted(plan.product_updates), now)
-    _touch(MonitorProduct, sorted(plan.link_updates), now)
+    touch_last_seen(Product, sorted(plan.product_updates), now)
+    touch_last_seen(MonitorProduct, sorted(plan.link_updates), now)
     return plan
 
 
@@ -89,14 +89,14 @@ def _plan_from_rows(monitor: Monitor, snapshot: Snapshot, *, now: datetime, miss
     for parsed in snapshot.products:
         product = products[parsed.item_code]
         seen_ids.add(product.id)
-        _plan_seen(plan, monitor, product, parsed, links.get(product.id), [], now)  # type: ignore[arg-type]
+        plan_seen(plan, monitor, product, parsed, links.get(product.id), [], now)  # type: ignore[arg-type]
     if plan.events or plan.new_links:
         return None
-    _plan_price_points(plan, snapshot.products, products, now, latest=latest_points)  # type: ignore[arg-type]
+    plan_price_points(plan, snapshot.products, products, now, latest=latest_points)  # type: ignore[arg-type]
     if plan.price_points:
         return None  # a price point is due (the daily one, or a price another monitor changed)
     if snapshot.complete:
-        _plan_missing(plan, monitor, links, seen_ids, now, missing_threshold)  # type: ignore[arg-type]
+        plan_missing(plan, monitor, links, seen_ids, now, missing_threshold)  # type: ignore[arg-type]
         if plan.events or any("last_seen_at" not in values for values in plan.link_updates.values()):
             return None
     by_id = {row.id: row for row in products.values()}
@@ -145,7 +145,7 @@ def _monitor_rows(monitor_id: int) -> tuple[dict[int, SimpleNamespace], dict[str
         links[link.product_id] = link
         products[product.item_code] = product
         if row[-1] is not None:
-            latest[product.id] = _aware(row[-1])
+            latest[product.id] = as_utc(row[-1])
     return links, products, latest
 
 

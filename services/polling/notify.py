@@ -13,12 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from flask_babel import force_locale, format_currency, format_decimal
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from extensions import db
 from models import Monitor, Notification, Product, ProductEvent, User
+from services.formatting import money
 from services.polling.sql import insert_if_absent
 
 EVENT_SEVERITY = {
@@ -139,14 +140,8 @@ def event_text(monitor: Monitor, product: Product, event: ProductEvent) -> tuple
 
 
 def _money(amount: Decimal | None, currency: str | None) -> str:
-    if amount is None:
-        return _("unknown")
-    if currency:
-        try:
-            return str(format_currency(amount, currency))
-        except (ValueError, KeyError):  # an odd currency code: show it plainly
-            return f"{currency} {amount:.2f}"
-    return str(format_decimal(amount, format="#,##0.00"))
+    """A price inside a sentence: "unknown" reads better there than a dash."""
+    return _("unknown") if amount is None else money(amount, currency)
 
 
 def _decimal(value: Any) -> Decimal | None:

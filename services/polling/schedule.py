@@ -4,6 +4,9 @@ Claims are conditional updates (``UPDATE … WHERE claimed_until IS NULL OR clai
 whose row count says who won, so any number of schedulers and workers can run this at the same
 time without two of them polling the same monitor. A claim is a lease: if the worker that had
 it dies, the monitor becomes claimable again when the lease runs out.
+
+The poll job's dotted path, queue and id live here too: the scheduler's job and "check now" in
+the web both enqueue polls, and services never import ``jobs`` to learn these names.
 """
 from __future__ import annotations
 
@@ -15,6 +18,15 @@ from sqlalchemy import or_, select, update
 
 from extensions import db
 from models import Monitor
+
+POLL_JOB = "jobs.monitoring.poll_monitor"  # enqueued by dotted path: the web never imports jobs
+POLL_QUEUE = "polling"
+
+
+def poll_job_id(monitor_id: int) -> str:
+    """One id per monitor (the same for the scheduler and "check now"): while a poll of a
+    monitor is queued, scheduled or running, neither a tick nor a click adds a second one."""
+    return f"poll_monitor-{monitor_id}"  # RQ job ids allow letters, digits, "_" and "-" only
 
 
 @dataclass(frozen=True)

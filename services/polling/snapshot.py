@@ -31,6 +31,7 @@ class Snapshot:
     complete: bool = False  # every product of the listing was seen
     gone: bool = False  # the store or product itself no longer exists (404/410, not-found page)
     error: str | None = None
+    store_name: str | None = None  # the name a store page shows (its first page's)
 
     @property
     def succeeded(self) -> bool:
@@ -90,6 +91,7 @@ def _listing_snapshot(kind: str, dhgate_id: str, fetcher: DHgateFetcher, max_pag
     complete = True
     pages = 0
     status: int | None = None
+    store_name: str | None = None
     index = 0
     while True:
         path = store_page_path(dhgate_id, index) if kind == "store" else search_page_path(dhgate_id, index)
@@ -102,6 +104,7 @@ def _listing_snapshot(kind: str, dhgate_id: str, fetcher: DHgateFetcher, max_pag
             return Snapshot(kind, outcome, pages=pages + (1 if status else 0), http_status=status,
                             gone=gone, error=f"page {index + 1}: {page.error}")
         pages += 1
+        store_name = store_name or page.store_name
         codes = {product.item_code for product in page.products}
         if previous_codes is not None and codes == previous_codes:
             break  # the listing ended: DHgate repeats the last page
@@ -125,4 +128,4 @@ def _listing_snapshot(kind: str, dhgate_id: str, fetcher: DHgateFetcher, max_pag
         previous_codes = codes
         index += 1
     return Snapshot(kind, PollOutcome.OK, list(products.values()), pages=pages, http_status=status,
-                    complete=complete)
+                    complete=complete, store_name=store_name if kind == "store" else None)

@@ -1,18 +1,26 @@
-"""Insert-if-absent that works the same on SQLite and PostgreSQL.
+"""The bulk statements a poll writes with, the same on SQLite and PostgreSQL.
 
 Re-running a poll (after a crash, or two workers racing on one monitor) must not duplicate
 products, links, events or notifications. Each of those has a unique key, and rows are written
 with ``INSERT … ON CONFLICT DO NOTHING`` in the database's own dialect, so the second writer
 simply finds the row already there instead of failing its whole transaction.
+
+``touch_last_seen`` is the one write an unchanged poll makes; both the full diff and the fast
+path use it.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from extensions import db
+from models import MonitorProduct, Product
+
+CHUNK = 400  # ids per IN (...) list, well below every database's parameter limit
 
 
 def insert_if_absent(
@@ -49,3 +57,13 @@ def _dialect_insert(session: Session) -> Any:
     else:  # pragma: no cover - the product supports SQLite and PostgreSQL
         raise RuntimeError(f"insert-if-absent is not implemented for {name}")
     return insert
+
+
+def touch_last_seen(model: type[MonitorProduct] | type[Product], ids: list[int], now: datetime) -> None:
+    """``last_seen_at = now`` for many rows in one statement per chunk."""
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        db.session.execute(
+            update(model).where(model.id.in_(chunk)).values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from services import monitors as monitor_service
+from services.monitors import commands as monitor_service
 from tests.browser.test_responsive import log_in
 from tests.monitoring.conftest import add_event, add_product
 

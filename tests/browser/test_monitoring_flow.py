@@ -60,6 +60,8 @@ def test_watch_a_store_from_paste_to_price_drop(page, watching_server, sandbox, 
     page.reload()
     assert page.get_by_test_id("monitor-status").inner_text() == "Up to date"
     assert page.locator('[data-field="product_count"]').inner_text() == "30"  # two store pages
+    store_name = sandbox.catalog.store(store_id).name  # "Store 123…" became the name DHgate shows
+    assert page.get_by_role("heading", level=1).inner_text().strip() == store_name
 
     # The products, and one product's page with its price chart and link out.
     page.get_by_role("link", name="Products").first.click()
@@ -77,7 +79,7 @@ def test_watch_a_store_from_paste_to_price_drop(page, watching_server, sandbox, 
     # DHgate drops the price by 10 %: the next check shows a price drop.
     sandbox.catalog.set_price(cheapest.item_code, "36.00")
     page.get_by_role("link", name="Monitors").first.click()
-    page.get_by_role("link", name=f"Store {store_id}", exact=False).first.click()
+    page.get_by_role("link", name=store_name, exact=False).first.click()
     page.get_by_test_id("poll-now").click()
     page.wait_for_load_state()
     run_polls(worker_app)
@@ -92,4 +94,4 @@ def test_watch_a_store_from_paste_to_price_drop(page, watching_server, sandbox, 
     page.get_by_role("link", name="Delete…").click()
     page.get_by_test_id("confirm-delete").click()
     page.wait_for_url(f"{base}/monitors/")
-    assert page.get_by_role("link", name=f"Store {store_id}", exact=False).count() == 0
+    assert page.get_by_role("link", name=store_name, exact=False).count() == 0

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from models import Monitor, Product
-from services import monitors as monitor_service
+from services.monitors import commands as monitor_service
 from tests.conftest import PASSWORD
 from tests.monitoring.conftest import add_event, add_price_points, add_product
 

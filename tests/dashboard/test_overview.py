@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from models import User
-from services import monitors as monitor_service
+from services.monitors import commands as monitor_service
 from tests.monitoring.conftest import add_event, add_product, browser_for
 
 

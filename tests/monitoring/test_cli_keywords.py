@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Keyword, Monitor
-from services import monitors as monitor_service
+from services.monitors import commands, queries, rules
 from tests.factories import make_user
 from tests.monitoring.conftest import browser_for, monitor_count, post_form
 
@@ -23,10 +23,37 @@ def test_cli_add_a_store(runner, alice) -> None:  # noqa: ANN001
 
 
 def test_cli_add_keywords_by_username_with_default_interval(runner, alice) -> None:  # noqa: ANN001
-    result = runner.invoke(args=["monitors", "add", "wireless earbuds", "--user", "alice"])
+    result = runner.invoke(args=["monitors", "add", "  Wireless  Earbuds ", "--user", "alice"])
     assert result.exit_code == 0, result.output
     monitor = db.session.scalars(select(Monitor)).one()
     assert (monitor.kind, monitor.dhgate_id, monitor.poll_interval) == ("search", "wireless earbuds", 21600)
+    # text that is no link becomes a search: said before it happens, as the web form asks
+    assert result.output.splitlines()[0] == "“Wireless  Earbuds” is not a link: treating it as a search for “wireless earbuds”."
+
+
+def test_cli_a_pasted_search_link_is_not_announced_as_typed_text(runner, alice) -> None:  # noqa: ANN001
+    result = runner.invoke(args=["monitors", "add", "https://www.dhgate.com/wholesale/search.do?searchkey=led", "--user", "alice"])
+    assert result.exit_code == 0, result.output
+    assert "not a link" not in result.output and "created for alice: search led" in result.output
+
+
+def test_web_form_and_cli_read_intervals_alike(app: Flask, runner, alice) -> None:  # noqa: ANN001
+    """One parser (``rules.parse_interval``): the same values work, the same ones are refused
+    with the same words."""
+    assert [rules.parse_interval(v) for v in ("21600", "6h", "360m", " 6 H ", 21600)] == [21600] * 5
+    client = browser_for(app, "alice")
+    data = {"poll_interval": "12h", "price_drop_pct": "5", "price_rise_pct": "5"}
+    assert post_form(client, "/monitors/new", {"target": "https://www.dhgate.com/store/1", **data}).status_code == 302
+    cli = runner.invoke(args=["monitors", "add", "https://www.dhgate.com/store/2", "--user", "alice", "--interval", "43200"])
+    assert cli.exit_code == 0, cli.output
+    assert sorted(db.session.scalars(select(Monitor.poll_interval))) == [43200, 43200]
+
+    message = "Write the interval as seconds or like 15m, 6h, 1d."
+    web = post_form(client, "/monitors/new", {"target": "https://www.dhgate.com/store/3", **data, "poll_interval": "often"})
+    assert web.status_code == 422 and message in web.get_data(as_text=True)
+    cli = runner.invoke(args=["monitors", "add", "https://www.dhgate.com/store/3", "--user", "alice", "--interval", "often"])
+    assert cli.exit_code == 1 and cli.output.strip() == f"Error: {message}"
+    assert monitor_count() == 2
 
 
 def test_cli_invalid_url_is_one_line_and_exit_1(runner, alice) -> None:  # noqa: ANN001
@@ -58,8 +85,8 @@ def test_cli_respects_the_tier_and_duplicates(runner, alice) -> None:  # noqa: A
 
 def test_cli_list(runner, alice, bob) -> None:  # noqa: ANN001
     assert runner.invoke(args=["monitors", "list"]).output.strip() == "No monitors."
-    monitor_service.create_monitor(alice, "https://www.dhgate.com/store/21880856")
-    monitor_service.create_monitor(bob, "led strip")
+    commands.create_monitor(alice, "https://www.dhgate.com/store/21880856")
+    commands.create_monitor(bob, "led strip")
     result = runner.invoke(args=["monitors", "list"])
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
@@ -81,13 +108,13 @@ def test_global_keywords_add_and_remove(app: Flask, alice, bob) -> None:  # noqa
     assert response.status_code == 302
     page = client.get("/monitors/keywords").get_data(as_text=True)
     assert "Added: LED, Lamp." in page
-    keywords = {k.term: k for k in monitor_service.global_keywords(alice.id)}
+    keywords = {k.term: k for k in queries.global_keywords(alice.id)}
     assert set(keywords) == {"LED", "Lamp"} and all(k.monitor_id is None for k in keywords.values())
     assert 'data-confirm="Remove the keyword “Lamp”?"' in page
 
     post_form(client, "/monitors/keywords", {"term": "lamp"}, token_from="/monitors/keywords")
     assert "You already have these keywords." in client.get("/monitors/keywords").get_data(as_text=True)
-    assert len(monitor_service.global_keywords(alice.id)) == 2
+    assert len(queries.global_keywords(alice.id)) == 2
 
     bad = post_form(client, "/monitors/keywords", {"term": "x" * 101}, token_from="/monitors/keywords")
     assert bad.status_code == 422 and "Keywords can be at most 100 characters long." in bad.get_data(as_text=True)
@@ -98,13 +125,13 @@ def test_global_keywords_add_and_remove(app: Flask, alice, bob) -> None:  # noqa
     assert post_form(bob_client, f"/monitors/keywords/{lamp_id}/delete").status_code == 404
     assert post_form(client, f"/monitors/keywords/{lamp_id}/delete", token_from="/monitors/keywords").status_code == 302
     db.session.expire_all()
-    assert [k.term for k in monitor_service.global_keywords(alice.id)] == ["LED"]
+    assert [k.term for k in queries.global_keywords(alice.id)] == ["LED"]
     assert db.session.get(Keyword, lamp_id) is None
 
 
 def test_global_keywords_show_on_monitor_pages(app: Flask, alice) -> None:  # noqa: ANN001
-    monitor_service.add_global_keywords(alice, "bluetooth")
-    monitor = monitor_service.create_monitor(alice, "https://www.dhgate.com/store/1", monitor_service.MonitorSettings(keywords=["usb"]))
+    commands.add_global_keywords(alice, "bluetooth")
+    monitor = commands.create_monitor(alice, "https://www.dhgate.com/store/1", rules.MonitorSettings(keywords=["usb"]))
     page = browser_for(app, "alice").get(f"/monitors/{monitor.id}").get_data(as_text=True)
     assert '<span class="tag">usb</span>' in page and '<span class="tag tag-muted">bluetooth</span>' in page
 

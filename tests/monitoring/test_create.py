@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Keyword, Monitor
-from services import monitors as monitor_service
+from services.monitors import commands, rules
 from tests.factories import make_user
 from tests.monitoring.conftest import monitor_count, post_form
 
@@ -33,12 +33,12 @@ def only_monitor() -> Monitor:
         (STORE_URL, "store", "21880856", "/store/top-selling/21880856.html"),
         ("https://www.dhgate.com/wholesale/search.do?act=search&searchkey=LED+Strip&pageNum=2", "search", "led strip",
          "/wholesale/search.do?act=search&searchkey=led+strip"),
-        ("  led   strip  ", "search", "led strip", "/wholesale/search.do?act=search&searchkey=led+strip"),
         ("https://m.dhgate.com/product/fancy-lamp/859375351.html#reviews", "product", "859375351",
          "/product/fancy-lamp/859375351.html"),
     ],
 )
 def test_paste_becomes_a_monitor_due_now(client, auth, alice, pasted, kind, dhgate_id, url) -> None:
+    """A link (a search link too) is watched at once, without a question."""
     auth.login("alice")
     before = datetime.now(UTC)
     response = post_form(client, "/monitors/new", form(pasted))
@@ -51,6 +51,37 @@ def test_paste_becomes_a_monitor_due_now(client, auth, alice, pasted, kind, dhga
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "The first check starts within a minute" in page
     assert "Waiting for first check" in page
+
+
+def test_typed_words_become_a_search_only_after_a_yes(client, auth, alice) -> None:
+    auth.login("alice")
+    response = post_form(client, "/monitors/new", form("  led   strip  ", name="Strips"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Watch the search for “led strip”?" in page
+    assert '<button type="submit" name="confirm_search" value="led strip"' in page  # a plain form button
+    assert 'href="/monitors/new">Cancel</a>' in page
+    assert 'value="Strips"' in page  # the rest of the form is kept for the second submit
+    assert monitor_count() == 0
+
+    # a "yes" given for other words does not count for these
+    response = post_form(client, "/monitors/new", form("led lamp", confirm_search="led strip"))
+    assert response.status_code == 200 and "Watch the search for “led lamp”?" in response.get_data(as_text=True)
+    assert monitor_count() == 0
+
+    response = post_form(client, "/monitors/new", form("  led   strip  ", name="Strips", confirm_search="led strip"))
+    assert response.status_code == 302
+    monitor = only_monitor()
+    assert (monitor.kind, monitor.dhgate_id, monitor.name) == ("search", "led strip", "Strips")
+    assert monitor.url == "/wholesale/search.do?act=search&searchkey=led+strip"
+
+
+def test_the_search_question_in_dutch(client, auth, alice) -> None:
+    auth.login("alice")
+    client.get("/monitors/?lang=nl")  # the language is remembered for the visit
+    page = post_form(client, "/monitors/new", form("led strip")).get_data(as_text=True)
+    assert "De zoekresultaten voor “led strip” volgen?" in page and "Ja, volg deze zoekopdracht" in page
+    assert monitor_count() == 0
 
 
 @pytest.mark.parametrize(
@@ -110,17 +141,17 @@ def test_pro_member_can_pick_fifteen_minutes_but_not_five(client, auth, app) -> 
 
 
 def test_default_interval_and_minimums_follow_config(app, alice, admin) -> None:
-    assert monitor_service.minimum_interval(alice) == 6 * 3600
-    assert monitor_service.minimum_interval(admin) == 5 * 60  # admins get the business limits
+    assert rules.minimum_interval(alice) == 6 * 3600
+    assert rules.minimum_interval(admin) == 5 * 60  # admins get the business limits
     alice.subscription_tier = "platinum"  # unknown tier: the safe side
-    assert monitor_service.minimum_interval(alice) == 6 * 3600
+    assert rules.minimum_interval(alice) == 6 * 3600
     app.config["MONITOR_MIN_INTERVAL_FREE"] = 3600
     alice.subscription_tier = "free"
-    assert monitor_service.minimum_interval(alice) == 3600
+    assert rules.minimum_interval(alice) == 3600
 
 
 def test_duplicate_monitor_is_a_form_error(client, auth, alice, bob) -> None:
-    monitor_service.create_monitor(alice, "https://www.dhgate.com/store/21880856", monitor_service.MonitorSettings(name="My store"))
+    commands.create_monitor(alice, "https://www.dhgate.com/store/21880856", rules.MonitorSettings(name="My store"))
     auth.login("alice")
     response = post_form(client, "/monitors/new", form("www.dhgate.com/store/products/21880856.html"))
     page = response.get_data(as_text=True)
@@ -129,7 +160,7 @@ def test_duplicate_monitor_is_a_form_error(client, auth, alice, bob) -> None:
     assert "open the monitor you already have" in page
     assert monitor_count() == 1
     # another member watching the same store is not a duplicate
-    monitor_service.create_monitor(bob, STORE_URL)
+    commands.create_monitor(bob, STORE_URL)
     assert monitor_count() == 2
 
 

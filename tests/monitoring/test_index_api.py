@@ -8,12 +8,12 @@ import pytest
 from flask import Flask
 
 from extensions import db
-from services import monitors as monitor_service
-from tests.monitoring.conftest import add_event, add_product, browser_for
+from services.monitors import commands
+from tests.monitoring.conftest import add_event, add_poll_run, add_product, browser_for
 
 
 def make(user, target: str, **fields):  # noqa: ANN001, ANN201
-    monitor = monitor_service.create_monitor(user, target)
+    monitor = commands.create_monitor(user, target)
     for key, value in fields.items():
         setattr(monitor, key, value)
     db.session.commit()
@@ -30,10 +30,11 @@ def test_empty_state_invites_to_add_a_monitor(app: Flask, alice) -> None:  # noq
     [
         (None, "Waiting for first check"),
         ("ok", "Up to date"),
-        ("blocked", "DHgate blocked our request — we&#39;ll retry later"),
+        ("blocked", "DHgate blocked our request — next check any moment now"),
         ("parse_error", "DHgate&#39;s page changed and we could not read it"),
-        ("timeout", "DHgate did not answer in time"),
-        ("http_error", "DHgate answered with an error"),
+        ("timeout", "DHgate did not answer in time — next check any moment now"),
+        ("unreachable", "Could not reach DHgate (address not found or connection failed) — next check any"),
+        ("http_error", "DHgate refused the request — next check any moment now"),
         ("gone", "This page no longer exists on DHgate"),
         ("circuit_open", "DHgate is having trouble"),
     ],
@@ -93,7 +94,7 @@ def test_status_api(app: Flask, alice, bob) -> None:  # noqa: ANN001
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     data = response.get_json()
     assert data["id"] == monitor.id and data["status"] == "blocked" and data["active"] is True
-    assert data["status_label"] == "DHgate blocked our request — we'll retry later"
+    assert data["status_label"] == "DHgate blocked our request — next check in 30 minutes"
     assert data["product_count"] == 2 and data["consecutive_failures"] == 2
     assert datetime.fromisoformat(data["last_polled_at"]) == monitor.last_polled_at
     assert datetime.fromisoformat(data["next_poll_at"]) == monitor.next_poll_at
@@ -102,6 +103,24 @@ def test_status_api(app: Flask, alice, bob) -> None:  # noqa: ANN001
     bob_view = browser_for(app, "bob").get(f"/api/monitors/{monitor.id}/status")
     assert bob_view.status_code == 404 and bob_view.get_json()["status"] == 404
     assert browser_for(app, "bob").get("/api/monitors/999999/status").status_code == 404
+
+
+def test_failed_checks_say_what_happened_and_when_the_next_check_is(app: Flask, alice) -> None:  # noqa: ANN001
+    """A connection failure is not "an error from DHgate"; runs stored before that distinction
+    (``http_error`` without an HTTP status) still render."""
+    now = datetime.now(UTC)
+    monitor = make(alice, "https://www.dhgate.com/store/1", last_status="unreachable",
+                   last_polled_at=now - timedelta(minutes=1), next_poll_at=now + timedelta(hours=2))
+    add_poll_run(monitor, "unreachable", error="could not reach DHgate: [Errno -2] Name or service not known")
+    add_poll_run(monitor, "http_error", http_status=503)
+    add_poll_run(monitor, "timeout")
+    page = browser_for(app, "alice").get(f"/monitors/{monitor.id}").get_data(as_text=True)
+    assert "Could not reach DHgate (address not found or connection failed) — next check in 2 hours" in page
+    runs = page.split('data-testid="poll-runs"')[1]
+    assert "Could not reach DHgate (address not found or connection failed)</span>" in runs
+    assert "DHgate refused the request</span>" in runs and "HTTP 503" in runs
+    assert "DHgate did not answer in time</span>" in runs
+    assert "answered with an error" not in page
 
 
 def test_status_api_for_a_new_and_a_paused_monitor(app: Flask, alice) -> None:  # noqa: ANN001

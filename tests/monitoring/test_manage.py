@@ -8,13 +8,13 @@ from sqlalchemy import func, select
 
 from extensions import db
 from models import Keyword, Monitor, MonitorProduct, PollRun, Product, ProductEvent, SecurityEvent
-from services import monitors as monitor_service
+from services.monitors import commands, rules
 from tests.monitoring.conftest import add_event, add_poll_run, add_product, monitor_count, post_form
 
 
 def alice_monitor(alice, **settings) -> Monitor:  # noqa: ANN001
-    return monitor_service.create_monitor(
-        alice, "https://www.dhgate.com/store/21880856", monitor_service.MonitorSettings(keywords=["led", "lamp"], **settings)
+    return commands.create_monitor(
+        alice, "https://www.dhgate.com/store/21880856", rules.MonitorSettings(keywords=["led", "lamp"], **settings)
     )
 
 
@@ -57,13 +57,38 @@ def test_edit_saves_and_keeps_unchanged_keywords(client, auth, alice) -> None:
     assert monitor.stock_alerts is True  # not on the store form, so left alone
 
 
+def test_edit_shows_and_keeps_an_interval_that_is_no_standard_choice(client, auth, alice) -> None:
+    """A demo monitor checked every 20 s (or one from before a downgrade) is shown as it is, and
+    saving other changes keeps its interval instead of quietly moving it to a listed one."""
+    monitor = alice_monitor(alice)
+    monitor.poll_interval = 20
+    db.session.commit()
+    auth.login("alice")
+    page = client.get(f"/monitors/{monitor.id}/edit").get_data(as_text=True)
+    assert '<option selected value="20">20 seconds</option>' in page
+    assert 'value="900">15 minutes (Pro plan)</option>' in page  # the plan's limit still shows
+
+    response = post_form(client, f"/monitors/{monitor.id}/edit", edit_data(poll_interval="20", name="Demo"))
+    assert response.status_code == 302
+    monitor = fresh(monitor.id)
+    assert (monitor.name, monitor.poll_interval) == ("Demo", 20)
+    assert "<dd>20 seconds</dd>" in client.get(f"/monitors/{monitor.id}").get_data(as_text=True)
+
+    # another sub-plan value is still refused, and the refused form offers the kept one again
+    response = post_form(client, f"/monitors/{monitor.id}/edit", edit_data(poll_interval="30"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Choose an interval between 1 minute and 7 days." in page
+    assert '<option selected value="20">20 seconds</option>' in page
+    assert fresh(monitor.id).poll_interval == 20
+
+
 def test_shorter_interval_pulls_the_next_check_in(app, alice) -> None:
     monitor = alice_monitor(alice)
     monitor.last_polled_at = datetime.now(UTC) - timedelta(hours=1)
     monitor.next_poll_at = monitor.last_polled_at + timedelta(days=1)
     monitor.poll_interval = 86400
     db.session.commit()
-    monitor_service.update_monitor(monitor, monitor_service.MonitorSettings(name=monitor.name, poll_interval=21600))
+    commands.update_monitor(monitor, rules.MonitorSettings(name=monitor.name, poll_interval=21600))
     assert monitor.next_poll_at == monitor.last_polled_at + timedelta(hours=6)
 
 
@@ -113,7 +138,7 @@ def test_delete_asks_first_then_removes_everything_recorded(client, auth, alice,
     add_event(monitor, product, "new_product")
     add_poll_run(monitor)
     # the same product seen by bob's monitor must survive
-    bobs = monitor_service.create_monitor(bob, "https://www.dhgate.com/store/21880856")
+    bobs = commands.create_monitor(bob, "https://www.dhgate.com/store/21880856")
     add_product(bobs, "111", "Lamp", "3.00")
     monitor_id = monitor.id
     auth.login("alice")

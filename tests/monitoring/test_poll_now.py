@@ -11,7 +11,8 @@ from rq import Queue
 from extensions import REDIS_EXTENSION_KEY, db, get_redis
 import jobs.monitoring
 from models import Monitor
-from services import monitors as monitor_service
+from services.monitors import commands
+from services.polling import schedule
 from tests.monitoring.conftest import browser_for, post_form
 
 
@@ -25,7 +26,7 @@ def fresh(monitor_id: int) -> Monitor:
 
 
 def make(alice) -> Monitor:  # noqa: ANN001
-    monitor = monitor_service.create_monitor(alice, "https://www.dhgate.com/store/21880856")
+    monitor = commands.create_monitor(alice, "https://www.dhgate.com/store/21880856")
     monitor.next_poll_at = datetime.now(UTC) + timedelta(hours=6)  # not due by itself
     db.session.commit()
     return monitor
@@ -55,17 +56,20 @@ def test_poll_now_enqueues_one_job_with_a_deterministic_id(app: Flask, alice) ->
 
 
 def test_job_id_is_the_schedulers(app: Flask) -> None:
-    """"Check now" and the scheduler's tick must use one id, or the dedupe would not hold."""
-    assert monitor_service.poll_job_id(42) == jobs.monitoring.poll_job_id(42) != jobs.monitoring.poll_job_id(43)
+    """"Check now" and the scheduler's tick must use one id, or the dedupe would not hold: both
+    take it from the polling schedule, and it differs per monitor."""
+    assert jobs.monitoring.poll_job_id is schedule.poll_job_id
+    assert jobs.monitoring.POLL_QUEUE == schedule.POLL_QUEUE == "polling"
+    assert schedule.poll_job_id(42) != schedule.poll_job_id(43)
 
 
 def test_pending_job_without_claim_is_not_doubled(app: Flask, alice) -> None:  # noqa: ANN001
     """A job already queued under the id (e.g. its claim lease ran out) is not enqueued twice."""
     monitor = make(alice)
-    assert monitor_service.request_poll_now(monitor) is monitor_service.PollRequest.QUEUED
+    assert commands.request_poll_now(monitor) is commands.PollRequest.QUEUED
     Monitor.query.filter_by(id=monitor.id).update({"claimed_until": None})
     db.session.commit()
-    assert monitor_service.request_poll_now(fresh(monitor.id)) is monitor_service.PollRequest.ALREADY_QUEUED
+    assert commands.request_poll_now(fresh(monitor.id)) is commands.PollRequest.ALREADY_QUEUED
     assert polling_queue().count == 1
 
 
@@ -98,7 +102,7 @@ def test_redis_down_is_a_message_not_a_500(app: Flask, alice) -> None:  # noqa: 
 
 def test_paused_monitor_is_not_polled(app: Flask, alice) -> None:  # noqa: ANN001
     monitor = make(alice)
-    monitor_service.set_active(monitor, False)
+    commands.set_active(monitor, False)
     client = browser_for(app, "alice")
     post_form(client, f"/monitors/{monitor.id}/poll", token_from=f"/monitors/{monitor.id}")
     assert "This monitor is paused." in client.get(f"/monitors/{monitor.id}").get_data(as_text=True)

@@ -12,7 +12,7 @@ from flask import Flask
 
 from extensions import db
 from models import Monitor
-from services import monitors as monitor_service
+from services.monitors import commands, queries
 from tests.monitoring.conftest import add_event, add_price_points, add_product, browser_for
 
 TITLE_RE = re.compile(r'class="product-title">([^<]*)</a>')
@@ -25,7 +25,7 @@ def titles(page: str) -> list[str]:
 
 @pytest.fixture
 def shop(app: Flask, alice) -> Monitor:  # noqa: ANN001
-    return monitor_service.create_monitor(alice, "https://www.dhgate.com/store/21880856")
+    return commands.create_monitor(alice, "https://www.dhgate.com/store/21880856")
 
 
 @pytest.fixture
@@ -45,8 +45,11 @@ def test_pagination_25_per_page(shop, alice_browser) -> None:  # noqa: ANN001
     second = alice_browser.get(f"/monitors/{shop.id}/products?page=2").get_data(as_text=True)
     assert titles(second) == [f"Item {i:02d}" for i in range(25, 30)]
     beyond = alice_browser.get(f"/monitors/{shop.id}/products?page=9")
-    assert beyond.status_code == 200 and titles(beyond.get_data(as_text=True)) == []
-    assert alice_browser.get(f"/monitors/{shop.id}/products?page=abc").status_code == 200
+    beyond_page = beyond.get_data(as_text=True)
+    assert beyond.status_code == 200 and titles(beyond_page) == []
+    assert "Products of Store 21880856" in beyond_page and "30 products seen" in beyond_page
+    garbled = alice_browser.get(f"/monitors/{shop.id}/products?page=abc")
+    assert garbled.status_code == 200 and titles(garbled.get_data(as_text=True)) == titles(first)  # page 1
 
 
 def test_pager_keeps_search_and_sort(shop, alice_browser) -> None:  # noqa: ANN001
@@ -162,9 +165,9 @@ def test_product_page_without_history(shop, alice_browser) -> None:  # noqa: ANN
 
 def test_product_link_is_the_single_place_for_outbound_links(app: Flask, shop) -> None:  # noqa: ANN001
     product = add_product(shop, "77", "Thing", "1.00", url="javascript:alert(1)")
-    assert monitor_service.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/"
+    assert commands.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/"
     product.url = "/product/thing/77.html"
-    assert monitor_service.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/product/thing/77.html"
+    assert commands.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/product/thing/77.html"
     db.session.rollback()
 
 
@@ -175,8 +178,8 @@ def test_price_tiers_when_known(app: Flask) -> None:
 
     product = SimpleNamespace(tiers=[{"min_qty": 10, "max_qty": None, "price": "2.10"}, {"min_qty": "1", "max_qty": 9, "price": 2.5},
                                      {"price": "broken"}, "junk"])
-    assert monitor_service.price_tiers(product) == [PriceTier(1, 9, Decimal("2.5")), PriceTier(10, None, Decimal("2.10"))]
-    assert monitor_service.price_tiers(SimpleNamespace()) == []
+    assert queries.price_tiers(product) == [PriceTier(1, 9, Decimal("2.5")), PriceTier(10, None, Decimal("2.10"))]
+    assert queries.price_tiers(SimpleNamespace()) == []
 
 
 def test_price_chart_of_one_day_shows_times_in_the_viewers_zone(app: Flask, shop, alice) -> None:  # noqa: ANN001

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Keyword, Monitor
-from services import monitors as monitor_service
+from services.monitors import commands, queries, rules
 from tests.monitoring.conftest import add_product, browser_for, post_form
 
 GET_ROUTES = [
@@ -35,10 +35,10 @@ POST_ROUTES = [
 @pytest.fixture
 def world(app: Flask, alice, bob, admin) -> dict[str, int]:  # noqa: ANN001
     """Alice's monitor with a product and a global keyword; bob has a monitor of his own."""
-    mine = monitor_service.create_monitor(alice, "https://www.dhgate.com/store/21880856", monitor_service.MonitorSettings(name="Alice's store"))
+    mine = commands.create_monitor(alice, "https://www.dhgate.com/store/21880856", rules.MonitorSettings(name="Alice's store"))
     product = add_product(mine, "5550001", "Alice's lamp", "4.20")
-    keyword = monitor_service.add_global_keywords(alice, "secret-term")[0]
-    bobs = monitor_service.create_monitor(bob, "https://www.dhgate.com/store/777")
+    keyword = commands.add_global_keywords(alice, "secret-term")[0]
+    bobs = commands.create_monitor(bob, "https://www.dhgate.com/store/777")
     return {"m": mine.id, "p": product.id, "k": keyword.id, "bobs": bobs.id}
 
 
@@ -82,7 +82,8 @@ def test_product_must_belong_to_the_monitor_in_the_url(app: Flask, world) -> Non
     bob = browser_for(app, "bob")
     assert bob.get(f"/monitors/{world['bobs']}/products/{world['p']}").status_code == 404
     alice = browser_for(app, "alice")
-    assert alice.get(f"/monitors/{world['m']}/products/{world['p']}").status_code == 200
+    own = alice.get(f"/monitors/{world['m']}/products/{world['p']}")
+    assert own.status_code == 200 and "Alice&#39;s lamp" in own.get_data(as_text=True)
     assert alice.get(f"/monitors/{world['m']}/products/999999").status_code == 404
 
 
@@ -91,6 +92,12 @@ def test_admin_can_view_any_monitor(app: Flask, world, template) -> None:  # noq
     root = browser_for(app, "root")
     response = root.get(_path(template, world))
     assert response.status_code == 200
+    if template.startswith("/api/"):
+        assert response.get_json()["id"] == world["m"]
+    else:
+        assert "Alice&#39;s store" in response.get_data(as_text=True)
+    if template.endswith("{p}"):
+        assert "Alice&#39;s lamp" in response.get_data(as_text=True)
 
 
 def test_admin_sees_whose_monitor_it_is(app: Flask, world) -> None:  # noqa: ANN001
@@ -118,11 +125,11 @@ def test_login_required(client, world, template) -> None:  # noqa: ANN001
 
 
 def test_service_scoping(app: Flask, world, alice, bob, admin) -> None:  # noqa: ANN001
-    assert monitor_service.get_monitor(bob, world["m"]) is None
-    assert monitor_service.get_monitor(alice, world["m"]).id == world["m"]
-    assert monitor_service.get_monitor(admin, world["m"]).id == world["m"]
-    assert [r.monitor.id for r in monitor_service.list_monitors(bob)] == [world["bobs"]]
-    assert [r.monitor.id for r in monitor_service.list_monitors(bob, everyone=True)] == [world["bobs"]]
-    assert {r.monitor.id for r in monitor_service.list_monitors(admin, everyone=True)} == {world["m"], world["bobs"]}
-    assert monitor_service.remove_global_keyword(bob, world["k"]) is False
+    assert queries.get_monitor(bob, world["m"]) is None
+    assert queries.get_monitor(alice, world["m"]).id == world["m"]
+    assert queries.get_monitor(admin, world["m"]).id == world["m"]
+    assert [r.monitor.id for r in queries.list_monitors(bob)] == [world["bobs"]]
+    assert [r.monitor.id for r in queries.list_monitors(bob, everyone=True)] == [world["bobs"]]
+    assert {r.monitor.id for r in queries.list_monitors(admin, everyone=True)} == {world["m"], world["bobs"]}
+    assert commands.remove_global_keyword(bob, world["k"]) is False
     assert db.session.scalar(select(Keyword.term).where(Keyword.id == world["k"])) == "secret-term"

@@ -9,7 +9,7 @@ from sqlalchemy import event, func, select, update
 from extensions import db
 from jobs import monitoring as monitoring_jobs
 from models import Monitor, MonitorProduct, PricePoint, Product, ProductEvent
-from services import polling
+from services.polling import engine as polling
 from tests.polling.conftest import product_monitor
 from tests.polling.test_change_detection import count, events, link_of, poll, product_by_code
 

@@ -150,7 +150,7 @@ def test_concurrent_polls_of_overlapping_monitors(
 ) -> None:
     """Two members watch the same store and their polls run at the same moment: both finish
     (no deadlock on the shared product rows) and both hear of every change."""
-    from services import polling
+    from services.polling import engine as polling
 
     monitors = [make_monitor(alice, kind="store", dhgate_id=store_id).id,
                 make_monitor(bob, kind="store", dhgate_id=store_id).id]
