@@ -29,7 +29,7 @@ translations: $(BIN)/.runtime ## Compile the Dutch/English message catalogs
 	@$(BIN)/pybabel -q compile --use-fuzzy -d translations
 
 messages: $(BIN)/.runtime ## Extract translatable strings and merge them into the catalogs
-	$(BIN)/pybabel -q extract -F babel.cfg --ignore-dirs='.* ._ tests bench scripts migrations' -k lazy_gettext -k _l -o translations/messages.pot .
+	$(BIN)/pybabel -q extract -F babel.cfg --ignore-dirs='.* ._ tests bench scripts migrations sandbox' -k lazy_gettext -k _l -o translations/messages.pot .
 	$(BIN)/pybabel -q update -N -i translations/messages.pot -d translations
 
 migrate: $(BIN)/.runtime ## Apply database migrations

@@ -67,7 +67,7 @@ SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 
 def serve_sandbox(stores: int, products_per_store: int) -> None:
     """Child: the sandbox marketplace, printing its URL on the first line."""
-    from services.dhgate.sandbox import SandboxServer
+    from sandbox import SandboxServer
 
     server = SandboxServer(port=0, seed=11, stores=stores, products_per_store=products_per_store).start()
     print(server.base_url, flush=True)

@@ -106,7 +106,7 @@ def parse_command(file: Path, kind: str | None, status_code: int) -> None:
               help="Let the marketplace change every SECONDS (new listings, prices, stock).")
 def sandbox_command(host: str, port: int, seed: int, stores: int, evolve_every: float | None) -> None:
     """Run the local DHgate imitation in the foreground (point DHGATE_BASE_URL at it)."""
-    from services.dhgate.sandbox import run_sandbox
+    from sandbox import run_sandbox
 
     run_sandbox(host, port, seed, stores, evolve_every)
 

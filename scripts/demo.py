@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "sandbox":
-        from services.dhgate.sandbox import run_sandbox
+        from sandbox import run_sandbox
 
         run_sandbox(args.host, args.port, args.seed, args.stores, args.evolve_every or None)
         return 0
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def demo_targets(seed: int, stores: int) -> list[dict[str, Any]]:
     """The demo's monitors, picked from the marketplace the sandbox builds for this seed."""
-    from services.dhgate.sandbox import Catalog
+    from sandbox import Catalog
     from services.dhgate.urls import product_target, search_target, store_target
 
     if stores < 3:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from services.dhgate.sandbox import (
+from sandbox import (
     Catalog,
     CatalogError,
     FaultError,
@@ -32,7 +32,8 @@ from services.dhgate.sandbox import (
     UnknownProduct,
     run_sandbox,
 )
-from services.dhgate.sandbox.catalog import STORE_PAGE_SIZE
+from sandbox.catalog import STORE_PAGE_SIZE
+from services.dhgate import parsers, types
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEED = 7
@@ -601,7 +602,7 @@ def test_background_evolution_moves_the_version() -> None:
 
 
 def test_run_sandbox_serves_in_the_foreground_until_ctrl_c() -> None:
-    code = "from services.dhgate.sandbox import run_sandbox; run_sandbox('127.0.0.1', 0, 3, 2, 0.5)"
+    code = "from sandbox import run_sandbox; run_sandbox('127.0.0.1', 0, 3, 2, 0.5)"
     process = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -634,7 +635,7 @@ def test_run_sandbox_reports_a_taken_port_clearly() -> None:
 
 
 def test_importing_the_sandbox_starts_nothing() -> None:
-    code = ("import threading, services.dhgate.sandbox as s; "
+    code = ("import threading, sandbox as s; "
             "print(threading.active_count())")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                             text=True, check=True)
@@ -642,10 +643,6 @@ def test_importing_the_sandbox_starts_nothing() -> None:
 
 
 # ------------------------------------------------------------------ the project's parsers
-
-
-parsers = pytest.importorskip("services.dhgate.parsers")
-types = pytest.importorskip("services.dhgate.types")
 
 
 def test_store_parser_round_trips_item_codes_and_prices(sandbox: SandboxServer, http: httpx.Client) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from services.dhgate.sandbox import SandboxServer
+from sandbox import SandboxServer
 from tests.browser.conftest import serving
 from tests.conftest import PASSWORD, Stores, make_app
 from tests.polling.conftest import FAST_POLLING

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from extensions import db
 from models import Keyword, Monitor, MonitorProduct, Notification, PricePoint, Product, ProductEvent
 from services import polling
-from services.dhgate.sandbox import SandboxServer
+from sandbox import SandboxServer
 from tests.factories import make_monitor, make_user
 from tests.polling.conftest import product_monitor
 

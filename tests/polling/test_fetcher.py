@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from services.dhgate.fetcher import ForbiddenTarget, get_fetcher
-from services.dhgate.sandbox import SandboxServer
+from sandbox import SandboxServer
 from services.dhgate.types import PollOutcome
 from services.dhgate.urls import store_page_path
 from tests.conftest import Stores, make_app
