@@ -100,6 +100,16 @@ def card_codes(text: str) -> list[str]:
     return [node.attributes["itemcode"] or "" for node in tree(text).css("#proGallery .gitem a.pic")]
 
 
+def store_page_ok(response: httpx.Response) -> bool:
+    """A 200 store page with product cards on it (not just any 200)."""
+    return response.status_code == 200 and len(card_codes(response.text)) > 0
+
+
+def search_page_ok(response: httpx.Response) -> bool:
+    """A 200 search page whose page data lists products."""
+    return response.status_code == 200 and len(next_data(response.text)["totalProducts"]) > 0
+
+
 def text_of(node: LexborNode | None) -> str:
     assert node is not None
     return " ".join(node.text(deep=True).split())
@@ -400,9 +410,9 @@ def test_slow_store_answers_only_after_its_delay(sandbox: SandboxServer) -> None
         with pytest.raises(httpx.ReadTimeout):
             impatient.get(sandbox.store_url(store_id))
         other = sandbox.catalog.store_ids()[1]
-        assert impatient.get(sandbox.store_url(other)).status_code == 200
+        assert store_page_ok(impatient.get(sandbox.store_url(other)))
     sandbox.set_fault("slow", store=store_id, delay=0.05)
-    assert httpx.get(sandbox.store_url(store_id), timeout=10).status_code == 200
+    assert store_page_ok(httpx.get(sandbox.store_url(store_id), timeout=10))
 
 
 def test_store_fault_covers_its_products_but_not_other_stores_or_search(
@@ -412,10 +422,10 @@ def test_store_fault_covers_its_products_but_not_other_stores_or_search(
     assert http.get(sandbox.store_url(blocked)).status_code == 403
     own_product = sandbox.catalog.products(blocked)[0].item_code
     assert http.get(sandbox.product_url(own_product)).status_code == 403
-    assert http.get(sandbox.store_url(other)).status_code == 200
-    assert http.get(sandbox.search_url("led")).status_code == 200
+    assert store_page_ok(http.get(sandbox.store_url(other)))
+    assert search_page_ok(http.get(sandbox.search_url("led")))
     sandbox.set_fault("ok", store=blocked)
-    assert http.get(sandbox.store_url(blocked)).status_code == 200
+    assert store_page_ok(http.get(sandbox.store_url(blocked)))
 
 
 def test_fail_next_n_then_recover(sandbox: SandboxServer, http: httpx.Client) -> None:
@@ -425,7 +435,7 @@ def test_fail_next_n_then_recover(sandbox: SandboxServer, http: httpx.Client) ->
     assert statuses == [503, 503, 200, 200]
     sandbox.fail_next(1, "rate_limited")
     assert http.get(sandbox.search_url("led")).status_code == 429
-    assert http.get(sandbox.search_url("led")).status_code == 200
+    assert search_page_ok(http.get(sandbox.search_url("led")))
     assert sandbox.request_count("store") == 4 and sandbox.request_count("search") == 2
 
 
@@ -522,16 +532,17 @@ def test_control_api_state_fault_change_evolve_reset(sandbox: SandboxServer, htt
     assert state["seed"] == SEED and state["step"] == 0
 
     answer = http.post(sandbox.url("/__sandbox__/fault"), json={"store": store_id, "mode": "blocked"})
-    assert answer.status_code == 200
+    assert answer.status_code == 200 and answer.json()["fault"]["mode"] == "blocked"
     assert http.get(sandbox.store_url(store_id)).status_code == 403
     state = http.get(sandbox.url("/__sandbox__/state")).json()
     assert next(s for s in state["stores"] if s["store_id"] == store_id)["fault"]["mode"] == "blocked"
-    assert http.post(sandbox.url("/__sandbox__/fault"),
-                     json={"store": store_id, "mode": "server_error", "next": 1}).status_code == 200
+    pending = http.post(sandbox.url("/__sandbox__/fault"), json={"store": store_id, "mode": "server_error", "next": 1})
+    assert pending.status_code == 200 and pending.json()["next"] == 1
     assert http.get(sandbox.store_url(store_id)).status_code == 503  # pending failure first
     assert http.get(sandbox.store_url(store_id)).status_code == 403  # then the store's mode
-    assert http.delete(sandbox.url("/__sandbox__/fault")).status_code == 200
-    assert http.get(sandbox.store_url(store_id)).status_code == 200
+    cleared = http.delete(sandbox.url("/__sandbox__/fault"))
+    assert cleared.status_code == 200 and "faults" in cleared.json()
+    assert store_page_ok(http.get(sandbox.store_url(store_id)))
 
     code = sandbox.catalog.products(store_id)[0].item_code
     changed = http.post(sandbox.url("/__sandbox__/change/set_price"),
@@ -541,7 +552,8 @@ def test_control_api_state_fault_change_evolve_reset(sandbox: SandboxServer, htt
 
     evolved = http.post(sandbox.url("/__sandbox__/evolve?steps=2")).json()
     assert evolved["step"] == 2 and evolved["changes"]
-    assert http.post(sandbox.url("/__sandbox__/reset")).status_code == 200
+    reset = http.post(sandbox.url("/__sandbox__/reset"))
+    assert reset.status_code == 200 and reset.json()["step"] == 0
     assert http.get(sandbox.url("/__sandbox__/state")).json()["step"] == 0
 
 
