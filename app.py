@@ -15,7 +15,7 @@ from dotenv import dotenv_values
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import Config, ConfigError, env_int, select_config
+from config import Config, ConfigError, select_config
 from extensions import init_extensions
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -42,7 +42,7 @@ def create_app(config: Mapping[str, Any] | type[Config] | None = None) -> Flask:
     _resolve_redis_url(app)
     app.config.setdefault("MIGRATIONS_DIR", PROJECT_ROOT / "migrations")
 
-    hops = env_int(environ, "PROXY_FIX_HOPS", 0, minimum=0)
+    hops = int(app.config["PROXY_FIX_HOPS"])
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 

@@ -113,7 +113,7 @@ def prepare(args: argparse.Namespace) -> int:
         except ValueError as exc:  # AccountError: e.g. a DEMO_PASSWORD that is too short
             print(f"demo: {exc}", file=sys.stderr)
             return 1
-        base_url = app.config.get("BASE_URL", "http://127.0.0.1:8000")
+        base_url = app.config["BASE_URL"]
     print(f"Demo member: {DEMO_EMAIL} (username {user}) with password {args.password}")
     for line in monitors:
         print(f"  monitor {line}")

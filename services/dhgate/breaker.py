@@ -84,8 +84,8 @@ class HostBreaker:
         host: str,
         *,
         namespace: str,
-        fail_max: int = 5,
-        reset_timeout: float = 60.0,
+        fail_max: int,
+        reset_timeout: float,
         trial_ttl: float = 60.0,
         clock: Callable[[], float],
     ) -> None:

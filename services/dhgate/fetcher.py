@@ -63,42 +63,45 @@ class ForbiddenTarget(ValueError):
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Everything the fetcher needs from the app config (hashable: it keys the shared client)."""
+    """Everything the fetcher needs from the app config (hashable: it keys the shared client).
+
+    No defaults here: they are declared once, in ``settings.py``, and reach us through the config.
+    """
 
     base_url: str
-    connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    attempts: int = 3
-    retry_wait: float = 2.0
-    retry_max_wait: float = 30.0
-    retry_after_max: float = 60.0
-    requests_per_second: float = 1.0
-    burst: int = 1
-    breaker_failures: int = 5
-    breaker_reset: float = 60.0
-    cookies: str = "language=en; b2b_ship_country=US; intl_currency=USD"
-    user_agent: str = "Mozilla/5.0"
-    max_bytes: int = 8 * 1024 * 1024
-    key_prefix: str = "dhm:"
+    connect_timeout: float
+    read_timeout: float
+    attempts: int
+    retry_wait: float
+    retry_max_wait: float
+    retry_after_max: float
+    requests_per_second: float
+    burst: int
+    breaker_failures: int
+    breaker_reset: float
+    cookies: str
+    user_agent: str
+    max_bytes: int
+    key_prefix: str
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FetchSettings:
         return cls(
             base_url=str(config["DHGATE_BASE_URL"]).rstrip("/"),
-            connect_timeout=float(config.get("DHGATE_CONNECT_TIMEOUT_SECONDS", 10.0)),
-            read_timeout=float(config.get("DHGATE_TIMEOUT_SECONDS", 20.0)),
-            attempts=int(config.get("DHGATE_RETRY_ATTEMPTS", 3)),
-            retry_wait=float(config.get("DHGATE_RETRY_WAIT_SECONDS", 2.0)),
-            retry_max_wait=float(config.get("DHGATE_RETRY_MAX_WAIT_SECONDS", 30.0)),
-            retry_after_max=float(config.get("DHGATE_RETRY_AFTER_MAX_SECONDS", 60.0)),
-            requests_per_second=float(config.get("DHGATE_REQUESTS_PER_SECOND", 1.0)),
-            burst=int(config.get("DHGATE_RATE_BURST", 1)),
-            breaker_failures=int(config.get("DHGATE_BREAKER_FAILURES", 5)),
-            breaker_reset=float(config.get("DHGATE_BREAKER_RESET_SECONDS", 60.0)),
-            cookies=str(config.get("DHGATE_COOKIES") or ""),
-            user_agent=str(config.get("DHGATE_USER_AGENT") or "Mozilla/5.0"),
-            max_bytes=int(config.get("DHGATE_MAX_PAGE_BYTES", 8 * 1024 * 1024)),
-            key_prefix=str(config.get("REDIS_KEY_PREFIX", "dhm:")),
+            connect_timeout=float(config["DHGATE_CONNECT_TIMEOUT_SECONDS"]),
+            read_timeout=float(config["DHGATE_TIMEOUT_SECONDS"]),
+            attempts=int(config["DHGATE_RETRY_ATTEMPTS"]),
+            retry_wait=float(config["DHGATE_RETRY_WAIT_SECONDS"]),
+            retry_max_wait=float(config["DHGATE_RETRY_MAX_WAIT_SECONDS"]),
+            retry_after_max=float(config["DHGATE_RETRY_AFTER_MAX_SECONDS"]),
+            requests_per_second=float(config["DHGATE_REQUESTS_PER_SECOND"]),
+            burst=int(config["DHGATE_RATE_BURST"]),
+            breaker_failures=int(config["DHGATE_BREAKER_FAILURES"]),
+            breaker_reset=float(config["DHGATE_BREAKER_RESET_SECONDS"]),
+            cookies=str(config["DHGATE_COOKIES"] or ""),
+            user_agent=str(config["DHGATE_USER_AGENT"] or ""),
+            max_bytes=int(config["DHGATE_MAX_PAGE_BYTES"]),
+            key_prefix=str(config["REDIS_KEY_PREFIX"]),
         )
 
 

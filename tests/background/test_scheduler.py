@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from rq import Queue
 
+import settings
 from config import ConfigError, DevelopmentConfig
 from extensions import get_redis
 from services.queue import job_exists
@@ -127,7 +128,7 @@ def test_the_lock_has_one_holder_and_only_the_holder_renews_or_releases_it(app: 
 def test_a_runner_in_this_process_enqueues_and_steps_aside_cleanly(stores: Stores, _schema: None) -> None:
     from tests.conftest import make_app
 
-    schedule = {name: "off" for name in DevelopmentConfig.SCHEDULE} | {"flush_metrics": "every 1s"}
+    schedule = {name: "off" for name in settings.default("SCHEDULE")} | {"flush_metrics": "every 1s"}
     app = make_app(stores, SCHEDULE=schedule, SCHEDULER_LOCK_TTL_SECONDS=1.0)
     runner = SchedulerRunner(app)
     thread = threading.Thread(target=runner.run)
@@ -148,10 +149,8 @@ def test_a_runner_in_this_process_enqueues_and_steps_aside_cleanly(stores: Store
 # -- two real scheduler processes -----------------------------------------------------------
 
 def _scheduler_env(stores: Stores) -> dict[str, str]:
-    from config import Config
-
     env = process_env(stores, SCHEDULER_LOCK_TTL_SECONDS="2", SCHEDULER_MISFIRE_GRACE_SECONDS="5")
-    for name in Config.SCHEDULE:
+    for name in settings.default("SCHEDULE"):
         env[f"SCHEDULE_{name.upper()}"] = "off"
     env["SCHEDULE_FLUSH_METRICS"] = "every 1s"
     return env

@@ -392,7 +392,8 @@ def test_the_scripts_read_the_keys_pybreaker_really_writes(papp: Flask) -> None:
     limiter = get_fetcher().limiter
     redis_client = limiter._redis
     namespace = "dhm-test:pybreaker-keys"
-    ours = HostBreaker(redis_client, "keys.example", namespace=namespace, clock=FakeClock().time)
+    ours = HostBreaker(redis_client, "keys.example", namespace=namespace, fail_max=2, reset_timeout=60,
+                       clock=FakeClock().time)
     storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, redis_client, namespace=namespace)
     theirs = pybreaker.CircuitBreaker(fail_max=2, reset_timeout=60, state_storage=storage)
 
