@@ -58,8 +58,8 @@ lint: $(BIN)/.dev ## Static checks (ruff)
 ci: ## What CI runs: embedded defaults, then PostgreSQL + Redis, then the browser tests
 	bash .ci/run
 
-bench: $(BIN)/.dev ## Run the benchmarks (prints ratios measured side by side)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(BIN)/.dev ## Run every benchmark, then one table of goals (BENCH_ARGS="--quick" for a smoke run)
+	@$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv, caches and compiled catalogs (keeps instance/ data)
 	rm -rf $(VENV) .pytest_cache

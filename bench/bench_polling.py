@@ -384,9 +384,13 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
     steady = min((rounds["simple"], rounds["simple2"]), key=lambda r: r["window"])
     report(monitors, workers, bare, bare_times, rounds["baseline"], steady, rounds["fork"], memory, database_url, wan,
            floor, breakdown)
-    ratio = bare / steady["window"]
-    growth_ok = memory is None or memory["growth"] < GOAL_GROWTH
-    return 0 if ratio >= GOAL_RATIO and growth_ok else 1
+    from bench.results import Check, emit
+
+    checks = [Check("polling / bare httpx (monitors/min)", bare / steady["window"], ">=", GOAL_RATIO)]
+    if memory is not None:
+        checks.append(Check("worker RSS growth over the polls", memory["growth"], "<", GOAL_GROWTH))
+    emit("polling", checks)
+    return 0 if all(check.passed for check in checks) else 1
 
 
 def measure_memory(config: dict[str, Any], monitor_ids: list[int], polls: int, sandbox_url: str) -> dict[str, Any]:
