@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
@@ -75,26 +76,39 @@ dhgate = AppGroup("dhgate", help="Look at DHgate pages, or run the local sandbox
 @click.option("--status", "status_code", type=int, default=200, show_default=True,
               help="The HTTP status the page came with.")
 def parse_command(file: Path, kind: str | None, status_code: int) -> None:
-    """Print what the parser reads from a saved DHgate page FILE."""
-    from services.dhgate import parsers
-    from services.dhgate.types import DHgatePageError
+    """Print what the parser reads from a saved DHgate page FILE (and the encoding it was read in).
 
+    The file is decoded as a browser would (byte-order mark, then its <meta> charset, then
+    UTF-8) and read only up to the size the fetcher accepts for a page.
+    """
+    from services.dhgate import parsers
+    from services.dhgate.encoding import MAX_PAGE_BYTES, PageTooLarge, read_saved_page
+    from services.dhgate.types import DHgatePageError, PageUnparsable
+
+    limit = int(current_app.config.get("DHGATE_MAX_PAGE_BYTES", MAX_PAGE_BYTES))
     try:
-        html = file.read_text(encoding="utf-8", errors="replace")
+        saved = read_saved_page(file, limit)
+    except PageTooLarge as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"Cannot read {file}: {exc.strerror or exc}.") from None
+    html = saved.text
     kind = kind or parsers.sniff_kind(html)
     if kind is None:
         try:
             parsers.detect_blocked(html, status_code)
         except DHgatePageError as exc:
             raise click.ClickException(f"{exc.outcome.value}: {exc}") from None
-        raise click.ClickException("Cannot tell what kind of page this is; pass --kind store, search or product.")
+        raise click.ClickException("Cannot tell what kind of page this is; pass --kind store, search or product. "
+                                   f"It was read as {saved.describe()}.")
     try:
         page = parsers.parse_page(kind, html, status_code)
+    except PageUnparsable as exc:  # the encoding is the first suspect when nothing is readable
+        raise click.ClickException(f"{exc.outcome.value}: {exc}. It was read as {saved.describe()}.") from None
     except DHgatePageError as exc:
         raise click.ClickException(f"{exc.outcome.value}: {exc}") from None
     click.echo(parsers.describe(page))
+    click.echo(f"encoding: {saved.describe()}")
 
 
 @dhgate.command("sandbox")

@@ -450,13 +450,24 @@ def _seller(store: StoreInfo) -> dict[str, Any]:
     }
 
 
+# DHgate's 2026 product pages put the page-title template, placeholder unresolved, into the
+# JSON-LD name and the <title>. Products with an odd item code get it, the others the older
+# "From {store}, ${price} | DHgate.Com" title, so tests and the demo meet both.
+TITLE_TAIL_2026 = " From &Price; | DHgate"
+
+
+def has_2026_title(product: SandboxProduct) -> bool:
+    """Whether the product's page carries the 2026 title template (odd item codes)."""
+    return int(product.item_code) % 2 == 1
+
+
 def product_json_ld(product: SandboxProduct, store: StoreInfo, base: str) -> list[dict[str, Any]]:
     """The JSON-LD ``Product`` (+ breadcrumb) block; ``offers.price`` is the lowest price charged."""
     available = product.in_stock and product.status is ProductStatus.LISTED
     item: dict[str, Any] = {
         "@context": "https://schema.org/",
         "@type": "Product",
-        "name": product.title,
+        "name": product.title + TITLE_TAIL_2026 if has_2026_title(product) else product.title,
         "image": [f"{base}/__sandbox__/img/{product.item_code}.svg"],
         "description": product.title,
         "brand": {"@type": "Brand", "name": "dhgate"},
@@ -542,9 +553,13 @@ def render_product_page(product: SandboxProduct, store: StoreInfo, base: str) ->
                  f'<span class="productSellerMsg_reviewsCount"><a rel="nofollow">(<!-- -->{product.rating_count}'
                  f"<!-- --> <!-- -->Reviews<!-- -->)</a></span><b>|</b>")
     json_ld = script_safe(to_json(product_json_ld(product, store, base)))
+    if has_2026_title(product):
+        page_title = title + esc(TITLE_TAIL_2026)
+    else:
+        page_title = f"{title} From {esc(store.name.capitalize())}, ${product.price_min:.2f} | DHgate.Com"
     return (
         '<!DOCTYPE html><html lang="EN"><head><meta charSet="utf-8"/>'
-        f"<title>{title} From {esc(store.name.capitalize())}, ${product.price_min:.2f} | DHgate.Com</title>"
+        f"<title>{page_title}</title>"
         f'<link rel="canonical" href="{product_url(base, product)}"/></head>'
         '<body spm-b="pd"><div class="productMain_productMain">'
         f'<div class="masterMap_bigMap"><img src="{image_url(base, product.item_code)}" alt="{title}" id="masterImg"/></div>'

@@ -3,13 +3,15 @@
 Tests, demos and benchmarks point the monitor at this server instead of dhgate.com. It answers
 the real paths with pages shaped like the real ones, can misbehave on purpose (see
 :mod:`.faults`), counts requests per kind so tests can assert how many fetches happened, and has a
-JSON control API under ``/__sandbox__/`` to change the marketplace while it runs.
+JSON control API under ``/__sandbox__/`` to change the marketplace while it runs. A product
+page with ``?saved=utf-16`` comes as a browser's saved copy (UTF-16 with a byte-order mark).
 
 It is a threaded werkzeug server (no Flask): a benchmark opens hundreds of connections at once,
 so rendered pages are cached per catalog version and a request does little more than a lookup.
 """
 from __future__ import annotations
 
+import codecs
 import json
 import random
 import socket
@@ -230,7 +232,10 @@ class SandboxApp:
         def build() -> Page:
             return self._cached(("product", base, code), lambda: self._render_product(code, base))
 
-        return self._serve(request, store_id, build, lambda text, _fault: render.truncate_product_page(text))
+        response = self._serve(request, store_id, build, lambda text, _fault: render.truncate_product_page(text))
+        if request.args.get("saved") == "utf-16" and response.status_code == 200:
+            return _saved_as_utf16(response, code)
+        return response
 
     def _render_product(self, code: str, base: str) -> tuple[int, Page]:
         version = self.catalog.version
@@ -393,6 +398,14 @@ class SandboxApp:
 
 def _base(request: Request) -> str:
     return request.host_url.rstrip("/")
+
+
+def _saved_as_utf16(response: Response, name: str) -> Response:
+    """The page as a browser saves it (``?saved=utf-16``): UTF-16 LE with a byte-order mark, its
+    ``<meta charSet="utf-8">`` left as it was, offered as a download without an HTTP charset."""
+    body = codecs.BOM_UTF16_LE + response.get_data(as_text=True).encode("utf-16-le")
+    return Response(body, status=response.status_code, content_type="text/html",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.html"', "Cache-Control": "no-cache"})
 
 
 def _page_number(raw: str | None) -> int:

@@ -367,7 +367,7 @@ def allowed_hosts() -> tuple[str, ...]:
 def understand(text: str) -> MonitorTarget:
     """What a pasted link or keywords mean; ``InvalidDHgateInput`` (message safe to show) if
     it is nothing we can watch or points outside the allowed DHgate hosts."""
-    return normalise_input(text, allowed_hosts())
+    return normalise_input(text, allowed_hosts(), current_app.config["DHGATE_BASE_URL"])
 
 
 def find_duplicate(owner_id: int, kind: str, dhgate_id: str, *, exclude_id: int | None = None) -> Monitor | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask_babel import force_locale
 
 from services.dhgate.types import InvalidDHgateInput, MonitorTarget
 from services.dhgate.urls import (
@@ -191,6 +192,101 @@ def test_configured_hosts_replace_dhgate() -> None:
         normalise_input("http://1.127.0.0.1:5001/store/7.html", sandbox)
     with pytest.raises(InvalidDHgateInput):
         normalise_input("https://www.dhgate.com/store/7.html", ("dhgate.example",))
+
+
+DEMO_BASE = "http://127.0.0.1:8700"
+DEMO_HOSTS = ("127.0.0.1", "dhgate.com")  # what `make demo` configures
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "http://127.0.0.1:8700/store/products/29173963.html",
+        "127.0.0.1:8700/store/products/29173963.html",
+        "https://127.0.0.1:8700/store/top-selling/29173963/2.html",
+        "http://127.0.0.1:8700/store/29173963#products",
+    ],
+)
+def test_links_to_the_configured_base_url_are_dhgate_links(pasted: str) -> None:
+    target = normalise_input(pasted, DEMO_HOSTS, DEMO_BASE)
+    assert (target.kind, target.dhgate_id, target.url) == ("store", "29173963", "/store/top-selling/29173963.html")
+    product = normalise_input("http://127.0.0.1:8700/product/lamp/8123.html", ("dhgate.com",), DEMO_BASE)
+    assert (product.kind, product.dhgate_id) == ("product", "8123")
+
+
+@pytest.mark.parametrize(
+    ("pasted", "message_part"),
+    [
+        ("http://127.0.0.1:8701/store/1.html", "port number"),  # another port of an allowed host
+        ("http://localhost:8700/store/1.html", "not localhost:8700"),  # the same port elsewhere
+        ("http://1.127.0.0.1:8700/store/1.html", "not 1.127.0.0.1:8700"),
+        ("http://user@127.0.0.1:8700/store/1.html", "user name"),
+    ],
+)
+def test_the_base_url_admits_exactly_its_host_and_port(pasted: str, message_part: str) -> None:
+    with pytest.raises(InvalidDHgateInput) as raised:
+        normalise_input(pasted, DEMO_HOSTS, DEMO_BASE)
+    assert message_part in str(raised.value)
+    with pytest.raises(InvalidDHgateInput):  # without the allowed hosts, port 80 is not 8700
+        normalise_input("http://127.0.0.1/store/1.html", ("dhgate.com",), DEMO_BASE)
+
+
+def test_a_base_url_without_a_port_means_the_scheme_s_default_port() -> None:
+    base = "https://shop.test/"
+    assert normalise_input("https://shop.test/store/7.html", (), base).dhgate_id == "7"
+    assert normalise_input("http://shop.test:443/store/7.html", (), base).dhgate_id == "7"
+    with pytest.raises(InvalidDHgateInput):
+        normalise_input("https://shop.test:8443/store/7.html", (), base)
+    with pytest.raises(InvalidDHgateInput):  # the exact host: no subdomains
+        normalise_input("https://www.shop.test/store/7.html", (), base)
+    for unusable in ("", "ftp://shop.test", "not a url", "http://[::1"):
+        with pytest.raises(InvalidDHgateInput):
+            normalise_input("https://shop.test/store/7.html", (), unusable)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "base_url", "pasted", "expected"),
+    [
+        (("dhgate.com",), None, "https://evil.example/store/1.html",
+         "Only links to dhgate.com can be watched, not evil.example. "
+         "A link that works: https://www.dhgate.com/store/21880856.html"),
+        (("dhgate.com",), "https://www.dhgate.com", "https://www.dhgate.com:8080/store/1",
+         "Links with a port number are not accepted. A link that works: https://www.dhgate.com/store/21880856.html"),
+        (DEMO_HOSTS, DEMO_BASE, "http://localhost:8700/store/1.html",
+         "Only links to 127.0.0.1, dhgate.com can be watched, not localhost:8700. "
+         "A link that works: http://127.0.0.1:8700/store/21880856.html"),
+    ],
+)
+def test_a_refused_host_comes_with_an_example_that_works(
+    hosts: tuple[str, ...], base_url: str | None, pasted: str, expected: str
+) -> None:
+    with pytest.raises(InvalidDHgateInput) as raised:
+        normalise_input(pasted, hosts, base_url)
+    assert str(raised.value) == expected
+    example = expected.rsplit(" ", 1)[-1]
+    assert normalise_input(example, hosts, base_url).dhgate_id == "21880856"  # the example is accepted
+
+
+def test_cli_add_accepts_a_sandbox_link_when_the_base_url_is_the_sandbox(app, runner, alice) -> None:  # noqa: ANN001
+    app.config.update(DHGATE_BASE_URL=DEMO_BASE, DHGATE_ALLOWED_HOSTS=DEMO_HOSTS)
+    added = runner.invoke(args=["monitors", "add", DEMO_BASE + "/store/products/29173963.html", "--user", "alice"])
+    assert added.exit_code == 0, added.output
+    assert "store 29173963" in added.output
+    refused = runner.invoke(args=["monitors", "add", "http://127.0.0.1:8701/store/products/1.html", "--user", "alice"])
+    assert refused.exit_code == 1
+    assert refused.output == (
+        "Error: Links with a port number are not accepted. "
+        "A link that works: http://127.0.0.1:8700/store/21880856.html\n"
+    )
+
+
+def test_refusals_are_translated_for_dutch_readers(app) -> None:  # noqa: ANN001
+    with force_locale("nl"), pytest.raises(InvalidDHgateInput) as raised:
+        normalise_input("https://evil.example/store/1.html", ("dhgate.com",), DEMO_BASE)
+    assert str(raised.value) == (
+        "Alleen links naar dhgate.com kunnen worden gevolgd, niet naar evil.example. "
+        "Een link die werkt: http://127.0.0.1:8700/store/21880856.html"
+    )
 
 
 @pytest.mark.parametrize(

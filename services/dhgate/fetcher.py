@@ -47,6 +47,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attem
 from extensions import get_redis
 from services.dhgate.breaker import Admission, CircuitOpen, HostBreaker
 from services.dhgate.clock import SYSTEM_CLOCK, Clock, clock_of
+from services.dhgate.encoding import decode_page
 from services.dhgate.parsers_common import detect_blocked
 from services.dhgate.ratelimit import HostRateLimiter, Reservation
 from services.dhgate.types import PageBlocked, PollOutcome
@@ -344,11 +345,9 @@ class DHgateFetcher:
             if size > self.settings.max_bytes:
                 return None
             chunks.append(chunk)
-        raw = b"".join(chunks)
-        try:
-            return raw.decode(response.encoding or "utf-8", errors="replace")
-        except LookupError:  # a charset Python does not know: the pages are UTF-8 in practice
-            return raw.decode("utf-8", errors="replace")
+        # The answer's charset when it names one Python knows; a byte-order mark before it and
+        # the page's own <meta> declaration, then UTF-8, after it, as a browser reads a page.
+        return decode_page(b"".join(chunks), response.charset_encoding).text
 
     def _classify(self, response: httpx.Response, text: str) -> _Attempt:
         status = response.status_code

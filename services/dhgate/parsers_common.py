@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.entities import html5 as _HTML5_ENTITIES
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -72,6 +73,15 @@ _PAGE_DATA_MARKERS = (
     "maxAndMinPriceVo",
     "application/ld+json",
 )
+# DHgate's page-title template, which 2026 product pages also put into JSON-LD ``name``:
+# "{name} From {store}, {price} | DHgate.com", or with the fields left unresolved,
+# "{name} From &Price; | DHgate". Product names never contain "| DHgate" themselves.
+_SITE_TAIL = re.compile(r"\s*\|\s*DHgate(?:\.com)?\s*$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r" ?&([A-Za-z][A-Za-z0-9]*);")  # with the space before it, if any
+# The " From ..." part of the template: only stripped when it is recognisably the template's
+# (it holds a placeholder, or "store, price" before the site tail), so "Gift From Paris" stays.
+_PRICE = r"(?:(?:[A-Z]{2,3}\s?)?[$€£¥₹]\s?\d[\d.,]*|\d+[.,]\d{2})"
+_STORE_AND_PRICE = re.compile(rf"[^|,]+,\s*{_PRICE}(?:\s*-\s*{_PRICE})?\s*")
 
 
 def detect_blocked(html: str, status_code: int) -> None:
@@ -218,6 +228,40 @@ def as_int(value: object) -> int | None:
         match = re.search(r"\d+", value.replace(",", ""))
         return int(match.group()) if match else None
     return None
+
+
+def clean_product_name(name: str | None) -> str | None:
+    """A product name without DHgate's title template tail or unresolved ``&Name;`` placeholders.
+
+    2026 pages carry names such as "LED Strip 5m SPA... From &Price; | DHgate": the member
+    would see, and be notified with, template debris. Only the template's parts go; the rest,
+    DHgate's own "..." shortening included, is kept exactly. Real HTML entities ("&amp;")
+    are not placeholders and stay. None when nothing is left.
+    """
+    if not name:
+        return None
+    if "|" not in name and "&" not in name:
+        return name
+    without_site = _SITE_TAIL.sub("", name)
+    head, from_word, tail = without_site.rpartition(" From ")
+    if from_word and (
+        _has_placeholder(tail) or (without_site != name and _STORE_AND_PRICE.fullmatch(tail))
+    ):
+        without_site = head
+    cleaned = without_site
+    if "&" in cleaned:
+        cleaned = _PLACEHOLDER.sub(_keep_real_entity, cleaned)
+    return cleaned.strip() or None
+
+
+def _has_placeholder(text: str) -> bool:
+    """Whether ``text`` holds an ``&Name;`` that is not a real HTML entity."""
+    return any(_keep_real_entity(match) == "" for match in _PLACEHOLDER.finditer(text))
+
+
+def _keep_real_entity(match: re.Match[str]) -> str:
+    """An ``&Name;`` that HTML defines (``&amp;``) stays; a template placeholder goes."""
+    return match.group(0) if match.group(1) + ";" in _HTML5_ENTITIES else ""
 
 
 def as_text(value: object) -> str | None:

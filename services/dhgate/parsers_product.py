@@ -10,7 +10,12 @@ Structured data first, markup last:
    while a promotion runs) and ``itemWholesaleRangeVos`` (quantity tiers); the row with
    ``itemCode`` + ``istate`` (``false`` = delisted), ``sellerSoldOut``, ``minOrder``,
    ``measureName``, ``saleNum``, ``seoName``; the seller row's ``supplierSeq`` (store number).
-3. Markup: ``link[rel=canonical]``, ``input#itemCode``, ``h1``.
+3. Markup: ``link[rel=canonical]`` or ``meta[property="og:url"]`` (the item code and slug when
+   the data leaves them out; regional ``ie.``/``de.``/``m.`` hosts read like ``www.``),
+   ``input#itemCode``, ``h1``, ``<title>``.
+
+Names lose DHgate's title template ("… From &Price; | DHgate") whichever source gives them
+(``clean_product_name``), and an emptied name falls through to the next source.
 
 The price shown to buyers is the deal price when a promotion runs (JSON-LD agrees); the
 regular buyer price then becomes the original price, as on store cards.
@@ -30,6 +35,7 @@ from services.dhgate.parsers_common import (
     absolute_url,
     as_int,
     as_text,
+    clean_product_name,
     first_present,
     node_attr,
     node_text,
@@ -126,8 +132,7 @@ def _page_data(flight: FlightData) -> _PageData:
 def _product(tree: LexborHTMLParser, ld: dict[str, Any], data: _PageData) -> ParsedProduct:
     """Merge JSON-LD, page data and markup into one ParsedProduct."""
     offer = _offer(ld)
-    canonical = node_attr(tree.css_first('link[rel="canonical"]'), "href")
-    reference = product_ref_from_url(canonical)
+    reference = _page_reference(tree)
     item_code = _item_code(tree, ld, data, reference)
     slug = (reference[1] if reference else None) or as_text(data.item.get("seoName"))
     price_min, price_max, original_min, original_max = _prices(data.prices, offer)
@@ -167,13 +172,26 @@ def _offer(ld: dict[str, Any]) -> dict[str, Any]:
     return _as_dict(offers)
 
 
+def _page_reference(tree: LexborHTMLParser) -> tuple[str, str | None] | None:
+    """(item code, slug) from the canonical link, else from ``og:url`` (whichever is a product link).
+
+    A page saved from a regional or mobile host still names its product in one of the two,
+    even when the file name or the address it was saved from says nothing.
+    """
+    for selector, attribute in (('link[rel="canonical"]', "href"), ('meta[property="og:url"]', "content")):
+        reference = product_ref_from_url(node_attr(tree.css_first(selector), attribute))
+        if reference is not None:
+            return reference
+    return None
+
+
 def _item_code(
     tree: LexborHTMLParser,
     ld: dict[str, Any],
     data: _PageData,
     reference: tuple[str, str | None] | None,
 ) -> str:
-    """The item code: JSON-LD sku, page data, hidden input, then the canonical link."""
+    """The item code: JSON-LD sku, page data, hidden input, then the canonical link or og:url."""
     candidates = (
         as_text(ld.get("sku")),
         as_text(data.item.get("itemCode")),
@@ -187,11 +205,12 @@ def _item_code(
 
 
 def _title(tree: LexborHTMLParser, ld: dict[str, Any], data: _PageData) -> str:
-    """Product name from JSON-LD, page data or the page heading ("" when none)."""
+    """Product name from JSON-LD, page data, the page heading or <title> ("" when none)."""
     return (
-        as_text(ld.get("name"))
-        or as_text(data.item.get("productName"))
-        or node_text(tree.css_first("h1"))
+        clean_product_name(as_text(ld.get("name")))
+        or clean_product_name(as_text(data.item.get("productName")))
+        or clean_product_name(node_text(tree.css_first("h1")))
+        or clean_product_name(node_text(tree.css_first("title")))
         or ""
     )
 

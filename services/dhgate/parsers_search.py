@@ -22,6 +22,7 @@ from services.dhgate.parsers_common import (
     absolute_url,
     as_int,
     as_text,
+    clean_product_name,
     dig,
     first_present,
     load_json,
@@ -133,11 +134,11 @@ def _parse_record(record: object) -> ParsedProduct | None:
 
 
 def _plain_title(value: object) -> str:
-    """Product name without search-term highlighting tags or HTML entities."""
+    """Product name without search-term highlighting tags, HTML entities or title template."""
     text = as_text(value) or ""
     if "<" in text:
         text = _TAG.sub("", text)
-    return " ".join(html_module.unescape(text).split())
+    return clean_product_name(" ".join(html_module.unescape(text).split())) or ""
 
 
 def _price(value: object) -> PriceRange:

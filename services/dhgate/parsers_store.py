@@ -23,6 +23,7 @@ from selectolax.lexbor import LexborNode
 
 from services.dhgate.parsers_common import (
     absolute_url,
+    clean_product_name,
     is_complete_document,
     node_attr,
     node_text,
@@ -176,7 +177,12 @@ def _card_title(title_link: LexborNode | None, image: LexborNode | None) -> str:
 
     An empty string means "not shown", since a product always has some title on DHgate.
     """
-    return node_attr(title_link, "title") or node_text(title_link) or node_attr(image, "alt") or ""
+    return (
+        clean_product_name(node_attr(title_link, "title"))
+        or clean_product_name(node_text(title_link))
+        or clean_product_name(node_attr(image, "alt"))
+        or ""
+    )
 
 
 def _image_url(image: LexborNode | None) -> str | None:

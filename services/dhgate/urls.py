@@ -6,8 +6,12 @@ pastes of the same store become the same monitor, and so that the fetcher alone 
 host (dhgate.com or the local sandbox marketplace) is contacted.
 
 The host check is the security boundary: a pasted URL is only accepted when its host is an
-allowed host or a subdomain of one, which keeps the fetcher from being pointed at internal
-addresses (SSRF). Anything ambiguous is rejected with a message that can be shown as is.
+allowed host or a subdomain of one, or exactly the host and port of the configured
+``DHGATE_BASE_URL`` (the sandbox marketplace or a test server stand in for DHgate there, so
+their links are DHgate links). That keeps the fetcher from being pointed at internal addresses
+(SSRF): only the path of a link is kept, and the fetcher contacts its own base URL with it.
+Anything ambiguous is rejected with a message that can be shown as is, and a refused host comes
+with an example of a link that works.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qs, quote_plus, unquote, unquote_plus, urlsplit
 
+from flask_babel import gettext as _
+
 from services.dhgate.types import InvalidDHgateInput, MonitorTarget
 
 MAX_INPUT_LENGTH = 2000
@@ -25,10 +31,14 @@ MAX_KEYWORDS_LENGTH = 200
 STORE_ID = re.compile(r"\d{1,12}")
 ITEM_CODE = re.compile(r"\d{1,15}")
 PLACEHOLDER_SLUG = "x"  # DHgate resolves products by item code; the slug is cosmetic
+DHGATE_ORIGIN = "https://www.dhgate.com"
+EXAMPLE_PATH = "/store/21880856.html"  # a store link, shown when a pasted host is refused
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
 _DOMAIN = re.compile(r"(?:[a-z0-9-]+\.)+[a-z]{2,63}\.?", re.IGNORECASE)
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_PORT_SUFFIX = re.compile(r":\d{1,5}$")
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,199}")
 # Country sections of the English site ("/au/product/...") carry the same ids as the root.
@@ -69,11 +79,26 @@ class _AllowedHost:
         host, _, port = entry.strip().lower().rstrip(".").partition(":")
         return cls(host, int(port) if port else None)
 
+    @classmethod
+    def from_base_url(cls, base_url: str | None) -> _AllowedHost | None:
+        """The exact host and port of the configured base URL, or None when there is none."""
+        if not base_url:
+            return None
+        try:
+            parts = urlsplit(base_url.strip())
+            port = parts.port
+        except ValueError:
+            return None
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            return None
+        return cls(parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme])
+
     def admits(self, host: str, port: int | None, scheme: str) -> bool:
         """Whether a URL's host and port fall under this entry."""
         if self.port is not None:
-            return host == self.host and port == self.port
-        if port is not None and port != {"http": 80, "https": 443}[scheme]:
+            return host == self.host and (port or _DEFAULT_PORTS[scheme]) == self.port
+        if port is not None and port != _DEFAULT_PORTS[scheme]:
             return False
         if host == self.host:
             return True
@@ -83,14 +108,18 @@ class _AllowedHost:
 # --------------------------------------------------------------------------- public API
 
 
-def normalise_input(text: str, allowed_hosts: tuple[str, ...] = ("dhgate.com",)) -> MonitorTarget:
+def normalise_input(
+    text: str, allowed_hosts: tuple[str, ...] = ("dhgate.com",), base_url: str | None = None
+) -> MonitorTarget:
     """What to watch, from a pasted DHgate URL or from plain search keywords.
 
+    ``base_url`` is the configured ``DHGATE_BASE_URL``: links to exactly its host and port are
+    DHgate links too, so a sandbox link pasted in ``make demo`` is understood.
     Raises ``InvalidDHgateInput`` (message safe to show) for anything unusable or unsafe.
     """
     cleaned = _clean_input(text)
     if _looks_like_url(cleaned):
-        return _target_from_url(cleaned, allowed_hosts)
+        return _target_from_url(cleaned, allowed_hosts, base_url)
     return search_target(cleaned)
 
 
@@ -234,6 +263,7 @@ def _looks_like_url(text: str) -> bool:
         return True
     first_word = text.split(None, 1)[0]
     host, slash, _ = first_word.partition("/")
+    host = _PORT_SUFFIX.sub("", host)  # "127.0.0.1:8700/store/1.html" is a link too
     if not (_DOMAIN.fullmatch(host) or _IPV4.fullmatch(host)):
         return False
     lowered = host.lower()
@@ -243,7 +273,7 @@ def _looks_like_url(text: str) -> bool:
 # --------------------------------------------------------------------------- URLs
 
 
-def _target_from_url(text: str, allowed_hosts: tuple[str, ...]) -> MonitorTarget:
+def _target_from_url(text: str, allowed_hosts: tuple[str, ...], base_url: str | None) -> MonitorTarget:
     """Validate the URL's scheme and host, then read the target from its path and query."""
     if "\\" in text:
         raise InvalidDHgateInput("Links with backslashes are not accepted.")
@@ -269,13 +299,16 @@ def _target_from_url(text: str, allowed_hosts: tuple[str, ...]) -> MonitorTarget
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise InvalidDHgateInput("Only http and https links to DHgate are accepted.")
-    _check_host(parts.netloc, port, scheme, allowed_hosts)
+    _check_host(parts.netloc, port, scheme, allowed_hosts, base_url)
     path = _COUNTRY_PREFIX.sub("", parts.path or "/")
     return _target_from_path(path, parts.query)
 
 
-def _check_host(netloc: str, port: int | None, scheme: str, allowed_hosts: tuple[str, ...]) -> None:
-    """Reject user info, odd hosts and any host that is not (a subdomain of) an allowed one."""
+def _check_host(
+    netloc: str, port: int | None, scheme: str, allowed_hosts: tuple[str, ...], base_url: str | None
+) -> None:
+    """Reject user info, odd hosts and any host that is not (a subdomain of) an allowed one,
+    nor exactly the host and port of ``base_url``."""
     if "@" in netloc:
         raise InvalidDHgateInput("Links with a user name or password in them are not accepted.")
     host = netloc.rsplit(":", 1)[0] if port is not None else netloc
@@ -290,12 +323,30 @@ def _check_host(netloc: str, port: int | None, scheme: str, allowed_hosts: tuple
     if not _HOST.fullmatch(host):
         raise InvalidDHgateInput(f"“{host[:80]}” is not a valid host name.")
     allowed = [_AllowedHost.parse(entry) for entry in allowed_hosts]
-    if any(entry.admits(host, port, scheme) for entry in allowed):
+    configured = _AllowedHost.from_base_url(base_url)
+    admitting = [*allowed, configured] if configured is not None else allowed
+    if any(entry.admits(host, port, scheme) for entry in admitting):
         return
+    example = _example_link(base_url)
     if port is not None and any(entry.admits(host, None, scheme) for entry in allowed):
-        raise InvalidDHgateInput("Links with a port number are not accepted.")
+        raise InvalidDHgateInput(
+            _("Links with a port number are not accepted. A link that works: %(example)s", example=example)
+        )
     names = ", ".join(entry.host for entry in allowed)
-    raise InvalidDHgateInput(f"Only links to {names} can be watched, not {host}.")
+    raise InvalidDHgateInput(
+        _(
+            "Only links to %(names)s can be watched, not %(host)s. A link that works: %(example)s",
+            names=names,
+            host=host if port is None else f"{host}:{port}",
+            example=example,
+        )
+    )
+
+
+def _example_link(base_url: str | None) -> str:
+    """A store link on the configured base URL (DHgate's own when none is set)."""
+    origin = (base_url or DHGATE_ORIGIN).strip().rstrip("/")
+    return origin + EXAMPLE_PATH
 
 
 def _target_from_path(path: str, query: str) -> MonitorTarget:

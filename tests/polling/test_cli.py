@@ -1,8 +1,13 @@
 """``flask monitors poll`` and ``flask dhgate parse|sandbox`` through the CLI runner."""
 from __future__ import annotations
 
+import codecs
+import json
 import socket
 from pathlib import Path
+
+import httpx
+from selectolax.lexbor import LexborHTMLParser
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -63,6 +68,66 @@ def test_parse_with_kind_and_a_blocked_page(app: Flask) -> None:
     assert blocked.output.startswith("Error: blocked:")
     missing = runner.invoke(args=["dhgate", "parse", "no-such-file.html"])
     assert missing.exit_code != 0 and "no-such-file.html" in missing.output
+
+
+def test_parse_reads_pages_saved_by_a_browser_and_names_the_encoding(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    utf16 = runner.invoke(args=["dhgate", "parse", str(FIXTURES / "product-2026-utf16le.html")])
+    assert utf16.exit_code == 0, utf16.output
+    assert utf16.output.startswith("product page")
+    assert "3000000010  Café Lamp – Nordic Style, Dimmable SPA...\n" in utf16.output
+    assert utf16.output.splitlines()[-1] == "encoding: UTF-16LE (from its byte-order mark)"
+    cp1252 = runner.invoke(args=["dhgate", "parse", str(FIXTURES / "product-mobile-windows-1252.html")])
+    assert cp1252.output.splitlines()[-1] == "encoding: windows-1252 (from its <meta> declaration)"
+    plain = runner.invoke(args=["dhgate", "parse", str(FIXTURES / "search-page.html")])
+    assert plain.output.splitlines()[-1] == "encoding: UTF-8 (from its <meta> declaration)"
+
+
+def test_parse_says_which_encoding_an_unreadable_page_was_read_in(app: Flask, tmp_path: Path) -> None:
+    page = tmp_path / "mystery.html"
+    page.write_bytes(b"<html><body>nothing DHgate-like</body></html>")
+    result = app.test_cli_runner().invoke(args=["dhgate", "parse", str(page)])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: Cannot tell what kind of page this is; pass --kind store, search or product. "
+        "It was read as UTF-8 (the default: no byte-order mark or charset declaration).\n"
+    )
+
+
+def test_parse_refuses_a_file_above_the_page_cap_with_one_line(app: Flask, tmp_path: Path) -> None:
+    big = tmp_path / "big.html"
+    big.write_bytes(b"<html>" + b"x" * 4096)
+    app.config["DHGATE_MAX_PAGE_BYTES"] = 4096  # the cap the fetcher uses; 8 MB by default
+    result = app.test_cli_runner().invoke(args=["dhgate", "parse", str(big)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {big} is larger than 4096 bytes, the most the fetcher reads of a page; it was not parsed.\n"
+    )
+
+
+def test_parse_reads_a_sandbox_page_saved_as_utf16_with_the_2026_title(
+    app: Flask, sandbox: SandboxServer, tmp_path: Path,
+) -> None:
+    """The sandbox's "saved page" download and its 2026 title template, through ``flask dhgate parse``."""
+    odd, even = (next(p for p in sandbox.catalog.products() if int(p.item_code) % 2 == parity) for parity in (1, 0))
+    for product in (odd, even):
+        response = httpx.get(sandbox.product_url(product.item_code) + "?saved=utf-16")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/html"  # no charset: the mark must tell
+        assert response.headers["content-disposition"] == f'attachment; filename="{product.item_code}.html"'
+        assert response.content.startswith(codecs.BOM_UTF16_LE)
+        saved = tmp_path / f"{product.item_code}.html"
+        saved.write_bytes(response.content)
+        result = app.test_cli_runner().invoke(args=["dhgate", "parse", str(saved)])
+        assert result.exit_code == 0, result.output
+        assert f"{product.item_code}  {product.title[:90]}\n" in result.output
+        assert result.output.splitlines()[-1] == "encoding: UTF-16LE (from its byte-order mark)"
+    for product, tail in ((odd, " From &Price; | DHgate"), (even, "")):  # what the parser had to strip
+        page = LexborHTMLParser(httpx.get(sandbox.product_url(product.item_code)).text)
+        assert json.loads(page.css_first('script[type="application/ld+json"]').text())[0]["name"] == (
+            product.title + tail
+        )
+        assert (page.css_first("title").text() or "").endswith(tail or " | DHgate.Com")
 
 
 def test_sandbox_refuses_a_busy_port_with_one_line(app: Flask) -> None:
