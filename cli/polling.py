@@ -82,10 +82,10 @@ def parse_command(file: Path, kind: str | None, status_code: int) -> None:
     UTF-8) and read only up to the size the fetcher accepts for a page.
     """
     from services.dhgate import parsers
-    from services.dhgate.encoding import MAX_PAGE_BYTES, PageTooLarge, read_saved_page
+    from services.dhgate.encoding import PageTooLarge, read_saved_page
     from services.dhgate.types import DHgatePageError, PageUnparsable
 
-    limit = int(current_app.config.get("DHGATE_MAX_PAGE_BYTES", MAX_PAGE_BYTES))
+    limit = int(current_app.config["DHGATE_MAX_PAGE_BYTES"])
     try:
         saved = read_saved_page(file, limit)
     except PageTooLarge as exc:
