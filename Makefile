@@ -29,7 +29,7 @@ translations: $(BIN)/.runtime ## Compile the Dutch/English message catalogs
 	@$(BIN)/pybabel -q compile --use-fuzzy -d translations
 
 messages: $(BIN)/.runtime ## Extract translatable strings and merge them into the catalogs
-	$(BIN)/pybabel -q extract -F babel.cfg --ignore-dirs='.* ._ tests bench scripts migrations' -k lazy_gettext -k _l -o translations/messages.pot .
+	$(BIN)/pybabel -q extract -F babel.cfg --ignore-dirs='.* ._ tests bench scripts migrations sandbox' -k lazy_gettext -k _l -o translations/messages.pot .
 	$(BIN)/pybabel -q update -N -i translations/messages.pot -d translations
 
 migrate: $(BIN)/.runtime ## Apply database migrations
@@ -57,8 +57,8 @@ lint: $(BIN)/.dev ## Static checks (ruff)
 ci: ## What CI runs: embedded defaults, then PostgreSQL + Redis, then the browser tests
 	bash .ci/run
 
-bench: $(BIN)/.dev ## Run the benchmarks (prints ratios measured side by side)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(BIN)/.dev ## Run every benchmark, then one table of goals (BENCH_ARGS="--quick" for a smoke run)
+	@$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv, caches and compiled catalogs (keeps instance/ data)
 	rm -rf $(VENV) .pytest_cache

@@ -27,7 +27,7 @@ from blueprints.health import bp as health_bp
 from blueprints.monitoring import bp as monitoring_bp
 from blueprints.notifications import bp as notifications_bp
 from cli import register_commands
-from config import ConfigError, env_int, select_config
+from config import ConfigError, select_config
 from extensions import init_extensions
 from services import metrics, sessions
 from services.embedded_redis import embedded_redis_url
@@ -57,7 +57,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     _resolve_redis_url(app)
     app.config.setdefault("MIGRATIONS_DIR", PROJECT_ROOT / "migrations")
 
-    hops = env_int(environ, "PROXY_FIX_HOPS", 0, minimum=0)
+    hops = int(app.config["PROXY_FIX_HOPS"])
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 

@@ -36,6 +36,7 @@ from bench.common import (  # noqa: E402 - needs the project on sys.path
     paired_ratio,
     summarize,
 )
+from bench.results import Check, emit  # noqa: E402 - needs the project on sys.path
 
 GOAL_MIDDLEWARE = 0.95
 GOAL_READYZ = 0.80
@@ -101,7 +102,10 @@ def run(rounds: int, requests: int, concurrency: int, workers: int) -> int:
     print("ratios are medians of the per-round ratios (each round measures the variants back to back)")
     print(f"middleware ratio: {middleware:.3f}  ({'meets' if middleware >= GOAL_MIDDLEWARE else 'MISSES'} the goal of >= {GOAL_MIDDLEWARE})")
     print(f"readyz ratio:     {readyz:.3f}  ({'meets' if readyz >= GOAL_READYZ else 'MISSES'} the goal of >= {GOAL_READYZ})")
-    return 0 if middleware >= GOAL_MIDDLEWARE and readyz >= GOAL_READYZ else 1
+    checks = [Check("/hello with metrics / without (req/s)", middleware, ">=", GOAL_MIDDLEWARE),
+              Check("/readyz / /hello (req/s)", readyz, ">=", GOAL_READYZ)]
+    emit("metrics", checks)
+    return 0 if all(check.passed for check in checks) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

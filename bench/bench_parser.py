@@ -76,6 +76,7 @@ def time_once(function: Callable[[str], object], html: str) -> float:
 def run(rounds: int, use_fixture: bool = False) -> int:
     """Interleave both measurements for ``rounds`` rounds and print the comparison."""
     sys.path.insert(0, str(PROJECT_ROOT))
+    from bench.results import Check, emit  # noqa: PLC0415 - needs sys.path
     from services.dhgate.parsers import parse_store_page  # noqa: PLC0415 - needs sys.path
 
     html, source = load_page(use_fixture)
@@ -105,7 +106,9 @@ def run(rounds: int, use_fixture: bool = False) -> int:
     print(f"bare:     {bare_ms:.3f} ms median  ({bare_name} + css('#proGallery .gitem'))")
     print(f"ours:     {ours_ms:.3f} ms median  (parse_store_page)")
     print(f"ratio:    {ratio:.2f}x  ({verdict} the goal of <= {GOAL_RATIO:.0f}x)")
-    return 0 if ratio <= GOAL_RATIO else 1
+    check = Check("parse_store_page / bare parse (time)", ratio, "<=", GOAL_RATIO)
+    emit("parser", [check])
+    return 0 if check.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,7 +67,7 @@ SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 
 def serve_sandbox(stores: int, products_per_store: int) -> None:
     """Child: the sandbox marketplace, printing its URL on the first line."""
-    from services.dhgate.sandbox import SandboxServer
+    from sandbox import SandboxServer
 
     server = SandboxServer(port=0, seed=11, stores=stores, products_per_store=products_per_store).start()
     print(server.base_url, flush=True)
@@ -384,9 +384,13 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
     steady = min((rounds["simple"], rounds["simple2"]), key=lambda r: r["window"])
     report(monitors, workers, bare, bare_times, rounds["baseline"], steady, rounds["fork"], memory, database_url, wan,
            floor, breakdown)
-    ratio = bare / steady["window"]
-    growth_ok = memory is None or memory["growth"] < GOAL_GROWTH
-    return 0 if ratio >= GOAL_RATIO and growth_ok else 1
+    from bench.results import Check, emit
+
+    checks = [Check("polling / bare httpx (monitors/min)", bare / steady["window"], ">=", GOAL_RATIO)]
+    if memory is not None:
+        checks.append(Check("worker RSS growth over the polls", memory["growth"], "<", GOAL_GROWTH))
+    emit("polling", checks)
+    return 0 if all(check.passed for check in checks) else 1
 
 
 def measure_memory(config: dict[str, Any], monitor_ids: list[int], polls: int, sandbox_url: str) -> dict[str, Any]:

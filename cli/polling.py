@@ -84,10 +84,10 @@ def parse_command(file: Path, kind: str | None, status_code: int) -> None:
     UTF-8) and read only up to the size the fetcher accepts for a page.
     """
     from services.dhgate import parsers
-    from services.dhgate.encoding import MAX_PAGE_BYTES, PageTooLarge, read_saved_page
+    from services.dhgate.encoding import PageTooLarge, read_saved_page
     from services.dhgate.types import DHgatePageError, PageUnparsable
 
-    limit = int(current_app.config.get("DHGATE_MAX_PAGE_BYTES", MAX_PAGE_BYTES))
+    limit = int(current_app.config["DHGATE_MAX_PAGE_BYTES"])
     try:
         saved = read_saved_page(file, limit)
     except PageTooLarge as exc:
@@ -122,7 +122,7 @@ def parse_command(file: Path, kind: str | None, status_code: int) -> None:
               help="Let the marketplace change every SECONDS (new listings, prices, stock).")
 def sandbox_command(host: str, port: int, seed: int, stores: int, evolve_every: float | None) -> None:
     """Run the local DHgate imitation in the foreground (point DHGATE_BASE_URL at it)."""
-    from services.dhgate.sandbox import run_sandbox
+    from sandbox import run_sandbox
 
     run_sandbox(host, port, seed, stores, evolve_every)
 

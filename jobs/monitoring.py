@@ -18,7 +18,7 @@ from services.queue import enqueue, job
 
 logger = logging.getLogger(__name__)
 
-POLL_JOB_TIMEOUT = 600  # seconds; POLL_BUDGET_SECONDS (default 120) keeps polls well inside it
+POLL_JOB_TIMEOUT = 600  # seconds; POLL_BUDGET_SECONDS (see settings.py) keeps polls well inside it
 
 
 @job("maintenance", timeout=120)
@@ -28,9 +28,9 @@ def poll_due_monitors() -> int:
     config = current_app.config
     claims = claim_due_monitors(
         datetime.now(UTC),
-        lease_seconds=int(config.get("POLL_CLAIM_LEASE_SECONDS", 900)),
-        spread_seconds=0 if config.get("RQ_SYNC") else int(config.get("POLL_SPREAD_SECONDS", 55)),
-        limit=int(config.get("POLL_BATCH_SIZE", 2000)),
+        lease_seconds=int(config["POLL_CLAIM_LEASE_SECONDS"]),
+        spread_seconds=0 if config["RQ_SYNC"] else int(config["POLL_SPREAD_SECONDS"]),
+        limit=int(config["POLL_BATCH_SIZE"]),
     )
     enqueued = 0
     for index, claim in enumerate(claims):

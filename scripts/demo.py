@@ -37,7 +37,7 @@ from config import ConfigError  # noqa: E402
 from extensions import db  # noqa: E402
 from models import Keyword, Monitor  # noqa: E402
 from services.accounts import create_user, find_user, set_password  # noqa: E402
-from services.dhgate.sandbox import Catalog, run_sandbox  # noqa: E402
+from sandbox import Catalog, run_sandbox  # noqa: E402
 from services.dhgate.urls import product_target, search_target, store_target  # noqa: E402
 
 DEMO_EMAIL = "demo@example.com"
@@ -117,7 +117,7 @@ def prepare(args: argparse.Namespace) -> int:
         except ValueError as exc:  # AccountError: e.g. a DEMO_PASSWORD that is too short
             print(f"demo: {exc}", file=sys.stderr)
             return 1
-        base_url = app.config.get("BASE_URL") or "http://127.0.0.1:8000"
+        base_url = app.config["BASE_URL"]
         instance = app.instance_path
     print(banner(base_url, args.password, targets, args.sandbox_url, instance))
     return 0

@@ -18,11 +18,10 @@ from extensions import db
 from models import User
 
 _SALT = "dhm.set-password"
-DEFAULT_LINK_HOURS = 48
 
 
 def link_lifetime() -> timedelta:
-    return timedelta(hours=int(current_app.config.get("SET_PASSWORD_LINK_HOURS", DEFAULT_LINK_HOURS)))
+    return timedelta(hours=int(current_app.config["SET_PASSWORD_LINK_HOURS"]))
 
 
 def _serializer() -> URLSafeTimedSerializer:

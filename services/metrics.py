@@ -394,7 +394,7 @@ def init_app(app: Flask) -> None:
     same app changes nothing.
     """
     global _atexit_registered
-    if not app.config.get("METRICS_ENABLED", True) or EXTENSION_KEY in app.extensions:
+    if not app.config["METRICS_ENABLED"] or EXTENSION_KEY in app.extensions:
         return
     url = app.config["REDIS_URL"]
 

@@ -205,7 +205,7 @@ def auth(client: FlaskClient) -> AuthActions:
 def sandbox() -> Iterator[Any]:
     """A real sandbox marketplace on 127.0.0.1 (own port, fresh catalog, no faults): 4 stores of
     30 products (two store pages each), deterministic for the seed."""
-    from services.dhgate.sandbox import SandboxServer
+    from sandbox import SandboxServer
 
     server = SandboxServer(seed=7, stores=4, products_per_store=30).start()
     try:

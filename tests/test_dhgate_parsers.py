@@ -1,8 +1,17 @@
-"""DHgate page parsers on the project's own fixture pages, plus the real samples when present."""
+"""DHgate page parsers on the project's own fixture pages, plus the real samples.
+
+The real samples live outside the repository, in ``shared/dhgate-samples`` beside the clone (CI
+copies ``shared/`` next to the folder it clones into). A developer without them sees those tests
+skipped; under ``CI=true`` a missing sample fails the run, so CI can never pass without reading
+real pages.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +39,26 @@ from services.dhgate.types import (
 )
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dhgate"
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "dhgate-samples"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLES_ENV = "DHGATE_SAMPLES_DIR"  # points at the samples explicitly (a missing folder stays missing)
+
+
+def find_samples() -> Path | None:
+    """The shared samples folder: ``$DHGATE_SAMPLES_DIR`` when set, else ``shared/dhgate-samples``
+    in the clone's parent folder or any folder above it (a git worktree sits one level deeper)."""
+    explicit = os.environ.get(SAMPLES_ENV, "").strip()
+    if explicit:
+        path = Path(explicit)
+        return path if path.is_dir() else None
+    for folder in PROJECT_ROOT.parents:
+        candidate = folder / "shared" / "dhgate-samples"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def fixture(name: str) -> str:
@@ -531,12 +559,35 @@ def test_decimal_from_json_never_goes_through_binary_floats(
 
 # --------------------------------------------------------------------------- real samples
 
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared DHgate samples absent")
+@pytest.fixture(scope="module")
+def samples() -> Path:
+    """The samples folder; absent, the test is skipped on a developer's machine and FAILS in CI."""
+    found = find_samples()
+    if found is None:
+        where = os.environ.get(SAMPLES_ENV) or PROJECT_ROOT.parent / "shared" / "dhgate-samples"
+        if running_in_ci():
+            pytest.fail(f"shared DHgate samples missing at {where} (CI must copy shared/ beside the clone)")
+        pytest.skip(f"shared DHgate samples absent (looked for {where})")
+    return found
 
 
-@needs_samples
-def test_real_store_sample() -> None:
-    page = parse_store_page((SAMPLES / "store-top-selling-21880856.html").read_text())
+def test_missing_samples_fail_the_run_under_ci(tmp_path: Path) -> None:
+    """Run one sample test in a child pytest with the samples pointed at an empty place."""
+    env = {**os.environ, "CI": "true", SAMPLES_ENV: str(tmp_path / "nowhere")}
+    command = [sys.executable, "-m", "pytest", "-q",
+               f"{Path(__file__).name}::test_real_not_found_sample_is_gone"]
+    result = subprocess.run(command, cwd=Path(__file__).parent, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 error" in result.stdout and "shared DHgate samples missing" in result.stdout
+    env["CI"] = "false"
+    result = subprocess.run(command, cwd=Path(__file__).parent, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and "1 skipped" in result.stdout, result.stdout + result.stderr
+
+
+def test_real_store_sample(samples: Path) -> None:
+    page = parse_store_page((samples / "store-top-selling-21880856.html").read_text())
     assert len(page.products) == 24
     assert (page.page_index, page.page_count) == (0, 87)
     assert page.store_name == "cnlongbida"
@@ -557,12 +608,11 @@ def test_real_store_sample() -> None:
         Decimal("29.85"),
     )
     assert products["885147146"].unit == "Pair"
-    assert sniff_kind((SAMPLES / "store-top-selling-21880856.html").read_text()) == "store"
+    assert sniff_kind((samples / "store-top-selling-21880856.html").read_text()) == "store"
 
 
-@needs_samples
-def test_real_product_sample() -> None:
-    html = (SAMPLES / "product-859375351.html").read_text()
+def test_real_product_sample(samples: Path) -> None:
+    html = (samples / "product-859375351.html").read_text()
     assert sniff_kind(html) == "product"
     (product,) = parse_product_page(html).products
     assert product.item_code == "859375351"
@@ -581,23 +631,20 @@ def test_real_product_sample() -> None:
     assert product.tiers[-1] == PriceTier(7654, None, Decimal("0.11"))
 
 
-@needs_samples
-def test_real_not_found_sample_is_gone() -> None:
+def test_real_not_found_sample_is_gone(samples: Path) -> None:
     with pytest.raises(PageGone):
-        parse_product_page((SAMPLES / "product-not-found.html").read_text())
+        parse_product_page((samples / "product-not-found.html").read_text())
 
 
-@needs_samples
 @pytest.mark.parametrize("kind", ["store", "search", "product"])
-def test_real_access_denied_sample_is_blocked(kind: str) -> None:
+def test_real_access_denied_sample_is_blocked(kind: str, samples: Path) -> None:
     with pytest.raises(PageBlocked):
-        parse_page(kind, (SAMPLES / "access-denied.html").read_text(), 200)
+        parse_page(kind, (samples / "access-denied.html").read_text(), 200)
 
 
-@needs_samples
-def test_real_search_record_read_back_from_a_search_page() -> None:
+def test_real_search_record_read_back_from_a_search_page(samples: Path) -> None:
     """Rebuild the ``totalProducts`` record the sample scraper read, then parse that page."""
-    sample = json.loads((SAMPLES / "search-result-record.json").read_text())
+    sample = json.loads((samples / "search-result-record.json").read_text())
     record = {
         "productname": sample["title"],
         "price": f"US ${sample['min_price']} - {sample['max_price']}",
@@ -621,10 +668,9 @@ def test_real_search_record_read_back_from_a_search_page() -> None:
     assert product.url == "/product/sneakers-for-women-with-2022-designer-platform/1020831381.html"
 
 
-@needs_samples
-def test_every_sample_file_gets_a_definite_answer() -> None:
+def test_every_sample_file_gets_a_definite_answer(samples: Path) -> None:
     """No sample may crash a parser: each yields a page or a classified DHgatePageError."""
-    for path in sorted(SAMPLES.glob("*.html")):
+    for path in sorted(samples.glob("*.html")):
         html = path.read_text()
         for kind in ("store", "search", "product"):
             try:

@@ -101,7 +101,7 @@ def test_static_files_are_fingerprinted_and_cached_for_a_year(client, auth, alic
     match = re.search(r'href="(/static/css/app\.css\?v=([0-9a-f]{12}))"', html)
     assert match, "stylesheet link carries a content hash"
     response = client.get(match.group(1))
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.mimetype == "text/css" and b"{" in response.data
     assert "immutable" in response.headers["Cache-Control"]
     assert "max-age=31536000" in response.headers["Cache-Control"]
 

@@ -37,7 +37,7 @@ def content_security_policy(dhgate_base_url: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(app.config.get("DHGATE_BASE_URL", ""))
+    app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(app.config["DHGATE_BASE_URL"])
     app.before_request(check_same_origin)
     app.after_request(add_security_headers)
     app.jinja_env.globals["safe_next"] = safe_next_url
@@ -66,7 +66,7 @@ def add_security_headers(response: Response) -> Response:
 
 def _allowed_origins() -> set[str]:
     own = f"{request.scheme}://{request.host}"
-    return {own, *current_app.config.get("TRUSTED_ORIGINS", ())}
+    return {own, *current_app.config["TRUSTED_ORIGINS"]}
 
 
 def _origin_of(url: str) -> str | None:

@@ -1,1 +1,1 @@
-"""Everything that talks to DHgate or imitates it: URLs, parsing, fetching and the sandbox."""
+"""Everything that talks to DHgate: URLs, parsing and fetching (its offline imitation is the top-level ``sandbox``)."""

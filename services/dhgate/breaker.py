@@ -16,12 +16,18 @@ counter, state, opened-at). Two things are arranged around it here:
   failure counter (its own key layout) in the same script that reserves the rate-limit slot
   (``HostRateLimiter.reserve_gated``), and a success with nothing to reset is not written.
 
+* Time comes from an injectable clock (``services.dhgate.clock``): the moment the circuit
+  opened is written by this module with that clock (to the millisecond, beside pybreaker's own
+  whole-second stamp), and the half-open trial is started explicitly once that clock says the
+  reset timeout has passed, so pybreaker's own reading of the wall clock never decides.
+
 What counts as a failure is decided by the fetcher (see ``services.dhgate.fetcher``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pybreaker
 import redis
@@ -53,8 +59,24 @@ class Admission:
     clean: bool = False
 
 
+class _StampedBreaker(pybreaker.CircuitBreaker):
+    """pybreaker's breaker that also reports each opening, so it is stamped with our clock."""
+
+    def __init__(self, *args: Any, on_open: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_open = on_open
+
+    def open(self) -> bool:
+        throw_new_error = super().open()
+        self._on_open()
+        return throw_new_error
+
+
 class HostBreaker:
-    """Open after ``fail_max`` failed fetches in a row; one trial after ``reset_timeout`` s."""
+    """Open after ``fail_max`` failed fetches in a row; one trial after ``reset_timeout`` s.
+
+    ``clock`` gives wall-clock seconds since the epoch (shared by every process, like the state).
+    """
 
     def __init__(
         self,
@@ -62,17 +84,21 @@ class HostBreaker:
         host: str,
         *,
         namespace: str,
-        fail_max: int = 5,
-        reset_timeout: float = 60.0,
+        fail_max: int,
+        reset_timeout: float,
         trial_ttl: float = 60.0,
+        clock: Callable[[], float],
     ) -> None:
         self.host = host
         self._redis = redis_client
+        self._clock = clock
         self._storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, redis_client, namespace=namespace)
-        self._breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max, reset_timeout=reset_timeout, state_storage=self._storage, name=host
+        self._breaker = _StampedBreaker(
+            fail_max=fail_max, reset_timeout=reset_timeout, state_storage=self._storage, name=host,
+            on_open=self._stamp_opened,
         )
         self._trial_key = f"{namespace}:trial"
+        self._opened_key = f"{namespace}:opened_at"
         self._state_key = f"{namespace}:{pybreaker.CircuitRedisStorage.BASE_NAMESPACE}:state"
         self._counter_key = f"{namespace}:{pybreaker.CircuitRedisStorage.BASE_NAMESPACE}:fail_counter"
         self._trial_ttl_ms = max(1000, int(trial_ttl * 1000))
@@ -120,6 +146,8 @@ class HostBreaker:
         """Feed a finished fetch through the breaker's state machine."""
         if success and admission.clean:
             return  # closed and nothing counted: pybreaker would only reset a zero to zero
+        if admission.trial and self._storage.state == pybreaker.STATE_OPEN:
+            self._breaker.half_open()  # our clock said the timeout passed: this is the trial
         try:
             self._breaker.call(_succeed if success else _fail)
         except (_FetchFailed, pybreaker.CircuitBreakerError):
@@ -133,12 +161,21 @@ class HostBreaker:
         if admission.trial:
             self._redis.delete(self._trial_key)
 
+    def _stamp_opened(self) -> None:
+        """Remember when the circuit opened, on our clock (kept a little past the timeout)."""
+        ttl_ms = int((self._breaker.reset_timeout + 3600) * 1000)
+        self._redis.set(self._opened_key, repr(self._clock()), px=ttl_ms)
+
     def _seconds_until_trial(self) -> float:
-        opened_at = self._storage.opened_at
-        if opened_at is None:
-            return 0.0
-        due = opened_at + timedelta(seconds=self._breaker.reset_timeout)
-        return max(0.0, (due - datetime.now(UTC)).total_seconds())
+        raw = self._redis.get(self._opened_key)
+        if raw is not None:
+            opened_at = float(raw)
+        else:  # opened before this module stamped openings: pybreaker's whole-second stamp
+            stamp = self._storage.opened_at
+            if stamp is None:
+                return 0.0
+            opened_at = stamp.timestamp()
+        return max(0.0, opened_at + self._breaker.reset_timeout - self._clock())
 
 
 def _succeed() -> None:

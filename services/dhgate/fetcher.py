@@ -35,10 +35,9 @@ import functools
 import os
 import ssl
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import urljoin
 
@@ -50,6 +49,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attem
 
 from extensions import get_redis
 from services.dhgate.breaker import Admission, CircuitOpen, HostBreaker
+from services.dhgate.clock import SYSTEM_CLOCK, Clock, clock_of
 from services.dhgate.encoding import decode_page
 from services.dhgate.parsers_common import detect_blocked
 from services.dhgate.ratelimit import HostRateLimiter, Reservation
@@ -67,42 +67,45 @@ class ForbiddenTarget(ValueError):
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Everything the fetcher needs from the app config (hashable: it keys the shared client)."""
+    """Everything the fetcher needs from the app config (hashable: it keys the shared client).
+
+    No defaults here: they are declared once, in ``settings.py``, and reach us through the config.
+    """
 
     base_url: str
-    connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    attempts: int = 3
-    retry_wait: float = 2.0
-    retry_max_wait: float = 30.0
-    retry_after_max: float = 60.0
-    requests_per_second: float = 1.0
-    burst: int = 1
-    breaker_failures: int = 5
-    breaker_reset: float = 60.0
-    cookies: str = "language=en; b2b_ship_country=US; intl_currency=USD"
-    user_agent: str = "Mozilla/5.0"
-    max_bytes: int = 8 * 1024 * 1024
-    key_prefix: str = "dhm:"
+    connect_timeout: float
+    read_timeout: float
+    attempts: int
+    retry_wait: float
+    retry_max_wait: float
+    retry_after_max: float
+    requests_per_second: float
+    burst: int
+    breaker_failures: int
+    breaker_reset: float
+    cookies: str
+    user_agent: str
+    max_bytes: int
+    key_prefix: str
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FetchSettings:
         return cls(
             base_url=str(config["DHGATE_BASE_URL"]).rstrip("/"),
-            connect_timeout=float(config.get("DHGATE_CONNECT_TIMEOUT_SECONDS", 10.0)),
-            read_timeout=float(config.get("DHGATE_TIMEOUT_SECONDS", 20.0)),
-            attempts=int(config.get("DHGATE_RETRY_ATTEMPTS", 3)),
-            retry_wait=float(config.get("DHGATE_RETRY_WAIT_SECONDS", 2.0)),
-            retry_max_wait=float(config.get("DHGATE_RETRY_MAX_WAIT_SECONDS", 30.0)),
-            retry_after_max=float(config.get("DHGATE_RETRY_AFTER_MAX_SECONDS", 60.0)),
-            requests_per_second=float(config.get("DHGATE_REQUESTS_PER_SECOND", 1.0)),
-            burst=int(config.get("DHGATE_RATE_BURST", 1)),
-            breaker_failures=int(config.get("DHGATE_BREAKER_FAILURES", 5)),
-            breaker_reset=float(config.get("DHGATE_BREAKER_RESET_SECONDS", 60.0)),
-            cookies=str(config.get("DHGATE_COOKIES") or ""),
-            user_agent=str(config.get("DHGATE_USER_AGENT") or "Mozilla/5.0"),
-            max_bytes=int(config.get("DHGATE_MAX_PAGE_BYTES", 8 * 1024 * 1024)),
-            key_prefix=str(config.get("REDIS_KEY_PREFIX", "dhm:")),
+            connect_timeout=float(config["DHGATE_CONNECT_TIMEOUT_SECONDS"]),
+            read_timeout=float(config["DHGATE_TIMEOUT_SECONDS"]),
+            attempts=int(config["DHGATE_RETRY_ATTEMPTS"]),
+            retry_wait=float(config["DHGATE_RETRY_WAIT_SECONDS"]),
+            retry_max_wait=float(config["DHGATE_RETRY_MAX_WAIT_SECONDS"]),
+            retry_after_max=float(config["DHGATE_RETRY_AFTER_MAX_SECONDS"]),
+            requests_per_second=float(config["DHGATE_REQUESTS_PER_SECOND"]),
+            burst=int(config["DHGATE_RATE_BURST"]),
+            breaker_failures=int(config["DHGATE_BREAKER_FAILURES"]),
+            breaker_reset=float(config["DHGATE_BREAKER_RESET_SECONDS"]),
+            cookies=str(config["DHGATE_COOKIES"] or ""),
+            user_agent=str(config["DHGATE_USER_AGENT"] or ""),
+            max_bytes=int(config["DHGATE_MAX_PAGE_BYTES"]),
+            key_prefix=str(config["REDIS_KEY_PREFIX"]),
         )
 
 
@@ -168,14 +171,16 @@ class _StatelessClient(httpx.Client):
 class DHgateFetcher:
     """Fetches pages of one DHgate host with retries, a shared rate limit and a shared breaker."""
 
-    def __init__(self, settings: FetchSettings, redis_client: redis.Redis) -> None:
+    def __init__(self, settings: FetchSettings, redis_client: redis.Redis, clock: Clock = SYSTEM_CLOCK) -> None:
         self.settings = settings
+        self.clock = clock  # deadlines, waits and the breaker's timeout are all measured on it
         self.origin = httpx.URL(settings.base_url)
         if self.origin.scheme not in ("http", "https") or not self.origin.host:
             raise ForbiddenTarget(f"DHGATE_BASE_URL must be an http(s) URL, got {settings.base_url!r}")
         host_key = f"{self.origin.host}:{self.origin.port or ''}"
         self.limiter = HostRateLimiter(
-            redis_client, f"{settings.key_prefix}dhgate:rate:{host_key}", settings.requests_per_second, settings.burst
+            redis_client, f"{settings.key_prefix}dhgate:rate:{host_key}", settings.requests_per_second, settings.burst,
+            sleep=clock.sleep,
         )
         self.breaker = HostBreaker(
             redis_client,
@@ -184,6 +189,7 @@ class DHgateFetcher:
             fail_max=settings.breaker_failures,
             reset_timeout=settings.breaker_reset,
             trial_ttl=settings.connect_timeout + settings.read_timeout + 5,
+            clock=clock.time,
         )
         self.client = self._new_client()
         self._backoff = wait_exponential_jitter(
@@ -243,8 +249,9 @@ class DHgateFetcher:
         return url
 
     def fetch(self, path_or_url: str, *, deadline: float | None = None) -> FetchResult:
-        """Fetch one page. ``deadline`` is a ``time.monotonic()`` value no wait may pass."""
-        started = time.monotonic()
+        """Fetch one page. ``deadline`` is a ``self.clock.monotonic()`` value (the system
+        clock's ``time.monotonic()`` in production) no wait may pass."""
+        started = self.clock.monotonic()
         url = self.url_for(path_or_url)
         if deadline is None:
             deadline = started + self.settings.attempts * (self.settings.read_timeout + self.settings.retry_max_wait)
@@ -262,8 +269,9 @@ class DHgateFetcher:
             return self._attempt(url, deadline, reserved)
 
         retrying = Retrying(
-            stop=stop_after_attempt(self.settings.attempts) | _stop_at_deadline(deadline),
+            stop=stop_after_attempt(self.settings.attempts) | _stop_at_deadline(deadline, self.clock),
             wait=self._wait,
+            sleep=self.clock.sleep,
             retry=retry_if_result(lambda result: result.retryable),
             before_sleep=lambda state: waits.append(float(state.upcoming_sleep)),
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
@@ -281,7 +289,7 @@ class DHgateFetcher:
     def _admit(self, deadline: float) -> tuple[Admission, Reservation | None]:
         """The breaker's permission and, when the circuit is closed, the first attempt's
         rate-limit slot, in one Redis round trip; raises ``CircuitOpen``."""
-        remaining = deadline - time.monotonic()
+        remaining = deadline - self.clock.monotonic()
         if remaining <= 0:
             return self.breaker.admit(), None  # the attempt gives up at once: reserve no slot
         first_slot, raw_state, raw_failures = self.limiter.reserve_gated(
@@ -292,7 +300,7 @@ class DHgateFetcher:
     # ------------------------------------------------------------------ one attempt
 
     def _attempt(self, url: str, deadline: float, reserved: Reservation | None = None) -> _Attempt:
-        remaining = deadline - time.monotonic()
+        remaining = deadline - self.clock.monotonic()
         if remaining <= 0:
             return _Attempt("budget", error="the poll's time budget ran out")
         if reserved is not None:
@@ -301,7 +309,7 @@ class DHgateFetcher:
             reservation = self.limiter.acquire(max_wait=remaining)
         if not reservation.granted:
             return _Attempt("budget", error="the poll's time budget ran out waiting for the DHgate rate limit")
-        remaining = deadline - time.monotonic()
+        remaining = deadline - self.clock.monotonic()
         if remaining <= 0.05:
             return _Attempt("budget", error="the poll's time budget ran out")
         timeout = httpx.Timeout(
@@ -350,14 +358,14 @@ class DHgateFetcher:
         status = response.status_code
         if status == 429:
             return _Attempt("answer", status, text, error="HTTP 429 Too Many Requests",
-                            retry_after=_retry_after_seconds(response.headers.get("retry-after")))
+                            retry_after=_retry_after_seconds(response.headers.get("retry-after"), self.clock))
         try:
             detect_blocked(text, status)
         except PageBlocked as exc:
             return _Attempt("blocked", status, text, error=str(exc))
         error = None if status < 400 else f"HTTP {status}"
         return _Attempt("answer", status, text, error=error,
-                        retry_after=_retry_after_seconds(response.headers.get("retry-after")))
+                        retry_after=_retry_after_seconds(response.headers.get("retry-after"), self.clock))
 
     # ------------------------------------------------------------------ policy
 
@@ -370,7 +378,7 @@ class DHgateFetcher:
 
     def _result(self, url: str, final: _Attempt, tries: int, waits: list[float], started: float) -> FetchResult:
         outcome = _outcome_of(final)
-        elapsed_ms = int((time.monotonic() - started) * 1000)
+        elapsed_ms = int((self.clock.monotonic() - started) * 1000)
         text = final.text if outcome in (PollOutcome.OK, PollOutcome.GONE) else None
         return FetchResult(outcome, url, final.status_code, text, final.error, tries, waits, elapsed_ms)
 
@@ -418,16 +426,18 @@ def _outcome_of(final: _Attempt) -> PollOutcome:
 class _stop_at_deadline:  # noqa: N801 - reads like tenacity's own stop conditions
     """Stop retrying when the next wait would end after the deadline."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, clock: Clock) -> None:
         self.deadline = deadline
+        self.clock = clock
 
     def __call__(self, state: RetryCallState) -> bool:
         upcoming = state.upcoming_sleep or 0.0
-        return time.monotonic() + upcoming >= self.deadline
+        return self.clock.monotonic() + upcoming >= self.deadline
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date; None when absent or unreadable."""
+def _retry_after_seconds(value: str | None, clock: Clock) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date (read against ``clock``); None when
+    absent or unreadable."""
     if not value:
         return None
     value = value.strip()
@@ -441,7 +451,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, when.timestamp() - clock.time())
 
 
 # ---------------------------------------------------------------------- the process's fetcher
@@ -468,21 +478,23 @@ _lock = threading.Lock()
 def get_fetcher(app: Flask | None = None) -> DHgateFetcher:
     """The fetcher of this app in this process, built on first use.
 
-    Keyed by the settings (tests point an app at a new sandbox by changing its config). A
+    Keyed by the settings and the app's clock (tests point an app at a new sandbox by changing
+    its config, or step time with a clock of their own: ``services.dhgate.clock``). A
     fetcher inherited from the parent process (a forked work horse) is adopted with an HTTP
     client of its own: a forked process must never share the parent's sockets.
     """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     settings = FetchSettings.from_config(app.config)
+    clock = clock_of(app)
     with _lock:
         cached = app.extensions.get(_EXTENSION_KEY)
-        if cached is not None and cached.settings == settings:
+        if cached is not None and cached.settings == settings and cached.clock is clock:
             if cached._pid != os.getpid():
                 cached.adopt()
             return cached
         if cached is not None and cached._pid == os.getpid():
             cached.close()
         with app.app_context():
-            fetcher = DHgateFetcher(settings, get_redis())
+            fetcher = DHgateFetcher(settings, get_redis(), clock)
         app.extensions[_EXTENSION_KEY] = fetcher
         return fetcher

@@ -233,7 +233,7 @@ def request_poll_now(monitor: Monitor) -> PollRequest:
         update(Monitor).where(Monitor.id == monitor_id).values(next_poll_at=now)
         .execution_options(synchronize_session=False)
     )
-    lease = int(current_app.config.get("POLL_CLAIM_LEASE_SECONDS", 900))
+    lease = int(current_app.config["POLL_CLAIM_LEASE_SECONDS"])
     if not claim(monitor_id, now, lease):
         db.session.rollback()  # a poll holds the claim: leave its schedule alone
         return PollRequest.ALREADY_QUEUED

@@ -76,11 +76,11 @@ class PollSettings:
     def from_app(cls) -> PollSettings:
         config = current_app.config
         return cls(
-            max_pages=int(config.get("DHGATE_MAX_PAGES", 5)),
-            budget_seconds=float(config.get("POLL_BUDGET_SECONDS", 120.0)),
-            backoff_cap=int(config.get("POLL_BACKOFF_MAX_SECONDS", 6 * 3600)),
-            missing_threshold=int(config.get("MISSING_POLLS_THRESHOLD", 3)),
-            breaker_reset=float(config.get("DHGATE_BREAKER_RESET_SECONDS", 60.0)),
+            max_pages=int(config["DHGATE_MAX_PAGES"]),
+            budget_seconds=float(config["POLL_BUDGET_SECONDS"]),
+            backoff_cap=int(config["POLL_BACKOFF_MAX_SECONDS"]),
+            missing_threshold=int(config["MISSING_POLLS_THRESHOLD"]),
+            breaker_reset=float(config["DHGATE_BREAKER_RESET_SECONDS"]),
             base_url=str(config["DHGATE_BASE_URL"]).rstrip("/"),
         )
 

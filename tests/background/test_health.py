@@ -228,7 +228,8 @@ def test_metrics_are_served_to_admins(metrics_app: Flask, admin) -> None:  # noq
 def test_metrics_accept_the_configured_bearer_token(app: Flask) -> None:
     app.config["METRICS_TOKEN"] = "scrape-token-0123456789abcdef"
     client = app.test_client()
-    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789abcdef"}).status_code == 200
+    scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789abcdef"})
+    assert scraped.status_code == 200 and "# TYPE dhm_" in scraped.get_data(as_text=True)
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong-token-0123456789abcdef"}).status_code == 401
     assert client.get("/metrics").status_code == 401
 

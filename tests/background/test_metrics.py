@@ -63,11 +63,14 @@ def test_requests_are_filed_under_their_url_rule_not_the_raw_path(metrics_app: F
     metrics_app.add_url_rule("/things/<int:thing_id>", "thing", lambda thing_id: f"thing {thing_id}")
     client = metrics_app.test_client()
     for thing_id in (1, 2, 3):
-        assert client.get(f"/things/{thing_id}").status_code == 200
+        thing = client.get(f"/things/{thing_id}")
+        assert thing.status_code == 200 and thing.get_data(as_text=True) == f"thing {thing_id}"
     assert client.get("/no/such/page/1").status_code == 404
     assert client.get("/no/such/page/2").status_code == 404
-    assert client.get("/static/css/app.css").status_code == 200
-    assert client.get("/healthz").status_code == 200
+    stylesheet = client.get("/static/css/app.css")
+    assert stylesheet.status_code == 200 and stylesheet.mimetype == "text/css" and b"{" in stylesheet.data
+    healthz = client.get("/healthz")
+    assert healthz.status_code == 200 and healthz.get_json() == {"status": "ok"}
     push_now(metrics_app)
     flush_metrics()
 
@@ -86,7 +89,8 @@ def test_database_time_of_requests_is_recorded_by_operation(metrics_app: Flask) 
         return "ok"
 
     metrics_app.add_url_rule("/two-queries", "two_queries", two_queries)
-    assert metrics_app.test_client().get("/two-queries").status_code == 200
+    answer = metrics_app.test_client().get("/two-queries")
+    assert answer.status_code == 200 and answer.data == b"ok"
     db.session.execute(text("SELECT 3"))  # outside a request: not a request metric
     push_now(metrics_app)
     flush_metrics()

@@ -29,7 +29,8 @@ def _wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float
         if process.poll() is not None:
             raise AssertionError(f"run_all.py exited early with {process.returncode}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200 and response.json() == {"status": "ok"}:  # /healthz's answer
                 return
         except httpx.HTTPError:
             pass

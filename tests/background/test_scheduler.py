@@ -11,7 +11,8 @@ import pytest
 from flask import Flask
 from rq import Queue
 
-from config import Config, ConfigError, DevelopmentConfig
+import settings
+from config import ConfigError, DevelopmentConfig
 from extensions import get_redis
 from services.queue import UnknownJobError, enqueue, job_exists
 from services.scheduler import (
@@ -52,7 +53,7 @@ def test_the_schedule_comes_from_configuration() -> None:
 def test_only_jobs_that_exist_are_scheduled() -> None:
     """A job joins the schedule when it is built: every entry imports, and the configuration
     knows exactly the scheduled jobs (a setting for one that does not exist is an error)."""
-    assert {job.name for job in SCHEDULED_JOBS} == set(Config.SCHEDULE)
+    assert {job.name for job in SCHEDULED_JOBS} == set(settings.default("SCHEDULE"))
     missing = [job.target for job in SCHEDULED_JOBS if not job_exists(job.target)]
     assert missing == []
     with pytest.raises(ConfigError, match="SCHEDULE_SEND_DIGESTS names no scheduled job"):
@@ -150,7 +151,7 @@ def test_the_scheduler_uses_only_apschedulers_public_api() -> None:
     assert private == set()
 
 def _clock(schedule: dict[str, str], start: datetime, grace: float = 30) -> SlotClock:
-    config = DevelopmentConfig.load({f"SCHEDULE_{name.upper()}": "off" for name in Config.SCHEDULE}
+    config = DevelopmentConfig.load({f"SCHEDULE_{name.upper()}": "off" for name in settings.default("SCHEDULE")}
                                     | {f"SCHEDULE_{name.upper()}": spec for name, spec in schedule.items()})
     return SlotClock(schedule_plan(config), grace, start)
 
@@ -209,7 +210,7 @@ def test_the_lock_has_one_holder_and_only_the_holder_renews_or_releases_it(app: 
 def test_a_runner_in_this_process_enqueues_and_steps_aside_cleanly(stores: Stores, _schema: None) -> None:
     from tests.conftest import make_app
 
-    schedule = {name: "off" for name in DevelopmentConfig.SCHEDULE} | {"flush_metrics": "every 1s"}
+    schedule = {name: "off" for name in settings.default("SCHEDULE")} | {"flush_metrics": "every 1s"}
     app = make_app(stores, SCHEDULE=schedule, SCHEDULER_LOCK_TTL_SECONDS=1.0)
     runner = SchedulerRunner(app)
     thread = threading.Thread(target=runner.run)
@@ -230,10 +231,8 @@ def test_a_runner_in_this_process_enqueues_and_steps_aside_cleanly(stores: Store
 # -- two real scheduler processes -----------------------------------------------------------
 
 def _scheduler_env(stores: Stores) -> dict[str, str]:
-    from config import Config
-
     env = process_env(stores, SCHEDULER_LOCK_TTL_SECONDS="2", SCHEDULER_MISFIRE_GRACE_SECONDS="5")
-    for name in Config.SCHEDULE:
+    for name in settings.default("SCHEDULE"):
         env[f"SCHEDULE_{name.upper()}"] = "off"
     env["SCHEDULE_FLUSH_METRICS"] = "every 1s"
     return env

@@ -61,8 +61,9 @@ def browser() -> Iterator[object]:
         if os.environ.get("CI"):
             pytest.fail(f"Chromium not found at {CHROMIUM}; CI must install Debian's chromium package")
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=15_000)  # the retrying checks wait as long as page actions do
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser

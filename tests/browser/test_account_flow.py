@@ -1,34 +1,42 @@
-"""A person logs in, switches language and theme, and logs out, in a real browser."""
+"""A person logs in, switches language and theme, and logs out, in a real browser.
+
+Every check is Playwright's retrying ``expect``: it waits for the page to get there (up to the
+page's default timeout) instead of reading it once after a load event.
+"""
 from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
 
 
 def test_login_language_theme_logout(page, live_server: str, alice) -> None:  # noqa: ANN001
     page.goto(f"{live_server}/dashboard")
-    assert "/auth/login" in page.url  # protected page sends us to log in
+    expect(page).to_have_url(re.compile(r"/auth/login"))  # protected page sends us to log in
 
     page.get_by_label("E-mail or username").fill("alice")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server}/dashboard")
-    assert page.locator("html").get_attribute("lang") == "en"
+    expect(page).to_have_url(f"{live_server}/dashboard")
+    html = page.locator("html")
+    expect(html).to_have_attribute("lang", "en")
 
     page.get_by_test_id("lang-switch").click()
-    page.wait_for_load_state()
-    assert page.locator("html").get_attribute("lang") == "nl"
-    assert page.get_by_role("link", name="Meldingen").is_visible()  # Dutch navigation
+    expect(html).to_have_attribute("lang", "nl")
+    expect(page.get_by_role("link", name="Meldingen")).to_be_visible()  # Dutch navigation
 
-    before = page.locator("html").get_attribute("data-theme")
+    before = html.get_attribute("data-theme")
+    after = "light" if before == "dark" else "dark"
     page.get_by_test_id("theme-switch").click()
-    page.wait_for_load_state()
-    after = page.locator("html").get_attribute("data-theme")
-    assert after != before and after in ("dark", "light")
-    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-    assert background == ("rgb(17, 20, 24)" if after == "dark" else "rgb(247, 247, 248)")
+    expect(html).to_have_attribute("data-theme", after)
+    expect(page.locator("body")).to_have_css(
+        "background-color", "rgb(17, 20, 24)" if after == "dark" else "rgb(247, 247, 248)")
 
     page.locator(".user-menu summary").click()
     page.get_by_test_id("logout").click()
-    page.wait_for_url(f"{live_server}/auth/login**")
+    expect(page).to_have_url(re.compile(r"/auth/login"))
     page.goto(f"{live_server}/dashboard")
-    assert "/auth/login" in page.url  # the session really ended
+    expect(page).to_have_url(re.compile(r"/auth/login"))  # the session really ended
+    expect(page.locator("input[type=password]")).to_be_visible()  # the login form (in Dutch now)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from services.dhgate.sandbox import SandboxServer
+from sandbox import SandboxServer
 
 FAST_POLLING: dict[str, Any] = {
     "DHGATE_REQUESTS_PER_SECOND": 1000.0,

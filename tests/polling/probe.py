@@ -19,8 +19,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--path", required=True)
     parser.add_argument("--breaker-reset", type=float, default=60.0)
+    parser.add_argument("--now", type=float, default=None,
+                        help="run the fetcher on a clock stopped at this epoch time (the test's clock)")
     args = parser.parse_args(argv)
 
+    from services.dhgate.clock import set_clock
+    from tests.clock import FakeClock
     from tests.conftest import Stores, make_app
 
     app = make_app(
@@ -32,6 +36,8 @@ def main(argv: list[str]) -> int:
         DHGATE_BREAKER_FAILURES=5,
         DHGATE_BREAKER_RESET_SECONDS=args.breaker_reset,
     )
+    if args.now is not None:
+        set_clock(app, FakeClock(args.now))
     with app.app_context():
         from services.dhgate.fetcher import get_fetcher
 

@@ -9,8 +9,8 @@ from sqlalchemy import func, select, update
 
 from extensions import db
 from models import Keyword, Monitor, MonitorProduct, Notification, PricePoint, Product, ProductEvent
+from sandbox import SandboxServer
 from services.polling import engine as polling
-from services.dhgate.sandbox import SandboxServer
 from tests.factories import make_monitor, make_user
 from tests.polling.conftest import product_monitor
 

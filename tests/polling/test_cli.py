@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from extensions import db
 from models import Monitor, PollRun
-from services.dhgate.sandbox import SandboxServer
+from sandbox import SandboxServer
 from tests.factories import make_monitor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dhgate"

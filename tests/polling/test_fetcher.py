@@ -1,24 +1,28 @@
 """The fetcher against real HTTP servers: retries, Retry-After, shared rate limit, shared breaker."""
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pybreaker
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from sandbox import SandboxServer
+from services.dhgate.breaker import CircuitOpen, HostBreaker
+from services.dhgate.clock import set_clock
 from services.dhgate.fetcher import ForbiddenTarget, get_fetcher
-from services.dhgate.sandbox import SandboxServer
 from services.dhgate.types import PollOutcome
 from services.dhgate.urls import store_page_path
+from tests.clock import FakeClock
 from tests.conftest import Stores, make_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +31,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def page(store_id: str) -> str:
     return store_page_path(store_id, 0)
+
+
+@pytest.fixture
+def clock(papp: Flask) -> FakeClock:
+    """The fetcher's clock, moved by the test: waits are recorded, not slept."""
+    fake = FakeClock()
+    set_clock(papp, fake)
+    return fake
 
 
 # ------------------------------------------------------------------------------------ retries
@@ -58,12 +70,16 @@ def test_429_retry_after_is_capped(papp: Flask, sandbox: SandboxServer, store_id
     assert result.waits == [0.05]  # 30 s asked, the cap waited
 
 
-def test_429_retry_after_below_the_cap_is_honoured(papp: Flask, sandbox: SandboxServer, store_id: str, page: str) -> None:
+def test_429_retry_after_below_the_cap_is_honoured(
+    papp: Flask, sandbox: SandboxServer, store_id: str, page: str, clock: FakeClock,
+) -> None:
     papp.config["DHGATE_RETRY_AFTER_MAX_SECONDS"] = 5.0
-    sandbox.fail_next(1, "rate_limited", store=store_id, retry_after=1)
+    sandbox.fail_next(1, "rate_limited", store=store_id, retry_after=3)
     result = get_fetcher().fetch(page)
     assert result.outcome is PollOutcome.OK
-    assert result.waits == [1.0]
+    assert result.waits == [3.0] and 3.0 in clock.sleeps  # waited on the fetcher's clock
+
+
 
 
 def test_429_until_the_end_is_blocked(papp: Flask, sandbox: SandboxServer, store_id: str, page: str) -> None:
@@ -87,12 +103,17 @@ def test_timeouts_are_retried_then_reported(papp: Flask, sandbox: SandboxServer,
     assert (result.outcome, result.attempts) == (PollOutcome.TIMEOUT, 2)
 
 
-def test_nothing_waits_past_the_deadline(papp: Flask, sandbox: SandboxServer, store_id: str, page: str) -> None:
+def test_nothing_waits_past_the_deadline(
+    papp: Flask, sandbox: SandboxServer, store_id: str, page: str, clock: FakeClock,
+) -> None:
     papp.config.update(DHGATE_RETRY_AFTER_MAX_SECONDS=30.0, DHGATE_RETRY_ATTEMPTS=5)
     sandbox.set_fault("rate_limited", store=store_id, retry_after=20)
-    result = get_fetcher().fetch(page, deadline=time.monotonic() + 2)
+    result = get_fetcher().fetch(page, deadline=clock.monotonic() + 2)
     assert result.outcome is PollOutcome.BLOCKED
     assert result.attempts == 1 and result.waits == []  # a 20 s wait would pass the deadline
+    sandbox.set_fault("rate_limited", store=store_id, retry_after=1)
+    result = get_fetcher().fetch(page, deadline=clock.monotonic() + 2.5)
+    assert result.waits == [1.0, 1.0] and result.attempts == 3  # a third 1 s wait would pass it
 
 
 # ----------------------------------------------------------------------- only the DHgate host
@@ -116,6 +137,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.headers: list[dict[str, str]] = []
         self.redirect_to: str | None = None
+        self.busy_until: str | None = None  # a Retry-After date /busy answers once with a 429
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.base_url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -125,6 +147,9 @@ class _Recorder:
         self.headers.append(dict(request.headers))
         if self.redirect_to and request.path == "/away":
             response = Response("", status=302, headers={"Location": self.redirect_to})
+        elif request.path == "/busy" and self.busy_until:
+            response = Response("slow down", status=429, headers={"Retry-After": self.busy_until})
+            self.busy_until = None
         elif request.path == "/here":
             response = Response("", status=301, headers={"Location": "/landed"})
         else:
@@ -188,6 +213,16 @@ def test_a_forked_process_adopts_the_fetcher_with_a_client_of_its_own(
     assert parent.fetch(page).outcome is PollOutcome.OK
 
 
+def test_retry_after_as_an_http_date_is_read_on_the_fetchers_clock(
+    papp: Flask, recorder: _Recorder, clock: FakeClock,
+) -> None:
+    papp.config.update(DHGATE_BASE_URL=recorder.base_url, DHGATE_RETRY_AFTER_MAX_SECONDS=60.0)
+    recorder.busy_until = email.utils.formatdate(clock.time() + 40, usegmt=True)  # whole seconds
+    result = get_fetcher().fetch("/busy", deadline=clock.monotonic() + 100)
+    assert result.outcome is PollOutcome.OK and result.attempts == 2
+    assert len(result.waits) == 1 and 39.0 < result.waits[0] <= 40.0  # 40 s on the clock, not 0
+
+
 def test_redirects_stay_on_the_host(papp: Flask, recorder: _Recorder) -> None:
     papp.config["DHGATE_BASE_URL"] = recorder.base_url
     result = get_fetcher().fetch("/here")
@@ -213,13 +248,16 @@ def test_rate_limit_is_shared_by_two_apps_on_the_same_redis(papp: Flask, stores:
     assert first.reserve(10).slot_us - slots[-1] == 500_000  # the refused one reserved nothing
 
 
-def test_fetches_wait_for_their_slot(papp: Flask, sandbox: SandboxServer, page: str) -> None:
-    papp.config.update(DHGATE_REQUESTS_PER_SECOND=1.0, DHGATE_RATE_BURST=1)
+def test_fetches_wait_for_their_slot(papp: Flask, sandbox: SandboxServer, page: str, clock: FakeClock) -> None:
+    papp.config.update(DHGATE_REQUESTS_PER_SECOND=0.1, DHGATE_RATE_BURST=1)  # a slot every 10 s
     fetcher = get_fetcher()
     fetcher.limiter.reserve(10)  # someone else just took the current slot
-    result = fetcher.fetch(page, deadline=time.monotonic() + 0.3)
+    result = fetcher.fetch(page, deadline=clock.monotonic() + 0.3)
     assert result.outcome is PollOutcome.TIMEOUT  # the next slot lies beyond this deadline
-    assert sandbox.path_count(page) == 0
+    assert sandbox.path_count(page) == 0 and clock.sleeps == []
+    result = fetcher.fetch(page, deadline=clock.monotonic() + 30)
+    assert result.outcome is PollOutcome.OK and sandbox.path_count(page) == 1
+    assert len(clock.sleeps) == 1 and 5.0 < clock.sleeps[0] <= 10.0  # it waited for the next slot
 
 
 def test_a_fetch_from_a_healthy_host_asks_redis_once(
@@ -259,11 +297,14 @@ def test_the_gated_reservation_takes_no_slot_while_the_circuit_is_open(papp: Fla
 # ----------------------------------------------------------------------- circuit breaker
 
 
-def _probe(stores: Stores, base_url: str, path: str, reset: float = 60.0) -> dict:
-    """Fetch ``path`` from another process on the same Redis and database."""
+def _probe(stores: Stores, base_url: str, path: str, reset: float = 60.0, now: float | None = None) -> dict:
+    """Fetch ``path`` from another process on the same Redis and database (on a clock stopped
+    at ``now`` when given)."""
     command = [sys.executable, "-m", "tests.polling.probe", "--database-url", stores.database_url,
                "--redis-url", stores.redis_url, "--instance-path", stores.instance_path,
                "--base-url", base_url, "--path", path, "--breaker-reset", str(reset)]
+    if now is not None:
+        command += ["--now", repr(now)]
     env = {**os.environ, "APP_ENV": "testing"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
@@ -311,29 +352,66 @@ def test_gone_and_successes_reset_the_failure_count(papp: Flask, sandbox: Sandbo
 
 
 def test_breaker_half_opens_after_the_reset_timeout(
-    papp: Flask, stores: Stores, sandbox: SandboxServer, store_id: str, page: str,
+    papp: Flask, stores: Stores, sandbox: SandboxServer, store_id: str, page: str, clock: FakeClock,
 ) -> None:
-    papp.config["DHGATE_BREAKER_RESET_SECONDS"] = 1.0
+    papp.config["DHGATE_BREAKER_RESET_SECONDS"] = 10.0
     _open_breaker(papp, sandbox, store_id, page)
-    time.sleep(2.1)  # opened-at is kept in whole seconds: 2 s is surely past a 1 s timeout
+    clock.advance(9.9)
+    assert get_fetcher().fetch(page).outcome is PollOutcome.CIRCUIT_OPEN  # not yet
+    clock.advance(0.2)
     # The trial fails: open again, at once, for everybody.
     failed_trial = get_fetcher().fetch(page)
     assert failed_trial.outcome is PollOutcome.HTTP_ERROR and sandbox.path_count(page) == 6
     assert get_fetcher().fetch(page).outcome is PollOutcome.CIRCUIT_OPEN
-    time.sleep(2.1)
+    clock.advance(10.1)
     sandbox.clear_faults()
-    # This time the trial comes from the other process and succeeds: closed for everybody.
-    seen = _probe(stores, sandbox.base_url, page, reset=1.0)
+    # This time the trial comes from the other process (at the same time) and succeeds: closed
+    # for everybody.
+    seen = _probe(stores, sandbox.base_url, page, reset=10.0, now=clock.time())
     assert seen == {"outcome": "ok", "status": 200, "breaker": "closed"}
     assert get_fetcher().fetch(page).outcome is PollOutcome.OK
 
 
-def test_only_one_trial_at_a_time(papp: Flask, sandbox: SandboxServer, store_id: str, page: str) -> None:
-    papp.config["DHGATE_BREAKER_RESET_SECONDS"] = 1.0
+def test_only_one_trial_at_a_time(
+    papp: Flask, sandbox: SandboxServer, store_id: str, page: str, clock: FakeClock,
+) -> None:
+    papp.config["DHGATE_BREAKER_RESET_SECONDS"] = 10.0
     _open_breaker(papp, sandbox, store_id, page)
-    time.sleep(2.1)
+    clock.advance(10.1)
     breaker = get_fetcher().breaker
     trial = breaker.admit()
     assert trial.trial
     assert get_fetcher().fetch(page).outcome is PollOutcome.CIRCUIT_OPEN  # another worker waits
     breaker.release(trial)
+
+
+def test_the_scripts_read_the_keys_pybreaker_really_writes(papp: Flask) -> None:
+    """The rate limiter's Lua and ``HostBreaker.admit`` read pybreaker's Redis keys by name, a
+    private detail of pybreaker: drive pybreaker's own ``CircuitRedisStorage`` and check that the
+    keys it writes are the ones read, with the values read. Fails when pybreaker renames them."""
+    limiter = get_fetcher().limiter
+    redis_client = limiter._redis
+    namespace = "dhm-test:pybreaker-keys"
+    ours = HostBreaker(redis_client, "keys.example", namespace=namespace, fail_max=2, reset_timeout=60,
+                       clock=FakeClock().time)
+    storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, redis_client, namespace=namespace)
+    theirs = pybreaker.CircuitBreaker(fail_max=2, reset_timeout=60, state_storage=storage)
+
+    def fail() -> None:
+        raise OSError("down")
+
+    with pytest.raises(OSError):
+        theirs.call(fail)
+    written = {key.decode() for key in redis_client.scan_iter(match=f"{namespace}:*")}
+    assert {ours.state_key, ours.counter_key} <= written, written
+    assert redis_client.mget(ours.state_key, ours.counter_key) == [b"closed", b"1"]
+    assert ours.fail_counter == 1 and ours.state == "closed"
+    slot, state, counter = limiter.reserve_gated(ours.state_key, ours.counter_key, pybreaker.STATE_CLOSED, 10)
+    assert slot is not None and (state, counter) == (b"closed", b"1")
+
+    with pytest.raises(pybreaker.CircuitBreakerError):
+        theirs.call(fail)  # the second failure opens the circuit
+    slot, state, counter = limiter.reserve_gated(ours.state_key, ours.counter_key, pybreaker.STATE_CLOSED, 10)
+    assert slot is None and (state, counter) == (b"open", b"2")  # the gate is shut, no slot taken
+    with pytest.raises(CircuitOpen):
+        ours.admit()

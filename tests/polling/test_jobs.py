@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from extensions import db, get_redis
 from jobs import monitoring as monitoring_jobs
 from models import Monitor, MonitorProduct, PollRun
-from services.dhgate.sandbox import SandboxServer
+from sandbox import SandboxServer
 from tests.conftest import Stores, make_app
 from tests.factories import make_monitor
 from tests.polling.conftest import FAST_POLLING
