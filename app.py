@@ -2,6 +2,13 @@
 
 Web (gunicorn via ``wsgi.py``), the RQ worker, the scheduler and the ``flask`` CLI all call
 ``create_app()``, so they share configuration, models and services. Nothing here runs at import.
+
+The app is built in two halves: the configuration and the ``flask`` commands (cheap), then the
+extensions, request layer, blueprints and metrics, which import SQLAlchemy, the models and every
+service. The second half's modules are imported inside the functions that bind them, so that
+importing this module stays cheap; and when Flask's ``flask`` command builds the app only to
+list or look up its commands (``flask --help``), the second half waits until a command runs
+(``cli.lazy`` says how). Everyone else gets the whole app at once.
 """
 from __future__ import annotations
 
@@ -15,8 +22,9 @@ from dotenv import dotenv_values
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from cli import register_commands
+from cli.lazy import defer_setup, looking_up_commands
 from config import Config, ConfigError, env_int, select_config
-from extensions import init_extensions
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -39,19 +47,28 @@ def create_app(config: Mapping[str, Any] | type[Config] | None = None) -> Flask:
 
     _resolve_secret_key(app)
     _resolve_database_url(app)
-    _resolve_redis_url(app)
     app.config.setdefault("MIGRATIONS_DIR", PROJECT_ROOT / "migrations")
 
     hops = env_int(environ, "PROXY_FIX_HOPS", 0, minimum=0)
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    init_extensions(app)
+    register_commands(app)
+    if looking_up_commands():
+        defer_setup(app, _build)
+    else:
+        _build(app)
+    return app
+
+
+def _build(app: Flask) -> None:
+    """The half of the app that requests, jobs and commands use: Redis, extensions, the request
+    layer, blueprints and metrics."""
+    _resolve_redis_url(app)
+    _init_extensions(app)
     _init_web(app)
     _register_blueprints(app)
-    _register_cli(app)
     _init_metrics(app)
-    return app
 
 
 def _environment() -> dict[str, str]:
@@ -103,6 +120,12 @@ def _resolve_redis_url(app: Flask) -> None:
     app.config["REDIS_URL"] = ensure_embedded_redis(app.instance_path)
 
 
+def _init_extensions(app: Flask) -> None:
+    from extensions import init_extensions
+
+    init_extensions(app)
+
+
 def _init_web(app: Flask) -> None:
     """Request-layer concerns: sessions, languages, security headers, assets, error pages."""
     from services import sessions
@@ -139,9 +162,3 @@ def _init_metrics(app: Flask) -> None:
     from services import metrics
 
     metrics.init_app(app)
-
-
-def _register_cli(app: Flask) -> None:
-    from cli import register_commands
-
-    register_commands(app)

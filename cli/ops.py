@@ -203,5 +203,3 @@ def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
         raise click.ClickException(str(exc)) from None
     worker.work(burst=burst, with_scheduler=bool(current_app.config["WORKER_RQ_SCHEDULER"]))
 
-
-COMMANDS: list[click.Command] = [jobs_cli, scheduler_cli, metrics_cli, health_command, worker_command]

@@ -185,5 +185,3 @@ def _free_username(email: str) -> str:
         candidate = f"{base}{number}"
     return candidate
 
-
-COMMANDS: list[click.Command] = [users_cli]
