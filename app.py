@@ -5,6 +5,14 @@ Web (gunicorn via ``wsgi.py``), the RQ worker, the scheduler and the ``flask`` C
 and building an app starts no process: without ``REDIS_URL`` the app points at the embedded
 Redis of its instance folder, which ``scripts/run_all.py``, the worker and the ``flask`` commands
 that use Redis start (``services.embedded_redis``).
+
+The app is built in two halves: the configuration and the ``flask`` commands (cheap), then the
+extensions, request layer, blueprints and metrics (``app_parts``), which import SQLAlchemy, the
+models and every service. When Flask's ``flask`` command builds the app only to list or look up
+its commands (``flask --help``), the second half waits until a command runs (``cli.lazy`` says
+how), so ``app_parts`` is imported in ``_build`` rather than at the top of this module: that one
+deferred import is what keeps every ``flask`` command quick to start. Everyone else gets the
+whole app at once.
 """
 from __future__ import annotations
 
@@ -18,20 +26,9 @@ from dotenv import dotenv_values
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints.admin import bp as admin_bp
-from blueprints.affiliate import bp as affiliate_bp
-from blueprints.api import bp as api_bp
-from blueprints.auth import bp as auth_bp
-from blueprints.dashboard import bp as dashboard_bp
-from blueprints.health import bp as health_bp
-from blueprints.monitoring import bp as monitoring_bp
-from blueprints.notifications import bp as notifications_bp
 from cli import register_commands
+from cli.lazy import defer_setup, looking_up_commands
 from config import ConfigError, select_config
-from extensions import init_extensions
-from services import metrics, sessions
-from services.embedded_redis import embedded_redis_url
-from web import assets, context, errors, i18n, security
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -54,19 +51,26 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
 
     _resolve_secret_key(app)
     _resolve_database_url(app)
-    _resolve_redis_url(app)
     app.config.setdefault("MIGRATIONS_DIR", PROJECT_ROOT / "migrations")
 
     hops = int(app.config["PROXY_FIX_HOPS"])
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    init_extensions(app)
-    _init_web(app)
-    _register_blueprints(app)
-    _register_cli(app)
-    _init_metrics(app)
+    register_commands(app)
+    if looking_up_commands():
+        defer_setup(app, _build)
+    else:
+        _build(app)
     return app
+
+
+def _build(app: Flask) -> None:
+    """The half of the app that requests, jobs and commands use (see the module docstring for
+    why it is imported here)."""
+    import app_parts
+
+    app_parts.build(app)
 
 
 def _environment() -> dict[str, str]:
@@ -107,41 +111,3 @@ def _resolve_database_url(app: Flask) -> None:
     if url.startswith("sqlite"):
         # SQLite: wait for writers instead of failing with "database is locked".
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
-
-
-def _resolve_redis_url(app: Flask) -> None:
-    """Use ``REDIS_URL``, or the embedded Redis of the instance folder, *without starting it*:
-    the processes that need Redis start it, and a page served while it is down degrades as with
-    any Redis outage."""
-    if not app.config.get("REDIS_URL"):
-        app.config["REDIS_URL"] = embedded_redis_url(app.instance_path)
-
-
-def _init_web(app: Flask) -> None:
-    """Request-layer concerns: sessions, languages, security headers, assets, error pages."""
-    sessions.init_app(app)
-    i18n.init_app(app)
-    security.init_app(app)
-    assets.init_app(app)
-    errors.init_app(app)
-    context.init_app(app)
-
-
-def _register_blueprints(app: Flask) -> None:
-    app.register_blueprint(dashboard_bp)
-    app.register_blueprint(auth_bp, url_prefix="/auth")
-    app.register_blueprint(admin_bp, url_prefix="/admin")
-    app.register_blueprint(monitoring_bp, url_prefix="/monitors")
-    app.register_blueprint(notifications_bp, url_prefix="/notifications")
-    app.register_blueprint(affiliate_bp, url_prefix="/affiliate")
-    app.register_blueprint(api_bp, url_prefix="/api")
-    app.register_blueprint(health_bp)
-
-
-def _init_metrics(app: Flask) -> None:
-    """Request/DB timing. Last: it wraps ``wsgi_app`` and sets ``request_class``."""
-    metrics.init_app(app)
-
-
-def _register_cli(app: Flask) -> None:
-    register_commands(app)

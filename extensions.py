@@ -1,7 +1,8 @@
 """Every Flask extension, created unbound here and bound to an app in ``init_extensions``.
 
 Keeping them in one module lets blueprints, services and jobs import ``db`` or ``cache`` without
-importing the app, and keeps import free of side effects (house rule 1).
+importing the app, and keeps import free of side effects (house rule 1). Flask-Migrate is the one
+exception: it imports Alembic, which only ``flask db`` needs, so ``cli.database`` binds it there.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
@@ -41,7 +41,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
@@ -93,7 +92,6 @@ def init_extensions(app: Flask) -> None:
     if not event.contains(Engine, "connect", _tune_sqlite):
         event.listen(Engine, "connect", _tune_sqlite)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIR"]), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

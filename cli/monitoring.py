@@ -1,4 +1,4 @@
-"""CLI commands: monitoring (``flask monitors add|list`` and, when present, ``poll``).
+"""CLI commands: monitoring (``flask monitors add|list|poll``).
 
 Same rules as the web form (allowed hosts, duplicates, the owner's tier minimum, the interval
 values ``rules.parse_interval`` reads), because both go through ``services.monitors``. Bad input
@@ -13,12 +13,19 @@ from typing import Any, TypeVar
 import click
 from flask.cli import AppGroup
 
+from cli.lazy import LazyCommand
 from models import Monitor
 from services.dhgate.types import InvalidDHgateInput
 from services.formatting import interval as format_interval
 from services.monitors import commands, queries, rules
 
 monitors = AppGroup("monitors", help="Watch DHgate stores, searches and products.")
+# ``flask monitors poll`` lives with the polling engine; loaded only when it runs, so that
+# ``add`` and ``list`` do not import the fetcher and parsers.
+monitors.add_command(LazyCommand(
+    "poll", "cli.polling:poll_command",
+    "Poll monitor MONITOR_ID (or --all active ones) now, in this process, and print what was seen.",
+))
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,16 +115,3 @@ def _clip(text: str, width: int) -> str:
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
-
-def _attach_poll_command() -> None:
-    """``flask monitors poll`` lives with the polling engine; add it when that module has it."""
-    try:
-        from cli.polling import poll_command
-    except ImportError:
-        return
-    monitors.add_command(poll_command)
-
-
-_attach_poll_command()
-
-COMMANDS: list[click.Command] = [monitors]

@@ -214,5 +214,3 @@ def worker_command(burst: bool, queues: list[str], no_fork: bool, name: str | No
     except WorkerStartError as exc:
         raise click.ClickException(str(exc)) from None
 
-
-COMMANDS: list[click.Command] = [jobs_cli, scheduler_cli, metrics_cli, health_command, worker_command]

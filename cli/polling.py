@@ -1,7 +1,7 @@
 """CLI commands: polling DHgate (``flask monitors poll``, ``flask dhgate parse|sandbox``).
 
-``poll_command`` is added to the ``monitors`` group by ``cli.monitoring``; the ``dhgate`` group is
-registered from ``COMMANDS``. Bad input ends with one clear line and exit status 1.
+``poll_command`` joins the ``monitors`` group (``cli.monitoring`` names it lazily); the ``dhgate``
+group is in the table of ``cli/__init__.py``. Bad input ends with one clear line and exit status 1.
 """
 from __future__ import annotations
 
@@ -126,5 +126,3 @@ def sandbox_command(host: str, port: int, seed: int, stores: int, evolve_every: 
 
     run_sandbox(host, port, seed, stores, evolve_every)
 
-
-COMMANDS: list[click.Command] = [dhgate]

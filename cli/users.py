@@ -2,7 +2,7 @@
 
 Every command runs inside the app context (``AppGroup``) and goes through the same services as
 the web pages, so the rules and the security log are the same. Bad input ends with one clear
-line and exit code 1, never a traceback.
+line and exit code 1, never a traceback; every argument is checked before a password is asked for.
 """
 from __future__ import annotations
 
@@ -40,8 +40,20 @@ def _checked_password(password: str) -> str:
     return password
 
 
+def _acceptable_password(password: str) -> str:
+    """``click.prompt``'s check of a typed password: a rule it breaks is said at once and the
+    prompt asks again, before the confirmation."""
+    try:
+        accounts.validate_password(password)
+    except AccountError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return password
+
+
 def _prompt_password(label: str) -> str:
-    return click.prompt(label, hide_input=True, confirmation_prompt=True)
+    """Asked only after every other argument was checked: a typo elsewhere must not cost a
+    password typed twice."""
+    return click.prompt(label, hide_input=True, confirmation_prompt=True, value_proc=_acceptable_password)
 
 
 @users_cli.command("create")
@@ -52,12 +64,12 @@ def _prompt_password(label: str) -> str:
 @click.option("--tier", default="free", show_default=True, help="Subscription tier.")
 def create_command(email: str, username: str, admin: bool, password: str | None, tier: str) -> None:
     """Create an account for EMAIL with USERNAME."""
-    if password is None:
-        password = _prompt_password("Password")
+    role = "admin" if admin else "member"
     try:
-        user = accounts.create_user(
-            email, username, password, role="admin" if admin else "member", subscription_tier=tier
-        )
+        accounts.check_new_account(email, username, role=role, subscription_tier=tier)
+        if password is None:
+            password = _prompt_password("Password")
+        user = accounts.create_user(email, username, password, role=role, subscription_tier=tier)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     record_security_event(
@@ -185,5 +197,3 @@ def _free_username(email: str) -> str:
         candidate = f"{base}{number}"
     return candidate
 
-
-COMMANDS: list[click.Command] = [users_cli]

@@ -138,6 +138,23 @@ def validate_username(username: str) -> str:
     return username
 
 
+def check_new_account(
+    email: str, username: str, *, role: str = "member", subscription_tier: str = "free"
+) -> tuple[str, str]:
+    """Everything about a new account except its password, checked as ``create_user`` checks it:
+    the normalised (e-mail, username), or ``AccountError``. The command line calls it before it
+    asks for a password, so nobody types one twice only to learn the address was wrong."""
+    email = normalise_email(email)
+    username = validate_username(username)
+    if role not in ROLES:
+        raise AccountError(_("Role must be admin or member."))
+    if subscription_tier not in TIERS:
+        raise AccountError(_("Unknown subscription tier."))
+    if find_user(email) or find_user(username):
+        raise AccountError(_("A user with that e-mail or username already exists."))
+    return email, username
+
+
 def create_user(
     email: str,
     username: str,
@@ -149,15 +166,8 @@ def create_user(
     commit: bool = True,
 ) -> User:
     """Create an account after checking the rules; raises ``AccountError`` with a clear reason."""
-    email = normalise_email(email)
-    username = validate_username(username)
-    if role not in ROLES:
-        raise AccountError(_("Role must be admin or member."))
-    if subscription_tier not in TIERS:
-        raise AccountError(_("Unknown subscription tier."))
+    email, username = check_new_account(email, username, role=role, subscription_tier=subscription_tier)
     validate_password(password)
-    if find_user(email) or find_user(username):
-        raise AccountError(_("A user with that e-mail or username already exists."))
     user = User(
         email=email,
         username=username,

@@ -15,6 +15,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
+from cli.database import init_migrations
 from tests.conftest import Stores, make_app
 
 
@@ -35,6 +36,7 @@ def _separate_database(url: str, tmp_path) -> str:  # noqa: ANN001
 def migration_app(stores: Stores, tmp_path) -> Iterator[Flask]:  # noqa: ANN001
     url = _separate_database(stores.database_url, tmp_path)
     app = make_app(stores, SQLALCHEMY_DATABASE_URI=url)
+    init_migrations(app)  # what ``flask db`` does before running a migration command
     with app.app_context():
         yield app
         from extensions import db

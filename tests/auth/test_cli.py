@@ -1,6 +1,7 @@
 """``flask users …`` through click's runner: happy paths and every kind of bad input."""
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
@@ -49,6 +50,43 @@ def test_create_bad_input(runner: FlaskCliRunner, alice: User) -> None:
     assert_clean_failure(runner.invoke(args=["users", "create", "new@example.com", "new", "--password", "a long enough password", "--tier", "gold"]))
     missing = runner.invoke(args=["users", "create", "only@example.com"])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+@pytest.mark.parametrize(
+    ("email", "username", "extra", "message"),
+    [
+        ("bad-email", "x", [], "not a valid e-mail address"),
+        ("new@example.com", "no spaces", [], "Username must be"),
+        ("new@example.com", "new", ["--tier", "gold"], "Unknown subscription tier"),
+        ("alice@example.com", "new", [], "already exists"),
+        ("new@example.com", "ALICE", ["--admin"], "already exists"),
+    ],
+)
+def test_create_checks_every_argument_before_asking_for_a_password(
+    runner: FlaskCliRunner, alice: User, email: str, username: str, extra: list[str], message: str
+) -> None:
+    # A password on stdin would be accepted if a prompt came first: the command must not read it.
+    result = runner.invoke(args=["users", "create", email, username, *extra],
+                           input="a long enough password\na long enough password\n")
+    assert_clean_failure(result)
+    assert message in result.output
+    assert "Password" not in result.output
+    assert find_user("new@example.com") is None
+
+
+def test_create_prompt_says_what_is_wrong_with_a_password_and_asks_again(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["users", "create", "eve@example.com", "eve"],
+                           input="short\na long enough password\na long enough password\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Error: Password must be at least") == 1
+    assert result.output.count("Password: ") == 2 and "Repeat for confirmation" in result.output
+    assert verify_password(find_user("eve"), "a long enough password")
+
+
+def test_set_password_checks_the_account_before_asking(runner: FlaskCliRunner, alice: User) -> None:
+    result = runner.invoke(args=["users", "set-password", "nobody"], input="prompted password\nprompted password\n")
+    assert_clean_failure(result)
+    assert "New password" not in result.output
 
 
 def test_set_password(app: Flask, runner: FlaskCliRunner, alice: User, browser, security_events) -> None:  # noqa: ANN001
