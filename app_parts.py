@@ -18,9 +18,9 @@ from blueprints.health import bp as health_bp
 from blueprints.monitoring import bp as monitoring_bp
 from blueprints.notifications import bp as notifications_bp
 from extensions import init_extensions
-from services import metrics, sessions
+from services import metrics
 from services.embedded_redis import embedded_redis_url
-from web import assets, context, errors, i18n, security
+from web import assets, context, errors, i18n, login, security
 
 
 def build(app: Flask) -> None:
@@ -42,7 +42,7 @@ def _resolve_redis_url(app: Flask) -> None:
 
 def _init_web(app: Flask) -> None:
     """Request-layer concerns: sessions, languages, security headers, assets, error pages."""
-    sessions.init_app(app)
+    login.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     assets.init_app(app)

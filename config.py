@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from apscheduler.triggers.cron import CronTrigger
+
 from settings import BY_NAME, SETTINGS, Setting
 
 
@@ -126,8 +128,6 @@ def parse_schedule(name: str, spec: str) -> tuple[str, Any]:
         return "every", int(number) * _EVERY_UNITS[unit]
     if text.startswith("cron "):
         expression = text[len("cron "):]
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
             CronTrigger.from_crontab(expression, timezone="UTC")
         except ValueError as exc:

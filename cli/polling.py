@@ -15,6 +15,11 @@ from sqlalchemy import select
 from cli.embedded_redis import needs_redis
 from extensions import db
 from models import Monitor, PollRun
+from sandbox import run_sandbox
+from services.dhgate import parsers
+from services.dhgate.encoding import PageTooLarge, read_saved_page
+from services.dhgate.types import DHgatePageError, PageUnparsable
+from services.polling import engine as polling
 
 
 @click.command("poll")
@@ -24,8 +29,6 @@ from models import Monitor, PollRun
 @needs_redis
 def poll_command(monitor_id: int | None, poll_all: bool) -> None:
     """Poll monitor MONITOR_ID (or --all active ones) now, in this process, and print what was seen."""
-    from services.polling import engine as polling
-
     if (monitor_id is None) == (not poll_all):
         raise click.ClickException("Give one monitor id, or --all (not both).")
     if monitor_id is not None:
@@ -83,10 +86,6 @@ def parse_command(file: Path, kind: str | None, status_code: int) -> None:
     The file is decoded as a browser would (byte-order mark, then its <meta> charset, then
     UTF-8) and read only up to the size the fetcher accepts for a page.
     """
-    from services.dhgate import parsers
-    from services.dhgate.encoding import PageTooLarge, read_saved_page
-    from services.dhgate.types import DHgatePageError, PageUnparsable
-
     limit = int(current_app.config["DHGATE_MAX_PAGE_BYTES"])
     try:
         saved = read_saved_page(file, limit)
@@ -122,7 +121,5 @@ def parse_command(file: Path, kind: str | None, status_code: int) -> None:
               help="Let the marketplace change every SECONDS (new listings, prices, stock).")
 def sandbox_command(host: str, port: int, seed: int, stores: int, evolve_every: float | None) -> None:
     """Run the local DHgate imitation in the foreground (point DHGATE_BASE_URL at it)."""
-    from sandbox import run_sandbox
-
     run_sandbox(host, port, seed, stores, evolve_every)
 

@@ -9,22 +9,22 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from services.health import overall_ok, run_and_record
+from services.metrics_flush import flush_metrics as flush
+from services.platform import take_snapshot
 from services.queue import job
+from services.retention import prune as run_prune
 
 
 @job("high", timeout=120)
 def flush_metrics() -> dict[str, int]:
     """Move the per-minute request-metric buffers from Redis into ``request_metrics``."""
-    from services.metrics_flush import flush_metrics as flush
-
     return asdict(flush())
 
 
 @job("high", timeout=60)
 def run_health_checks() -> dict[str, Any]:
     """Run every health check, store the results and tell admins about transitions."""
-    from services.health import overall_ok, run_and_record
-
     results = run_and_record()
     return {"ok": overall_ok(results), "checks": {r.name: r.status for r in results}}
 
@@ -32,14 +32,10 @@ def run_health_checks() -> dict[str, Any]:
 @job("maintenance", timeout=120)
 def snapshot_platform_metrics() -> int:
     """Write one ``platform_metrics`` row; returns its id."""
-    from services.platform import take_snapshot
-
     return take_snapshot().id
 
 
 @job("maintenance", timeout=1800, retries=2, retry_intervals=(60, 300))
 def prune() -> dict[str, int]:
     """Roll minute metrics up into hours and delete history past its retention."""
-    from services.retention import prune as run_prune
-
     return asdict(run_prune())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -246,8 +247,6 @@ def update_preferences(
 @lru_cache(maxsize=1)
 def available_timezones() -> tuple[str, ...]:
     """IANA zone names people pick from, sorted, without the legacy aliases like ``Etc/GMT+3``."""
-    import zoneinfo
-
     names = zoneinfo.available_timezones()
     return tuple(sorted(n for n in names if "/" in n and not n.startswith(("Etc/", "SystemV/", "posix/", "right/")))) + ("UTC",)
 

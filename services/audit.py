@@ -1,10 +1,12 @@
 """The security log: one place that writes and reads ``security_events`` rows."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from flask import has_request_context, request
+from flask import g, has_app_context, has_request_context
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -30,9 +32,26 @@ def event_label(event: str) -> str:
     return str(label) if label is not None else event
 
 
-def client_ip() -> str | None:
-    """The client's address as the WSGI server (behind ProxyFix, if configured) sees it."""
-    return request.remote_addr if has_request_context() else None
+@dataclass(frozen=True)
+class Client:
+    """Who is asking: the address (as the WSGI server sees it, behind ProxyFix if configured)
+    and the user agent. The request layer (``web.login``) stores one on ``g`` first thing in
+    every request, so services can record it without reaching for ``flask.request``."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+CLIENT_KEY = "client"
+NOBODY = Client()  # jobs and CLI commands: no client to record
+
+
+def current_client() -> Client:
+    """The client of the current request, or ``NOBODY`` outside one."""
+    if not has_app_context():
+        return NOBODY
+    client = g.get(CLIENT_KEY)
+    return client if isinstance(client, Client) else NOBODY
 
 
 def record_security_event(
@@ -47,16 +66,14 @@ def record_security_event(
     Commits by default because these events must survive the request failing afterwards (a
     refused login is exactly the case where nothing else gets committed).
     """
-    if user_id is None and has_request_context():
-        from flask_login import current_user
-
-        if current_user and current_user.is_authenticated:
-            user_id = current_user.id
+    if user_id is None and has_request_context() and current_user and current_user.is_authenticated:
+        user_id = current_user.id
+    client = current_client()
     row = SecurityEvent(
         event=event[:32],
         user_id=user_id,
-        ip=client_ip(),
-        user_agent=(request.user_agent.string[:512] if has_request_context() else None),
+        ip=client.ip,
+        user_agent=client.user_agent,
         details=details,
     )
     db.session.add(row)

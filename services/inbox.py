@@ -5,6 +5,7 @@ import logging
 from datetime import UTC, datetime
 
 from flask import g
+from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,8 +26,6 @@ def unread_count(user_id: int) -> int:
 
 def unread_count_for_layout() -> int:
     """The navigation badge: once per request, and 0 rather than a broken page if the DB is down."""
-    from flask_login import current_user
-
     if not current_user.is_authenticated:
         return 0
     if "unread_count" not in g:

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from flask import Flask
+from flask import Flask, has_request_context
 from sqlalchemy import event
 
+from extensions import db
 from services.histograms import BOUNDS_MS, BUCKET_COUNT
 
 logger = logging.getLogger(__name__)
@@ -338,10 +339,6 @@ def _attach_query_timing(app: Flask, recorder: Recorder) -> None:
     Only queries inside a request are timed: these are *request* metrics, and jobs in forked
     work horses exit without a chance to push what they recorded.
     """
-    from flask import has_request_context
-
-    from extensions import db
-
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         if has_request_context():
             conn.info.setdefault(_QUERY_STARTS, []).append(time.perf_counter())

@@ -20,6 +20,10 @@ from sqlalchemy import select
 from extensions import db
 from models.metrics import RequestMetric
 from services import histograms
+from services.health import latest_results
+from services.queue import queue_counts
+from services.scheduler import scheduler_status
+from services.worker_heartbeat import list_workers
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +73,6 @@ class PlatformCollector(Collector):
         yield from (requests, latency, queries, query_time)
 
     def _queues(self) -> Iterator[Metric]:
-        from services.queue import queue_counts
-
         jobs = GaugeMetricFamily("dhm_queue_jobs", "RQ jobs per queue and state (failed/finished: still retained).", labels=["queue", "state"])
         for queue, states in queue_counts().items():
             for state, value in states.items():
@@ -78,9 +80,6 @@ class PlatformCollector(Collector):
         yield jobs
 
     def _liveness(self) -> Iterator[Metric]:
-        from services.scheduler import scheduler_status
-        from services.worker_heartbeat import list_workers
-
         workers = GaugeMetricFamily("dhm_workers_alive", "Workers with a fresh heartbeat.")
         workers.add_metric([], sum(1 for w in list_workers() if w.alive))
         status = scheduler_status()
@@ -91,8 +90,6 @@ class PlatformCollector(Collector):
         yield from (workers, scheduler, standbys)
 
     def _health(self) -> Iterator[Metric]:
-        from services.health import latest_results
-
         up = GaugeMetricFamily("dhm_health_check_up", "Latest result of each health check (1 ok, 0 failing).", labels=["check", "critical"])
         latency = GaugeMetricFamily("dhm_health_check_response_seconds", "Duration of each check's latest run.", labels=["check"])
         for check in latest_results():

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
+from models import SecurityEvent
 from models.metrics import HealthCheck, MetricFlush, PlatformMetric, RequestMetric
 from services import histograms
 from services.metrics_flush import BufferedSeries, SeriesId, merge_into
@@ -38,8 +39,6 @@ class PruneReport:
 
 
 def prune(now: datetime | None = None) -> PruneReport:
-    from models import SecurityEvent
-
     config = current_app.config
     now = now or datetime.now(UTC)
     report = PruneReport()

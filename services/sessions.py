@@ -1,9 +1,10 @@
-"""Server-side login sessions on top of Flask-Login.
+"""Server-side login sessions: the ``admin_sessions`` rows behind every logged-in browser.
 
 Flask-Login keeps ``User.get_id()`` in the signed session cookie. Our ``get_id`` is a random
-session token whose SHA-256 lives in ``admin_sessions``; the loader below looks the row up on every
-request, so a revoked, expired or deactivated session stops working at the next request, and a
-stolen database does not contain usable tokens.
+session token whose SHA-256 lives in ``admin_sessions``; ``load_user_from_token`` looks the row up
+on every request, so a revoked, expired or deactivated session stops working at the next request,
+and a stolen database does not contain usable tokens. The cookie side (logging a browser in and
+out) is the request layer's: ``web.login``.
 """
 from __future__ import annotations
 
@@ -13,41 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from flask import Flask, abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
-from flask_login import login_user, logout_user
+from flask import current_app
 from sqlalchemy import select, update
-from werkzeug.wrappers import Response
+from ua_parser import parse as parse_user_agent
 
-from extensions import db, login_manager
+from extensions import db
 from models import AdminSession, User
+from services.audit import Client
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def init_app(app: Flask) -> None:
-    login_manager.login_view = "auth.login"
-    login_manager.login_message_category = "info"
-    login_manager.session_protection = None  # our own session rows do this job, revocably
-    login_manager.user_loader(load_user_from_token)
-    login_manager.unauthorized_handler(handle_unauthorized)
-
-    from flask_babel import lazy_gettext
-
-    login_manager.login_message = lazy_gettext("Please log in to see this page.")  # type: ignore[assignment]
-
-
-def handle_unauthorized() -> Response:
-    """Anonymous visitor on a protected page: people go to the login form (coming back here
-    afterwards), JSON clients get a 401 they can act on instead of an HTML redirect."""
-    from web.errors import wants_json
-
-    if wants_json():
-        abort(401)
-    flash(str(login_manager.login_message), login_manager.login_message_category)
-    here = request.full_path if request.query_string else request.path
-    return redirect(url_for("auth.login", next=here))
 
 
 def load_user_from_token(token: str) -> User | None:
@@ -74,8 +51,9 @@ def _touch(row: AdminSession, now: datetime) -> None:
     db.session.commit()
 
 
-def start_session(user: User, *, remember: bool = False) -> AdminSession:
-    """Create a session row, log the user in with its token, and record the login time."""
+def open_session(user: User, client: Client, *, remember: bool = False) -> tuple[AdminSession, str]:
+    """Create a session row for ``user`` and record the login time; returns the row and the
+    token (only its hash is stored) that the browser's cookie will carry."""
     now = datetime.now(UTC)
     lifetime = (
         timedelta(days=current_app.config["REMEMBER_DAYS"])
@@ -90,39 +68,15 @@ def start_session(user: User, *, remember: bool = False) -> AdminSession:
         last_seen_at=now,
         expires_at=now + lifetime,
         remember=remember,
-        ip_address=request.remote_addr if has_request_context() else None,
-        user_agent=request.user_agent.string[:512] if has_request_context() else None,
+        ip_address=client.ip,
+        user_agent=client.user_agent,
     )
     db.session.add(row)
     user.last_login_at = now
     db.session.commit()
     user.current_session = row
     user.current_token = token
-    _reset_cookie_session()  # a fresh cookie: no session fixation across logins
-    session.permanent = remember  # cookie lifetime: PERMANENT_SESSION_LIFETIME = REMEMBER_DAYS
-    login_user(user, remember=False)  # never Flask-Login's own remember cookie: it bypasses our rows
-    return row
-
-
-# Harmless choices made before logging in that the person expects to keep (the language).
-_SURVIVES_LOGIN = ("lang",)
-
-
-def end_current_session(user: User, reason: str = "logout") -> None:
-    """Revoke the session this request belongs to and clear the cookie."""
-    if user.current_session is not None:
-        revoke_session(user.current_session, reason)
-    logout_user()
-    _reset_cookie_session()
-
-
-def _reset_cookie_session() -> None:
-    """Empty the cookie session (keeping harmless choices like the language) and forget the CSRF
-    token Flask-WTF cached for this request: it belonged to the old session and would fail."""
-    keep = {key: session[key] for key in _SURVIVES_LOGIN if key in session}
-    session.clear()
-    session.update(keep)
-    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    return row, token
 
 
 def revoke_session(row: AdminSession, reason: str) -> bool:
@@ -185,9 +139,7 @@ def describe_user_agent(user_agent: str | None) -> Device:
     """``Device('Firefox 121', 'Windows')``; unknown parts are None (the page says "unknown")."""
     if not user_agent:
         return Device(None, None)
-    from ua_parser import parse
-
-    result = parse(user_agent)
+    result = parse_user_agent(user_agent)
     browser = None
     if result.user_agent is not None and result.user_agent.family != "Other":
         browser = " ".join(p for p in (result.user_agent.family, result.user_agent.major) if p)

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from extensions import db
+from services.audit import record_security_event
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +50,6 @@ def render_error(code: int, description: str | None) -> tuple[Response | str, in
 
 def _bare_page(code: int, title: str, description: str | None) -> str:
     """A minimal page that needs nothing but the standard library to render."""
-    from markupsafe import escape
-
     text = f"<p>{escape(description)}</p>" if description else ""
     return (
         f'<!doctype html><html><head><meta charset="utf-8"><title>{code} {escape(title)}</title></head>'
@@ -59,8 +61,6 @@ def handle_http_exception(exc: HTTPException) -> tuple[Response | str, int] | Re
     code = exc.code or 500
     response, status = render_error(code, _describe(exc))
     if code == 429:
-        from flask import make_response
-
         resp = make_response(response, status)
         retry_after = _retry_after(exc)
         if retry_after:
@@ -85,8 +85,6 @@ def _retry_after(exc: HTTPException) -> int | None:
 
 
 def handle_csrf_error(exc: CSRFError) -> tuple[Response | str, int]:
-    from services.audit import record_security_event
-
     record_security_event("csrf_failed", details={"reason": exc.description, "path": request.path[:200]})
     return render_error(400, _("The form expired or was sent from another page. Please try again."))
 
@@ -97,8 +95,6 @@ def handle_unexpected(exc: Exception) -> tuple[Response | str, int]:
         return handle_http_exception(exc)  # type: ignore[return-value]
     logger.exception("unhandled error on %s %s", request.method, request.path)
     try:
-        from extensions import db
-
         db.session.rollback()
     except Exception:  # noqa: BLE001 - the error page must render whatever state the DB is in
         logger.debug("rollback after error failed", exc_info=True)

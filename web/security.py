@@ -6,8 +6,13 @@ import hashlib
 from urllib.parse import urljoin, urlsplit
 
 from flask import Flask, Response, abort, current_app, request
+from flask_babel import gettext as _
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
+
+from services.accounts import find_user
+from services.audit import record_security_event
+from web.errors import handle_http_exception
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -96,8 +101,6 @@ def check_same_origin() -> None:
 
 
 def _refuse_cross_origin(origin: str) -> None:
-    from services.audit import record_security_event
-
     record_security_event("csrf_failed", details={"reason": "cross-origin request", "origin": origin[:200]})
     abort(403, description="Cross-site request refused.")
 
@@ -135,8 +138,6 @@ def handle_rate_limited(exc: RateLimitExceeded) -> Response:
 
     Flask-Limiter's own after-request hook adds ``Retry-After`` to this response.
     """
-    from services.audit import record_security_event
-
     key_func = exc.limit.key_func
     per_account = key_func is login_rate_limit_key
     if per_account:
@@ -153,17 +154,11 @@ def handle_rate_limited(exc: RateLimitExceeded) -> Response:
     }
     user_id = None
     if per_account:
-        from services.accounts import find_user
-
         login = (request.form.get("login") or "").strip()[:254]
         details["login"] = login
         target = find_user(login)
         user_id = target.id if target is not None else None
     record_security_event("rate_limited", user_id=user_id, details=details)
     if not exc.limit.error_message:
-        from flask_babel import gettext as _
-
         exc.description = _("You have sent too many requests (the limit is %(limit)s).", limit=str(exc.limit.limit))
-    from web.errors import handle_http_exception
-
     return handle_http_exception(exc)  # type: ignore[return-value]

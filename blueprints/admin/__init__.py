@@ -4,7 +4,7 @@ Every view here is for admins only; the check sits on the blueprint (``before_re
 view added later cannot forget it."""
 from flask import Blueprint
 
-from blueprints.auth.decorators import refuse_non_admins
+from web.access import refuse_non_admins
 
 bp = Blueprint("admin", __name__)
 bp.before_request(refuse_non_admins)

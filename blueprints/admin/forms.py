@@ -6,12 +6,26 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, RadioField, SearchField, SelectChoice, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    SearchField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from blueprints.auth.forms import tier_choices
-from models.users import ROLES
+from models.users import ROLES, TIERS
 from services.audit import EVENT_LABELS
+from services.labels import tier_label
+
+
+def tier_choices() -> list[SelectChoice]:
+    """Every subscription tier, named as the rest of the product names it."""
+    return [SelectChoice(tier, tier_label(tier)) for tier in TIERS]
 
 
 def _any() -> SelectChoice:

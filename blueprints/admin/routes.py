@@ -17,17 +17,17 @@ from extensions import db
 from models import User
 from services import accounts
 from services.accounts import AccountChanges, AccountError
-from services.audit import event_label, events_query, record_admin_action, record_security_event, recent_events
+from services.audit import event_label, events_query, recent_events, record_admin_action, record_security_event
 from services.auth_login import unlock
 from services.auth_tokens import link_lifetime, make_set_password_token
 from services.sessions import (
     describe_user_agent,
-    end_current_session,
     find_live_session,
     live_sessions,
     revoke_session,
     revoke_user_sessions,
 )
+from web.login import end_current_session
 from web.security import no_store
 
 USERS_PER_PAGE = 25

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -17,13 +18,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 
-from models.users import THEMES, TIERS
-from services.accounts import MAX_PASSWORD_LENGTH
-
-
-def tier_choices() -> list[SelectChoice]:
-    labels = {"free": _l("Free"), "pro": _l("Pro"), "business": _l("Business")}
-    return [SelectChoice(tier, labels.get(tier, tier)) for tier in TIERS]
+from models.users import THEMES
+from services.accounts import MAX_PASSWORD_LENGTH, available_timezones
 
 
 def theme_choices() -> list[SelectChoice]:
@@ -55,8 +51,6 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from flask_babel import ngettext
-
         super().__init__(*args, **kwargs)
         days = current_app.config["REMEMBER_DAYS"]
         self.remember.label.text = ngettext(
@@ -88,8 +82,6 @@ class AccountSettingsForm(FlaskForm):
     timezone = SelectField(_l("Time zone"), validators=[InputRequired()])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from services.accounts import available_timezones
-
         super().__init__(*args, **kwargs)
         self.locale.choices = locale_choices()
         self.theme.choices = theme_choices()

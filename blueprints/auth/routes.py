@@ -16,6 +16,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.exceptions import TooManyRequests
@@ -33,14 +34,13 @@ from services.auth_login import attempt_login, unlock
 from services.auth_tokens import user_for_set_password_token
 from services.plans import describe_limits
 from services.sessions import (
-    end_current_session,
     find_live_session,
     live_sessions,
     revoke_session,
     revoke_user_sessions,
-    start_session,
 )
 from web.i18n import LANG_SESSION_KEY
+from web.login import end_current_session, start_session
 from web.security import login_rate_limit_key, no_store, safe_next_url
 
 THEME_COOKIE = "theme"
@@ -259,6 +259,4 @@ def account() -> Response | str:
 
 
 def _current_locale() -> Any:
-    from flask_babel import get_locale
-
     return get_locale()

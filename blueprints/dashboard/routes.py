@@ -1,12 +1,13 @@
 """The start page and the member overview."""
 from __future__ import annotations
 
-from flask import redirect, render_template, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
 from services import overview
+from services.platform import dashboard_metrics
 
 
 @bp.get("/")
@@ -26,10 +27,6 @@ def overview_page() -> str:
 @bp.get("/dashboard/platform", endpoint="platform")
 def platform_page() -> Response | str:
     """The admin platform dashboard: uptime, latency, errors, queues, workers, scheduler, health."""
-    from flask import abort, request
-
-    from services.platform import dashboard_metrics
-
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
     if not current_user.is_admin:

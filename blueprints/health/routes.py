@@ -11,9 +11,12 @@ import hmac
 
 from flask import Response, current_app, jsonify, request
 from flask_login import current_user
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from blueprints.health import bp
 from extensions import limiter
+from services.health import overall_ok, readiness
+from services.prometheus import render
 
 
 @bp.get("/healthz")
@@ -25,8 +28,6 @@ def healthz() -> Response:
 @bp.get("/readyz")
 @limiter.exempt
 def readyz() -> tuple[Response, int]:
-    from services.health import overall_ok, readiness
-
     results = readiness(current_app._get_current_object())  # type: ignore[attr-defined]
     ok = overall_ok(results)
     body = {
@@ -46,10 +47,6 @@ def metrics() -> Response:
             "unauthorized\n", status=401, mimetype="text/plain",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Cache-Control": "no-store"},
         )
-    from prometheus_client import CONTENT_TYPE_LATEST
-
-    from services.prometheus import render
-
     response = Response(render(current_app._get_current_object()), mimetype=CONTENT_TYPE_LATEST)  # type: ignore[attr-defined]
     response.headers["Cache-Control"] = "no-store"
     return response

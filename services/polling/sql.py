@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from extensions import db
@@ -51,12 +52,10 @@ def insert_if_absent(
 def _dialect_insert(session: Session) -> Any:
     name = session.get_bind().dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the product supports SQLite and PostgreSQL
-        raise RuntimeError(f"insert-if-absent is not implemented for {name}")
-    return insert
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"insert-if-absent is not implemented for {name}")  # pragma: no cover
 
 
 def touch_last_seen(model: type[MonitorProduct] | type[Product], ids: list[int], now: datetime) -> None:

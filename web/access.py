@@ -1,6 +1,6 @@
 """Access checks other blueprints can put on their views.
 
-    from blueprints.auth.decorators import admin_required
+    from web.access import admin_required
 
     @bp.get("/platform")
     @admin_required
