@@ -104,10 +104,11 @@ def _resolve_redis_url(app: Flask) -> None:
 
 
 def _init_web(app: Flask) -> None:
-    """Request-layer concerns: sessions, languages, security headers, assets, error pages."""
+    """Request-layer concerns: URL converters, sessions, languages, security headers, assets, error pages."""
     from services import sessions
-    from web import assets, context, errors, i18n, security
+    from web import assets, context, errors, i18n, params, security
 
+    params.init_app(app)  # before any blueprint adds a rule with an ``<int:...>`` part
     sessions.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
