@@ -47,6 +47,8 @@ def handle_unauthorized() -> Response:
         abort(401)
     flash(str(login_manager.login_message), login_manager.login_message_category)
     here = request.full_path if request.query_string else request.path
+    if len(here) > current_app.config["NEXT_URL_MAX_LENGTH"]:  # the login form would ignore it
+        here = request.path if len(request.path) <= current_app.config["NEXT_URL_MAX_LENGTH"] else None
     return redirect(url_for("auth.login", next=here))
 
 

@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
     app.before_request(check_same_origin)
     app.after_request(add_security_headers)
     app.jinja_env.globals["safe_next"] = safe_next_url
+    app.jinja_env.globals["here_as_next"] = here_as_next
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
 
 
@@ -106,9 +107,10 @@ def safe_next_url(target: str | None, fallback: str = "/") -> str:
     """``target`` when it points at this site, else ``fallback``.
 
     Rejects absolute URLs to other hosts, scheme-relative ``//evil``, backslash tricks browsers
-    normalise to ``//`` and anything that is not http(s).
+    normalise to ``//``, anything that is not http(s), and anything longer than the
+    ``NEXT_URL_MAX_LENGTH`` setting.
     """
-    if not target:
+    if not target or len(target) > current_app.config["NEXT_URL_MAX_LENGTH"]:
         return fallback
     target = target.strip()
     if "\\" in target or any(ord(c) < 32 for c in target):
@@ -121,6 +123,16 @@ def safe_next_url(target: str | None, fallback: str = "/") -> str:
     # "//evil.example" as a path is a scheme-relative URL to a browser: keep a single slash.
     path = "/" + (joined.path or "/").lstrip("/")
     return path + (f"?{joined.query}" if joined.query else "")
+
+
+def here_as_next() -> str:
+    """The current page as a ``next`` target for forms and the login redirect: path and query,
+    just the path when that would be longer than ``safe_next_url`` follows, else nothing."""
+    limit = current_app.config["NEXT_URL_MAX_LENGTH"]
+    for candidate in (request.full_path if request.query_string else request.path, request.path):
+        if len(candidate) <= limit:
+            return candidate
+    return ""
 
 
 def login_rate_limit_key() -> str:

@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
 from services import overview
+from web.security import here_as_next
 
 
 @bp.get("/")
@@ -26,12 +27,12 @@ def overview_page() -> str:
 @bp.get("/dashboard/platform", endpoint="platform")
 def platform_page() -> Response | str:
     """The admin platform dashboard: uptime, latency, errors, queues, workers, scheduler, health."""
-    from flask import abort, request
+    from flask import abort
 
     from services.platform import dashboard_metrics
 
     if not current_user.is_authenticated:
-        return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+        return redirect(url_for("auth.login", next=here_as_next() or None))
     if not current_user.is_admin:
         abort(403)
     return render_template("dashboard/platform.html", m=dashboard_metrics())
