@@ -1,5 +1,5 @@
-"""Security headers, the Origin/Referer check on state changes, safe ``next`` redirects, and the
-record of every rate-limit breach."""
+"""Security headers, private caching of logged-in pages, the Origin/Referer check on state
+changes, safe ``next`` redirects, and the record of every rate-limit breach."""
 from __future__ import annotations
 
 import hashlib
@@ -8,6 +8,7 @@ from urllib.parse import urljoin, urlsplit
 from flask import Flask, Response, abort, current_app, request
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
     app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(app.config.get("DHGATE_BASE_URL", ""))
     app.before_request(check_same_origin)
     app.after_request(add_security_headers)
+    app.after_request(keep_private_pages_private)
     app.jinja_env.globals["safe_next"] = safe_next_url
     app.jinja_env.globals["here_as_next"] = here_as_next
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
@@ -62,6 +64,23 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config.get("ENV_NAME") == "production":
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    return response
+
+
+PRIVATE_CACHE_CONTROL = "private, no-store"
+
+
+def keep_private_pages_private(response: Response) -> Response:
+    """What a logged-in person sees is theirs: no shared cache may keep it, and no browser may
+    show it from its cache after they log out (the back button on a shared computer).
+
+    Responses that chose their own caching keep it (``no_store`` pages, the JSON status, static
+    assets), and so does everything served to visitors who are not logged in.
+    """
+    if "Cache-Control" in response.headers or request.endpoint == "static":
+        return response
+    if current_user and current_user.is_authenticated:
+        response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
     return response
 
 
