@@ -216,3 +216,9 @@ def test_every_integer_query_parameter_is_in_the_table() -> None:
             read.add((relative, names[0] if names else "page"))
     assert read, "no integer query parameters found: the scan is broken"
     assert read <= covered, f"untested integer query parameters: {sorted(read - covered)}"
+
+
+def test_the_message_is_in_dutch_too(admin_client: FlaskClient, admin: User) -> None:
+    response = admin_client.get("/admin/security-log", query_string={"lang": "nl", "user_id": "x"})
+    assert response.status_code == 400
+    assert "De parameter “user_id” moet een geheel getal van 1 tot en met 2147483647 zijn." in response.get_data(as_text=True)
