@@ -20,7 +20,7 @@ from blueprints.notifications import bp as notifications_bp
 from extensions import init_extensions
 from services import metrics
 from services.embedded_redis import embedded_redis_url
-from web import assets, context, errors, i18n, login, security
+from web import assets, context, errors, i18n, login, params, security
 
 
 def build(app: Flask) -> None:
@@ -41,7 +41,9 @@ def _resolve_redis_url(app: Flask) -> None:
 
 
 def _init_web(app: Flask) -> None:
-    """Request-layer concerns: sessions, languages, security headers, assets, error pages."""
+    """Request-layer concerns: URL converters, sessions, languages, security headers, assets,
+    error pages."""
+    params.init_app(app)  # before any blueprint adds a rule with an ``<int:...>`` part
     login.init_app(app)
     i18n.init_app(app)
     security.init_app(app)

@@ -173,6 +173,10 @@ class Config:
     SESSION_TOUCH_SECONDS = 60  # write last_seen_at at most this often per session
     WTF_CSRF_TIME_LIMIT: int | None = None  # tokens live as long as the session
     WTF_CSRF_SSL_STRICT = True
+    # The longest ``next`` target followed or echoed back (a redirect, the login form's hidden
+    # field). Real pages with their filters stay far below; a crafted longer one is ignored, so
+    # it cannot make every answer that reflects it megabytes long.
+    NEXT_URL_MAX_LENGTH = 2048
 
     # Passwords: werkzeug's scrypt (memory-hard). Tests use cheaper parameters of the same KDF.
     PASSWORD_HASH_METHOD = "scrypt"

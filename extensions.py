@@ -82,10 +82,8 @@ def init_extensions(app: Flask) -> None:
     )
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(redis_url))
     app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["REDIS_KEY_PREFIX"] + "rl")
-    # Redis down (or the embedded one not started yet): count in this process's memory instead
-    # of failing the request, and never let a rate-limit storage error become a 500.
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    # Redis down: the login form's rate limit cannot be counted, so a login answers "try again
+    # shortly" (web.errors), never a 500 and never an unlimited login form.
     app.config.setdefault("CACHE_REDIS_URL", redis_url)
 
     if not event.contains(Engine, "connect", _tune_sqlite):

@@ -6,13 +6,21 @@ import logging
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from limits.errors import StorageError
 from markupsafe import escape
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from extensions import db
 from services.audit import record_security_event
 
 logger = logging.getLogger(__name__)
+
+# Redis not answering (stopped, restarting, still loading its snapshot) as the Redis client and
+# the rate limiter's storage report it. A passing condition, so a 503 with Retry-After, not a 500.
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, StorageError)
+RETRY_AFTER_SECONDS = 30
 
 
 def wants_json() -> bool:
@@ -89,15 +97,35 @@ def handle_csrf_error(exc: CSRFError) -> tuple[Response | str, int]:
     return render_error(400, _("The form expired or was sent from another page. Please try again."))
 
 
+def log_redis_unavailable(exc: Exception) -> None:
+    """One warning line per refused request (no traceback: the cause is outside this code), and
+    a rollback so the error page can still read the database."""
+    logger.warning("Redis unavailable on %s %s: %s", request.method, request.path, exc)
+    _rollback()
+
+
+def handle_redis_unavailable(exc: Exception) -> Response:
+    """A page that needed Redis while it is down: "try again shortly", with Retry-After."""
+    log_redis_unavailable(exc)
+    body, status = render_error(503, _("A service this page needs is not answering. Please try again shortly."))
+    response = make_response(body, status)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the error page must render whatever state the DB is in
+        logger.debug("rollback after error failed", exc_info=True)
+
+
 def handle_unexpected(exc: Exception) -> tuple[Response | str, int]:
     """Log the traceback for operators; show the person a calm page."""
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)  # type: ignore[return-value]
     logger.exception("unhandled error on %s %s", request.method, request.path)
-    try:
-        db.session.rollback()
-    except Exception:  # noqa: BLE001 - the error page must render whatever state the DB is in
-        logger.debug("rollback after error failed", exc_info=True)
+    _rollback()
     return render_error(500, None)
 
 
@@ -105,4 +133,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_http_exception)
+    for error in REDIS_UNAVAILABLE:
+        app.register_error_handler(error, handle_redis_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -46,7 +46,10 @@ def handle_unauthorized() -> Response:
     if wants_json():
         abort(401)
     flash(str(login_manager.login_message), login_manager.login_message_category)
-    here = request.full_path if request.query_string else request.path
+    here: str | None = request.full_path if request.query_string else request.path
+    limit = current_app.config["NEXT_URL_MAX_LENGTH"]
+    if here is not None and len(here) > limit:  # the login form would ignore it anyway
+        here = request.path if len(request.path) <= limit else None
     return redirect(url_for("auth.login", next=here))
 
 

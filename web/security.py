@@ -1,5 +1,5 @@
-"""Security headers, the Origin/Referer check on state changes, safe ``next`` redirects, and the
-record of every rate-limit breach."""
+"""Security headers, private caching of logged-in pages, the Origin/Referer check on state
+changes, safe ``next`` redirects, and the record of every rate-limit breach."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +9,7 @@ from flask import Flask, Response, abort, current_app, request
 from flask_babel import gettext as _
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 
 from services.accounts import find_user
 from services.audit import record_security_event
@@ -45,7 +46,9 @@ def init_app(app: Flask) -> None:
     app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(app.config["DHGATE_BASE_URL"])
     app.before_request(check_same_origin)
     app.after_request(add_security_headers)
+    app.after_request(keep_private_pages_private)
     app.jinja_env.globals["safe_next"] = safe_next_url
+    app.jinja_env.globals["here_as_next"] = here_as_next
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
 
 
@@ -66,6 +69,23 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config.get("ENV_NAME") == "production":
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    return response
+
+
+PRIVATE_CACHE_CONTROL = "private, no-store"
+
+
+def keep_private_pages_private(response: Response) -> Response:
+    """What a logged-in person sees is theirs: no shared cache may keep it, and no browser may
+    show it from its cache after they log out (the back button on a shared computer).
+
+    Responses that chose their own caching keep it (``no_store`` pages, the JSON status, static
+    assets), and so does everything served to visitors who are not logged in.
+    """
+    if "Cache-Control" in response.headers or request.endpoint == "static":
+        return response
+    if current_user and current_user.is_authenticated:
+        response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
     return response
 
 
@@ -109,9 +129,10 @@ def safe_next_url(target: str | None, fallback: str = "/") -> str:
     """``target`` when it points at this site, else ``fallback``.
 
     Rejects absolute URLs to other hosts, scheme-relative ``//evil``, backslash tricks browsers
-    normalise to ``//`` and anything that is not http(s).
+    normalise to ``//``, anything that is not http(s), and anything longer than the
+    ``NEXT_URL_MAX_LENGTH`` setting.
     """
-    if not target:
+    if not target or len(target) > current_app.config["NEXT_URL_MAX_LENGTH"]:
         return fallback
     target = target.strip()
     if "\\" in target or any(ord(c) < 32 for c in target):
@@ -124,6 +145,16 @@ def safe_next_url(target: str | None, fallback: str = "/") -> str:
     # "//evil.example" as a path is a scheme-relative URL to a browser: keep a single slash.
     path = "/" + (joined.path or "/").lstrip("/")
     return path + (f"?{joined.query}" if joined.query else "")
+
+
+def here_as_next() -> str:
+    """The current page as a ``next`` target for forms and the login redirect: path and query,
+    just the path when that would be longer than ``safe_next_url`` follows, else nothing."""
+    limit = current_app.config["NEXT_URL_MAX_LENGTH"]
+    for candidate in (request.full_path if request.query_string else request.path, request.path):
+        if len(candidate) <= limit:
+            return candidate
+    return ""
 
 
 def login_rate_limit_key() -> str:

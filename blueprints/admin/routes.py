@@ -28,6 +28,7 @@ from services.sessions import (
     revoke_user_sessions,
 )
 from web.login import end_current_session
+from web.params import int_arg, page_arg
 from web.security import no_store
 
 USERS_PER_PAGE = 25
@@ -69,7 +70,7 @@ def users() -> str:
     if form.active.data in ("yes", "no"):
         query = query.where(User.is_active.is_(form.active.data == "yes"))
     query = query.order_by(func.lower(User.username))
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=USERS_PER_PAGE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=USERS_PER_PAGE, error_out=False)
     filters = {k: v for k, v in request.args.items() if k != "page" and v}
     total = db.session.scalar(select(func.count()).select_from(User)) or 0
     return render_template(
@@ -218,8 +219,8 @@ def security_log() -> str:
     form.validate()
     event = form.event.data if form.event.data and not form.event.errors else None
     user_query = (form.user.data or "").strip() if not form.user.errors else ""
-    user_id = request.args.get("user_id", type=int)
+    user_id = int_arg("user_id", minimum=1)
     query = events_query(event=event, user=user_query or None, user_id=user_id)
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=EVENTS_PER_PAGE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=EVENTS_PER_PAGE, error_out=False)
     filters = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("admin/security_log.html", form=form, page=page, filters=filters)

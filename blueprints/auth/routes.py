@@ -39,6 +39,13 @@ from services.sessions import (
     revoke_session,
     revoke_user_sessions,
 )
+from web.errors import (
+    REDIS_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    handle_redis_unavailable,
+    log_redis_unavailable,
+    wants_json,
+)
 from web.i18n import LANG_SESSION_KEY
 from web.login import end_current_session, start_session
 from web.security import login_rate_limit_key, no_store, safe_next_url
@@ -111,6 +118,26 @@ def login() -> Response | str | tuple[str, int]:
         else:
             error = _("That e-mail/username and password do not match an account.")
     return render_template("auth/login.html", form=form, error=error), 200
+
+
+def login_unavailable(exc: Exception) -> Response:
+    """A login while Redis is down: the login form again, saying to try shortly (503).
+
+    The per-IP and per-account limits and the lockout of unknown names live in Redis. Without
+    them a login cannot be checked safely, so it waits rather than going through unthrottled;
+    people already logged in are not affected. Other auth pages get the site's usual 503.
+    """
+    if request.endpoint != "auth.login" or wants_json():
+        return handle_redis_unavailable(exc)
+    log_redis_unavailable(exc)
+    error = _("Logging in is not possible for a moment: a service it needs is not answering. Please try again shortly.")
+    response = make_response(render_template("auth/login.html", form=LoginForm(), error=error), 503)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+for _error in REDIS_UNAVAILABLE:
+    bp.register_error_handler(_error, login_unavailable)
 
 
 def _finish_login(user: User, *, remember: bool, next_url: str) -> Response:

@@ -1,13 +1,14 @@
 """The start page and the member overview."""
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
 from services import overview
 from services.platform import dashboard_metrics
+from web.security import here_as_next
 
 
 @bp.get("/")
@@ -28,7 +29,7 @@ def overview_page() -> str:
 def platform_page() -> Response | str:
     """The admin platform dashboard: uptime, latency, errors, queues, workers, scheduler, health."""
     if not current_user.is_authenticated:
-        return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+        return redirect(url_for("auth.login", next=here_as_next() or None))
     if not current_user.is_admin:
         abort(403)
     return render_template("dashboard/platform.html", m=dashboard_metrics())

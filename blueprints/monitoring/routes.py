@@ -26,6 +26,7 @@ from services.audit import record_security_event
 from services.dhgate.types import InvalidDHgateInput, MonitorTarget
 from services.monitors import commands, queries, rules
 from services.plans import describe_limits
+from web.params import page_arg
 
 PER_PAGE = 25
 
@@ -299,9 +300,8 @@ def products(monitor_id: int) -> str:
     direction = direction if direction in ("asc", "desc") else default_direction
     status = request.args.get("status") or None
     status = status if status in queries.PRODUCT_STATUS_FILTERS else None
-    page = request.args.get("page", 1, type=int) or 1
     pagination = queries.monitor_products(
-        monitor, search=search, status=status, sort=sort, direction=direction, page=max(page, 1), per_page=PER_PAGE
+        monitor, search=search, status=status, sort=sort, direction=direction, page=page_arg(), per_page=PER_PAGE
     )
     return render_template(
         "monitoring/products.html",
@@ -316,7 +316,7 @@ def products(monitor_id: int) -> str:
     )
 
 
-@bp.get("/<int:monitor_id>/products/<int:product_id>")
+@bp.get("/<int:monitor_id>/products/<bigint:product_id>")
 @login_required
 def product(monitor_id: int, product_id: int) -> str:
     monitor = _monitor_or_404(monitor_id)

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from blueprints.notifications import bp
 from blueprints.notifications.forms import MarkReadForm
 from services import inbox
+from web.params import page_arg
 from web.security import safe_next_url
 
 
@@ -16,14 +17,14 @@ from web.security import safe_next_url
 @login_required
 def index() -> str:
     unread_only = request.args.get("show") == "unread"
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     notifications = inbox.list_notifications(current_user.id, unread_only=unread_only, page=page)
     return render_template(
         "notifications/index.html", page=notifications, unread_only=unread_only, form=MarkReadForm()
     )
 
 
-@bp.post("/<int:notification_id>/read")
+@bp.post("/<bigint:notification_id>/read")
 @login_required
 def mark_read(notification_id: int) -> Response:
     if not MarkReadForm().validate_on_submit():
@@ -34,7 +35,7 @@ def mark_read(notification_id: int) -> Response:
     return redirect(safe_next_url(request.form.get("next"), url_for("notifications.index")))
 
 
-@bp.get("/<int:notification_id>")
+@bp.get("/<bigint:notification_id>")
 @login_required
 def open_notification(notification_id: int) -> Response:
     """Follow a notification's link and mark it read on the way (GET is safe: marking read is

@@ -31,8 +31,11 @@ _SAMPLE_BY_CONVERTER = {"IntegerConverter": 1, "FloatConverter": 1.5, "UUIDConve
 
 
 def _sample_value(rule: Rule, argument: str) -> object:
-    converter = type(rule._converters[argument]).__name__
-    return _SAMPLE_BY_CONVERTER.get(converter, "sample")
+    """A value of the right kind; the app's own converters count as the Werkzeug ones they extend."""
+    for converter in type(rule._converters[argument]).__mro__:
+        if converter.__name__ in _SAMPLE_BY_CONVERTER:
+            return _SAMPLE_BY_CONVERTER[converter.__name__]
+    return "sample"
 
 
 def _route_table() -> list[tuple[str, str]]:

@@ -301,3 +301,28 @@ def test_outdated_hash_is_upgraded_on_login(client: FlaskClient, auth: AuthActio
     assert auth.login().status_code == 302
     db.session.expire_all()
     assert alice.password_hash.startswith("scrypt:")
+
+
+def test_an_overlong_next_is_ignored(app: Flask, client: FlaskClient, auth: AuthActions, alice: User) -> None:
+    """A 1 MB ``next`` is neither followed nor echoed: every answer stays small."""
+    huge = "/auth/sessions?" + "a" * 1_000_000
+    page = client.get("/auth/login", query_string={"next": huge})
+    assert page.status_code == 200 and len(page.get_data()) < 100_000
+    response = auth.login(next=huge)
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard"
+    assert len(response.get_data()) < 10_000
+    again = client.get("/auth/login", query_string={"next": huge})  # logged in: straight on
+    assert again.status_code == 302 and again.headers["Location"] == "/dashboard"
+    assert len(again.get_data()) < 10_000
+    longest = "/auth/sessions?" + "a" * (app.config["NEXT_URL_MAX_LENGTH"] - len("/auth/sessions?"))
+    assert client.get("/auth/login", query_string={"next": longest}).headers["Location"] == longest
+    pages = client.get("/auth/sessions", query_string={"x": "a" * 1_000_000})  # the layout's forms
+    assert pages.status_code == 200 and len(pages.get_data()) < 100_000
+
+
+def test_a_protected_page_with_a_huge_query_sends_back_to_its_path(client: FlaskClient) -> None:
+    response = client.get("/auth/sessions", query_string={"x": "a" * 1_000_000})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/auth/login?next=/auth/sessions"
+    platform = client.get("/dashboard/platform", query_string={"x": "a" * 1_000_000})
+    assert platform.headers["Location"] == "/auth/login?next=/dashboard/platform"

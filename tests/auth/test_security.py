@@ -1,7 +1,7 @@
 """Request-level protections: security headers, the cross-origin check, CSRF, error bodies."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 from models import User
@@ -118,3 +118,45 @@ def test_pages_with_secrets_are_not_cached(app: Flask, admin: User, browser) -> 
     assert response.status_code == 200
     assert 'id="temporary-password"' in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def _plain_get_pages(app: Flask) -> list[str]:
+    """Every page reachable with GET and no URL arguments (the static files aside)."""
+    return sorted(
+        rule.rule for rule in app.url_map.iter_rules()
+        if "GET" in (rule.methods or ()) and not rule.arguments and rule.endpoint != "static"
+    )
+
+
+def test_logged_in_pages_are_private_and_not_stored(app: Flask, admin: User, browser) -> None:  # noqa: ANN001
+    """Every HTML page an admin (who sees the most pages) can open, from the URL map."""
+    client = browser("root")
+    checked = 0
+    for path in _plain_get_pages(app):
+        response = client.get(path)
+        if response.status_code != 200 or response.mimetype != "text/html":
+            continue
+        assert response.headers.get("Cache-Control") == "private, no-store", path
+        checked += 1
+    assert checked >= 10  # the overview, monitors, notifications, admin pages, account pages…
+    assert client.get("/no-such-page").headers.get("Cache-Control") == "private, no-store"
+
+
+def test_pages_keep_the_caching_they_chose(app: Flask, admin: User, alice: User, browser) -> None:  # noqa: ANN001
+    from tests.factories import make_monitor
+
+    client = browser("root")
+    with app.test_request_context():
+        asset_url = url_for("static", filename="css/app.css")
+    asset = client.get(asset_url)
+    assert asset.status_code == 200 and "private" not in asset.headers.get("Cache-Control", "")
+    assert "max-age" in asset.headers["Cache-Control"]
+    monitor = make_monitor(alice)
+    status = browser("alice").get(f"/api/monitors/{monitor.id}/status")
+    assert status.headers["Cache-Control"] == "no-store"
+
+
+def test_public_pages_are_left_to_caches(client: FlaskClient) -> None:
+    for path in ("/auth/login", "/healthz"):
+        response = client.get(path)
+        assert "private" not in response.headers.get("Cache-Control", ""), path

@@ -66,12 +66,9 @@ def test_pages_served_while_the_embedded_redis_is_down_are_not_errors(
     assert client.get("/readyz").status_code == 503
     login_page = client.get("/auth/login")
     assert login_page.status_code == 200 and 'name="password"' in login_page.get_data(as_text=True)
-    response = AuthActions(client).login("root")
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    for path in ("/dashboard", "/monitors/", "/dashboard/platform"):
-        page = client.get(path, follow_redirects=True)
-        assert page.status_code == 200, path
-        assert "root" in page.get_data(as_text=True), path
+    response = AuthActions(client).login("root")  # its rate limit cannot be counted
+    assert response.status_code == 503
+    assert "try again shortly" in response.get_data(as_text=True)
     assert not is_running(socket_path_for(other.instance_path))
 
 

@@ -48,7 +48,7 @@ def _path(template: str, world: dict[str, int]) -> str:
 
 def test_the_lists_cover_every_route_that_takes_an_id(app: Flask) -> None:
     """If a new route with an id appears, it must be added to the lists above."""
-    covered = {t.replace("{m}", "<int:monitor_id>").replace("{p}", "<int:product_id>").replace("{k}", "<int:keyword_id>")
+    covered = {t.replace("{m}", "<int:monitor_id>").replace("{p}", "<bigint:product_id>").replace("{k}", "<int:keyword_id>")
                for t in GET_ROUTES + POST_ROUTES}
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(("monitoring.", "api.")) and rule.arguments:
