@@ -2,7 +2,7 @@
 
 The supervisor writes a small JSON file into the instance folder whenever a process starts, exits
 or is due to restart, and at least every ``WRITE_EVERY_SECONDS``. A file rather than Redis: the
-page must be able to say "the embedded Redis keeps stopping" while Redis is down. The Platform
+page must still say which process keeps stopping when Redis is what is down. The Platform
 page reads it (``read_status``); a file not refreshed for ``STALE_AFTER_SECONDS`` means no
 supervisor is running (the product may be run some other way: systemd, containers).
 """
