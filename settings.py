@@ -134,12 +134,15 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=1),
     # Worker and scheduler
     S("WORKER_TTL_SECONDS", "int", 45, "RQ's worker TTL: an idle worker heartbeats every TTL − 15 s", minimum=20),
-    S("WORKER_STALE_SECONDS", "int", 90, "no heartbeat for this long means \"the worker is not running\"",
-      minimum=5),
-    S("WORKER_RQ_SCHEDULER", "bool", True, "workers also release delayed jobs and retries (RQ's scheduler)"),
+    S("WORKER_STALE_SECONDS", "int", 30, "no heartbeat for this long means \"the worker is dead\" (its polls go to "
+      "another worker); workers beat every sixth of it", minimum=5),
+    S("WORKER_RQ_SCHEDULER", "bool", False, "workers also run RQ's scheduler (only without `flask scheduler run`, "
+      "which releases delayed jobs and retries itself)"),
     S("SCHEDULER_LOCK_TTL_SECONDS", "float", 30.0, "a dead active scheduler is replaced within about this",
       minimum=0.5),
     S("SCHEDULER_MISFIRE_GRACE_SECONDS", "int", 30, "a tick later than this is skipped (runs coalesce)", minimum=1),
+    S("SCHEDULER_RELEASE_SECONDS", "float", 1.0, "the active scheduler moves due delayed jobs and retries onto "
+      "their queues this often", minimum=0.1),
     S("SCHEDULER_CLAIM_TTL_SECONDS", "int", 3600, "how long \"slot already enqueued\" is remembered", minimum=60),
     S("SCHEDULE", "schedule", _SCHEDULE_DEFAULTS,
       "`SCHEDULE_<JOB>`: `every 60s`/`5m`/`1h`/`1d`, `cron MIN HOUR DOM MON DOW` (UTC) or `off`"),

@@ -3,7 +3,9 @@
 ``poll_due_monitors`` only claims and enqueues; the fetching happens in ``poll_monitor`` jobs on
 the ``polling`` queue, so a slow DHgate never delays the scheduler's other work. ``poll_monitor``
 has no RQ retries: a failed poll is already rescheduled by the monitor's own backoff, and an RQ
-retry on top would poll a blocked host twice as often.
+retry on top would poll a blocked host twice as often. A poll lost to a dead worker or to a Redis
+that lost its data is not retried by RQ either: each tick first recovers claims with no live poll
+behind them (``services.polling.recovery``) and polls those monitors again at once.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from services.polling import engine
+from services.polling.recovery import recover_claims
 from services.polling.schedule import POLL_JOB, POLL_QUEUE, claim_due_monitors, poll_job_id, release
 from services.queue import enqueue, job
 
@@ -24,15 +27,19 @@ POLL_JOB_TIMEOUT = 600  # seconds; POLL_BUDGET_SECONDS (see settings.py) keeps p
 @job("maintenance", timeout=120)
 def poll_due_monitors() -> int:
     """Claim every due monitor and enqueue its poll with a start delay spread over the minute;
-    returns how many were enqueued. Safe to run concurrently: claims are conditional updates."""
+    returns how many were enqueued (recovered polls included). Safe to run concurrently: claims
+    are conditional updates."""
     config = current_app.config
+    now = datetime.now(UTC)
+    recovered = recover_claims(now, lease_seconds=int(config["POLL_CLAIM_LEASE_SECONDS"]),
+                               limit=int(config["POLL_BATCH_SIZE"]))
     claims = claim_due_monitors(
-        datetime.now(UTC),
+        now,
         lease_seconds=int(config["POLL_CLAIM_LEASE_SECONDS"]),
         spread_seconds=0 if config["RQ_SYNC"] else int(config["POLL_SPREAD_SECONDS"]),
         limit=int(config["POLL_BATCH_SIZE"]),
     )
-    enqueued = 0
+    enqueued = len(recovered)
     for index, claim in enumerate(claims):
         try:
             queued = enqueue(POLL_JOB, job_id=poll_job_id(claim.monitor_id), queue=POLL_QUEUE,

@@ -1,10 +1,17 @@
 """Run the whole product on one machine: web (gunicorn), RQ worker and scheduler.
 
 This is what ``make run`` starts. It makes sure Redis is there (it starts the embedded one when
-``REDIS_URL`` is unset) so all three processes share it, supervises the children (a child that
-dies is restarted with backoff, a child that keeps dying stops the product with a clear line),
-and on Ctrl-C or SIGTERM stops them all cleanly: SIGTERM first (the worker finishes its job),
-SIGKILL only after a grace period.
+``REDIS_URL`` is unset) so all three processes share it, supervises the children, and on Ctrl-C
+or SIGTERM stops them all cleanly: SIGTERM first (the worker finishes its job), SIGKILL only
+after a grace period.
+
+Supervising never gives up on the product: a child that exits, for whatever reason, is started
+again after a backoff that doubles with each exit in a row (1 s, 2 s, 4 s … at most
+``--backoff-max``), and a child that then runs quietly for ``--quiet-seconds`` has its crashes
+forgotten. Each child is independent, so the web keeps serving whatever the worker does. An
+embedded Redis that stops is started again (its data is on disk). Every exit and restart is one
+``run:`` line saying what failed and when it comes back, and the same states are written to
+``supervisor.json`` in the instance folder for the Platform page (``services.supervisor_status``).
 
 ``--demo`` (``make demo``) runs the same product against the sandbox marketplace, in an instance
 folder of its own (``instance/demo/``: its own SQLite database, secret key and embedded Redis),
@@ -26,11 +33,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as ``python scripts/run_all.py``: the project is one level up
 
-from services.embedded_redis import ensure_embedded_redis, stop_embedded_redis  # noqa: E402
+from services.embedded_redis import (  # noqa: E402
+    EmbeddedRedisError,
+    ensure_embedded_redis,
+    is_running,
+    socket_path_for,
+    stop_embedded_redis,
+)
+from services.supervisor_status import (  # noqa: E402
+    WRITE_EVERY_SECONDS,
+    ProcessStatus,
+    remove_status,
+    write_status,
+)
 
 BIN = Path(sys.executable).parent
 GRACE_SECONDS = 15
-MAX_RESTARTS = 5
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 60.0  # a child that keeps failing is still tried once a minute
+QUIET_SECONDS = 120.0  # a child that ran this long without exiting has its crashes forgotten
+REDIS_CHECK_SECONDS = 2.0
 DEMO_FOLDER = "demo"  # inside the instance folder
 
 
@@ -39,13 +61,45 @@ class Child:
     name: str
     command: list[str]
     process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
+    restarts: int = 0  # over the supervisor's lifetime
+    crashes: int = 0  # exits in a row, forgotten after a quiet run
     started_at: float = 0.0
-    next_start: float = field(default=0.0)
+    next_start: float | None = None  # monotonic time of the planned restart
+    last_exit: int | None = None
+    last_exit_at: float | None = None  # unix time
 
     def start(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, start_new_session=True)
         self.started_at = time.monotonic()
+        self.next_start = None
+
+    def exited(self, *, backoff_max: float, quiet_seconds: float) -> float:
+        """Record an exit that was just seen; the delay before the restart."""
+        now = time.monotonic()
+        if now - self.started_at >= quiet_seconds:
+            self.crashes = 0  # it ran quietly for long enough: this is a fresh failure
+        self.crashes += 1
+        self.last_exit = self.process.returncode if self.process else None
+        self.last_exit_at = time.time()
+        delay = min(BACKOFF_BASE_SECONDS * 2 ** (self.crashes - 1), backoff_max)
+        self.next_start = now + delay
+        return delay
+
+    def status(self) -> ProcessStatus:
+        if self.alive():
+            state = "running"
+        elif self.next_start is not None:
+            state = "restarting"
+        else:
+            state = "starting"
+        restart_at = None
+        if self.next_start is not None:
+            restart_at = time.time() + max(self.next_start - time.monotonic(), 0.0)
+        return ProcessStatus(
+            name=self.name, state=state, pid=self.process.pid if self.alive() and self.process else None,
+            crashes=self.crashes, restarts=self.restarts, last_exit=self.last_exit,
+            last_exit_at=self.last_exit_at, restart_at=restart_at,
+        )
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -68,6 +122,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
     parser.add_argument("--demo", action="store_true", help="run against the local sandbox marketplace")
     parser.add_argument("--sandbox-port", type=int, default=8700)
+    parser.add_argument("--backoff-max", type=float, default=BACKOFF_MAX_SECONDS,
+                        help="longest wait (s) before restarting a process that keeps exiting")
+    parser.add_argument("--quiet-seconds", type=float, default=QUIET_SECONDS,
+                        help="a process that runs this long (s) without exiting has its crashes forgotten")
     return parser.parse_args(argv)
 
 
@@ -121,8 +179,74 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     return children
 
 
-def supervise(children: list[Child], env: dict[str, str]) -> int:
-    """Keep the children running until we are asked to stop; returns the exit status."""
+@dataclass
+class Supervision:
+    """How ``supervise`` restarts children, and where it reports."""
+
+    backoff_max: float = BACKOFF_MAX_SECONDS
+    quiet_seconds: float = QUIET_SECONDS
+    status_folder: Path | None = None  # the instance folder: ``supervisor.json`` goes there
+    embedded_redis: Path | None = None  # the folder of an embedded Redis to keep running
+    _last_write: float = field(default=float("-inf"), init=False)
+    _last_redis_check: float = field(default=float("-inf"), init=False)
+    _redis_failures: int = field(default=0, init=False)
+
+    def report(self, children: list[Child], *, force: bool = False) -> None:
+        if self.status_folder is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_write < WRITE_EVERY_SECONDS:
+            return
+        self._last_write = now
+        try:
+            write_status(self.status_folder, [child.status() for child in children])
+        except OSError as exc:
+            say(f"cannot write the process status for the Platform page ({exc})")
+
+    def keep_redis_running(self) -> None:
+        """Start the embedded Redis again when it stopped (a crash, an OOM kill)."""
+        if self.embedded_redis is None:
+            return
+        now = time.monotonic()
+        wait = min(REDIS_CHECK_SECONDS * 2 ** self._redis_failures, self.backoff_max)
+        if now - self._last_redis_check < wait:
+            return
+        self._last_redis_check = now
+        if is_running(socket_path_for(self.embedded_redis)):
+            self._redis_failures = 0
+            return
+        say("the embedded Redis stopped; starting it again (its data is kept on disk)")
+        try:
+            ensure_embedded_redis(self.embedded_redis)
+            self._redis_failures = 0
+            say("the embedded Redis is back")
+        except EmbeddedRedisError as exc:
+            self._redis_failures += 1
+            say(f"the embedded Redis failed to start: {exc}")
+
+
+def say(line: str) -> None:
+    print(f"run: {line}", file=sys.stderr, flush=True)
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def supervise(children: list[Child], env: dict[str, str], supervision: Supervision | None = None) -> int:
+    """Keep the children running until we are asked to stop; returns the exit status.
+
+    It never gives up: each child is restarted with its own backoff, so a worker that keeps
+    crashing never takes the web (or anything else) down with it.
+    """
+    supervision = supervision or Supervision()
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -133,23 +257,26 @@ def supervise(children: list[Child], env: dict[str, str]) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     for child in children:
         child.start(env)
+    supervision.report(children, force=True)
     while not stopping:
         time.sleep(0.5)
+        changed = False
+        supervision.keep_redis_running()
         for child in children:
             if child.alive() or stopping:
                 continue
-            code = child.process.returncode if child.process else None
-            if child.restarts >= MAX_RESTARTS:
-                print(f"run: {child.name} keeps stopping (exit {code}); shutting down", file=sys.stderr)
-                return 1
-            if child.next_start == 0.0:
-                delay = min(2 ** child.restarts, 30)
-                child.next_start = time.monotonic() + delay
-                print(f"run: {child.name} exited with {code}; restarting in {delay}s", file=sys.stderr)
+            if child.next_start is None:
+                code = child.process.returncode if child.process else None
+                delay = child.exited(backoff_max=supervision.backoff_max, quiet_seconds=supervision.quiet_seconds)
+                streak = f"{child.crashes} exits in a row" if child.crashes > 1 else "first exit"
+                say(f"{child.name} {describe_exit(code)} ({streak}); restarting in {delay:g}s")
+                changed = True
             elif time.monotonic() >= child.next_start:
                 child.restarts += 1
-                child.next_start = 0.0
                 child.start(env)
+                say(f"{child.name} restarted (pid {child.process.pid if child.process else '?'})")
+                changed = True
+        supervision.report(children, force=changed)
     return 0
 
 
@@ -195,11 +322,16 @@ def main(argv: list[str]) -> int:
     children = build_children(args)
     print("\n" + "\n".join(f"  {line}" for line in banner.splitlines())
           + "\n  Ctrl-C stops everything.\n", flush=True)
+    status_folder = Path(env.get("INSTANCE_PATH") or instance_folder(env, demo=args.demo))
+    status_folder.mkdir(parents=True, exist_ok=True)
+    supervision = Supervision(backoff_max=args.backoff_max, quiet_seconds=args.quiet_seconds,
+                              status_folder=status_folder, embedded_redis=embedded_dir)
     try:
-        status = supervise(children, env)
+        status = supervise(children, env, supervision)
     finally:
         print("run: stopping web, worker and scheduler…", flush=True)
         stop_all(children)
+        remove_status(status_folder)
         if embedded_dir is not None:
             stop_embedded_redis(embedded_dir)
         print("run: stopped.", flush=True)

@@ -26,6 +26,17 @@ from pathlib import Path
 import redis
 from flask import Flask
 
+# How the embedded server keeps its data across a crash. Each option and each value is its own
+# argument: ``--save "60 1"`` as one argument is read as an empty schedule and turns snapshots
+# *off*. The append-only file, flushed every second, is what survives a ``kill -9`` (at most the
+# last second is lost); the snapshot every minute is a second copy that loads fast.
+PERSISTENCE: tuple[str, ...] = (
+    "--save", "60", "1",
+    "--appendonly", "yes",
+    "--appendfsync", "everysec",
+    "--appendfilename", "redis.aof",
+)
+
 # A unix socket path must fit in sockaddr_un.sun_path (108 bytes incl. NUL on Linux).
 _MAX_SOCKET_PATH = 100
 
@@ -102,8 +113,9 @@ def is_running(socket: Path) -> bool:
 def ensure_embedded_redis(data_dir: str | os.PathLike[str], *, timeout: float = 10.0) -> str:
     """Return the URL of the embedded Redis for ``data_dir``, starting it when needed.
 
-    The server keeps its data in ``data_dir/redis.rdb`` (snapshots), so a restart of the product
-    keeps queued jobs and rate-limit state like a real Redis would.
+    The server keeps its data in ``data_dir`` (an append-only file flushed every second, plus a
+    ``redis.rdb`` snapshot every minute; see ``PERSISTENCE``), so a restart of the product, or of
+    a server that was killed, keeps queued jobs and rate-limit state like a real Redis would.
     """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -130,8 +142,7 @@ def _start_server(data_dir: Path, socket: Path, timeout: float) -> None:
         "--dbfilename", "redis.rdb",
         "--pidfile", str(data_dir / "redis.pid"),
         "--logfile", str(data_dir / "redis.log"),
-        "--save", "60 1",
-        "--appendonly", "no",
+        *PERSISTENCE,
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -25,6 +25,7 @@ from services.dashboard_cache import cached_dashboard, invalidate_dashboard, sto
 from services.health import latest_results
 from services.queue import queue_counts
 from services.scheduler import last_outcomes, schedule_plan, scheduler_status
+from services.supervisor_status import SupervisorStatus, read_status
 from services.worker_heartbeat import list_workers
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,7 @@ class DashboardMetrics:
     health: list[Any] = field(default_factory=list)
     health_ok: bool | None = None
     sparkline: Sparkline | None = None
+    supervisor: SupervisorStatus | None = None  # ``scripts/run_all.py``'s view of its processes
     unavailable: list[str] = field(default_factory=list)  # sections that could not be measured
 
 
@@ -276,6 +278,7 @@ def collect_dashboard_metrics(now: datetime | None = None) -> DashboardMetrics:
         ("database", lambda: _database_sections(metrics, now)),
         ("queues", lambda: _queue_sections(metrics)),
         ("scheduler", lambda: _scheduler_sections(metrics, now)),
+        ("processes", lambda: setattr(metrics, "supervisor", read_status(current_app.instance_path))),
     )
     for name, fill in sections:
         try:

@@ -8,6 +8,9 @@ path; renew; step down the moment the lock is lost. APScheduler provides the tri
 id, which APScheduler's executors do not pass on. A second copy finds the lock taken, waits as a
 standby and takes over within about one TTL after the active copy dies.
 
+The active copy also moves delayed jobs and retries onto their queues when they fall due, every
+``SCHEDULER_RELEASE_SECONDS`` (``services.delayed_jobs``): no worker's death can hold them up.
+
 A tick later than ``SCHEDULER_MISFIRE_GRACE_SECONDS`` is skipped, and ticks missed while the
 process could not run coalesce into the latest one (as APScheduler's ``coalesce=True`` does).
 
@@ -39,6 +42,7 @@ from rq.job import Job
 
 from config import parse_schedule
 from extensions import get_redis
+from services.delayed_jobs import DelayedJobReleaser
 from services.queue import enqueue
 
 logger = logging.getLogger(__name__)
@@ -363,6 +367,8 @@ class SchedulerRunner:
         self.renew_every = max(self.ttl / 3.0, 0.1)
         self.standby_poll = max(self.ttl / 4.0, 0.1)
         self.misfire_grace = int(app.config["SCHEDULER_MISFIRE_GRACE_SECONDS"])
+        self.release_every = float(app.config["SCHEDULER_RELEASE_SECONDS"])
+        self.releaser = DelayedJobReleaser(self.connection, app.config["REDIS_KEY_PREFIX"])
         self._stop = threading.Event()
         self._by_name = {entry.job.name: entry for entry in self.plan}
         self.active = False
@@ -403,9 +409,12 @@ class SchedulerRunner:
         self._active_beat()
         clock = SlotClock(self.plan, self.misfire_grace, datetime.now(UTC))
         next_renewal = time.monotonic() + self.renew_every
-        last_confirmed = time.monotonic()
+        last_confirmed = next_release = time.monotonic()
         try:
             while not self._stop.is_set():
+                if time.monotonic() >= next_release:
+                    self._release_delayed()
+                    next_release = time.monotonic() + self.release_every
                 due, missed = clock.take_due(datetime.now(UTC))
                 for name, slot in missed:
                     logger.warning("skipping %s of %s: more than %d s late", name, slot.isoformat(), self.misfire_grace)
@@ -419,9 +428,17 @@ class SchedulerRunner:
                     next_renewal = time.monotonic() + self.renew_every
                 until_slot = clock.seconds_until_next(datetime.now(UTC))
                 until_renewal = next_renewal - time.monotonic()
-                self._stop.wait(max(min(until_slot, until_renewal), 0.0))
+                until_release = next_release - time.monotonic()
+                self._stop.wait(max(min(until_slot, until_renewal, until_release), 0.0))
         finally:
             self.active = False
+            self.releaser.stop()
+
+    def _release_delayed(self) -> None:
+        try:
+            self.releaser.release_due()
+        except Exception:  # noqa: BLE001 - Redis away or a bad job: the next round tries again
+            logger.warning("releasing due delayed jobs failed", exc_info=True)
 
     def _renew(self, last_confirmed: float) -> float | None:
         """Renew the lock: the new confirmation time, or ``None`` when this copy must step down

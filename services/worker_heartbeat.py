@@ -3,12 +3,18 @@
 Each worker writes its heartbeat (a sorted set: worker name -> time of the last beat) plus a
 small JSON description with a TTL. Health checks and the admin dashboard read them: a worker
 whose last beat is older than ``WORKER_STALE_SECONDS`` counts as gone, even if it was killed
-with ``kill -9`` and never said goodbye.
+with ``kill -9`` and never said goodbye. A worker on *this* machine is known to be gone sooner:
+each beat names the machine (``machine_id``: boot and process namespace) and the worker's pid,
+and a pid that no longer runs on the same machine means the worker died, whatever its last beat
+says. Recovery of the polls a dead worker held (``services.polling.recovery``) relies on both.
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+from functools import cache
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +47,42 @@ class WorkerState:
     queues: list[str] = field(default_factory=list)
     state: str = ""
     current_job: str | None = None
+    machine: str = ""
+
+
+@cache
+def machine_id() -> str:
+    """Who can see this process's pids: the kernel's boot id and the pid namespace (``""`` where
+    that cannot be known, e.g. not Linux). Two processes with the same ``machine_id`` can tell
+    from a pid whether the other still runs; containers on one host have different ones."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot}:{namespace}"
+
+
+def identity() -> dict[str, Any]:
+    """What a beat says about the process writing it (``process_gone`` reads it back)."""
+    return {"hostname": socket.gethostname(), "pid": os.getpid(), "machine": machine_id()}
+
+
+def process_gone(hostname: str, pid: int | None, machine: str) -> bool:
+    """True only when the worker ran on this very machine and its pid no longer runs.
+
+    A pid reused by another process reads as "still running": staleness catches that case.
+    """
+    if not machine or machine != machine_id() or hostname != socket.gethostname() or not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists but belongs to someone else
+        return False
+    return False
 
 
 def beat(connection: redis.Redis, prefix: str, name: str, info: dict[str, Any], ttl: int) -> None:
@@ -75,13 +117,15 @@ def list_workers(connection: redis.Redis | None = None, *, stale_after: float | 
     workers = []
     for (name, (_, score), raw) in zip(names, entries, infos, strict=True):
         info = json.loads(raw) if raw else {}
+        hostname, pid, machine = str(info.get("hostname", "")), info.get("pid"), str(info.get("machine", ""))
         workers.append(
             WorkerState(
                 name=name,
                 last_heartbeat=datetime.fromtimestamp(score, UTC),
-                alive=now - score <= stale_after,
-                hostname=str(info.get("hostname", "")),
-                pid=info.get("pid"),
+                alive=now - score <= stale_after and not process_gone(hostname, pid, machine),
+                hostname=hostname,
+                pid=pid,
+                machine=machine,
                 queues=list(info.get("queues", [])),
                 state=str(info.get("state", "")),
                 current_job=info.get("current_job"),

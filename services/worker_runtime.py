@@ -12,12 +12,24 @@ SimpleWorker, with RQ's timeout death penalty still bounding each job). A proces
 about as much as a short poll itself, so a worker dedicated to the ``polling`` queue polls several
 times faster that way; the price is that a job that leaks memory or corrupts process state
 affects the jobs after it.
+
+A worker also beats from a thread of its own (``HeartbeatThread``, every sixth of
+``WORKER_STALE_SECONDS``), whatever its jobs are doing: a poll that runs for two minutes inside
+a ``no_fork`` worker must not make the worker look dead, and a worker that *is* dead must look
+so soon, because the polls it held are handed to another worker once it does
+(``services.polling.recovery``).
+
+Delayed jobs and retries are moved onto their queues by the active scheduler process
+(``services.delayed_jobs``), not by RQ's scheduler inside a worker: a killed worker would hold
+RQ's scheduler lock for a minute and its successor would only retry it every ten. A worker runs
+RQ's scheduler only with ``WORKER_RQ_SCHEDULER`` (a setup without ``flask scheduler run``).
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -70,6 +82,17 @@ class AppWorkerMixin:
     _dhm_published_job: str | None = None
     _dhm_last_rq_beat: float = float("-inf")
     _dhm_last_suspension_check: float = float("-inf")
+    _dhm_beater: HeartbeatThread | None = None
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop, with our heartbeat thread running for as long as it does."""
+        interval = max(float(self.app.config["WORKER_STALE_SECONDS"]) / 6.0, 1.0)
+        self._dhm_beater = HeartbeatThread(self, interval)
+        self._dhm_beater.start()
+        try:
+            return super().work(*args, **kwargs)  # type: ignore[misc,no-any-return]
+        finally:
+            self._dhm_beater.stop()
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         """Each job gets its own app context (fresh ``g`` and DB session) and leaves none behind."""
@@ -122,12 +145,14 @@ class AppWorkerMixin:
     def teardown(self) -> None:
         super().teardown()  # type: ignore[misc]
         if not getattr(self, "is_horse", False):
+            if self._dhm_beater is not None:
+                self._dhm_beater.stop()  # no beat may follow the goodbye below
             try:
                 worker_heartbeat.forget(self.connection, self.app.config["REDIS_KEY_PREFIX"], self.name)
             except redis.RedisError:
                 logger.warning("could not remove the heartbeat of %s", self.name, exc_info=True)
 
-    def _beat(self, *, force: bool = False) -> None:
+    def _beat(self, *, force: bool = False, connection: redis.Redis | None = None) -> None:
         """Write our heartbeat, unless one was written less than ``BEAT_MIN_INTERVAL`` ago."""
         now = time.monotonic()
         if not force and now - self._dhm_last_beat < BEAT_MIN_INTERVAL:
@@ -135,17 +160,46 @@ class AppWorkerMixin:
         self._dhm_last_beat = now
         self._dhm_published_job = self._dhm_current_job
         info = {
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
+            **worker_heartbeat.identity(),
             "queues": [q.name for q in self.queues],  # type: ignore[attr-defined]
             "state": str(getattr(self, "_state", "")),
             "current_job": self._dhm_current_job,
         }
         ttl = max(int(self.app.config["WORKER_STALE_SECONDS"]) * 2, self.worker_ttl + 60)
         try:
-            worker_heartbeat.beat(self.connection, self.app.config["REDIS_KEY_PREFIX"], self.name, info, ttl)
+            worker_heartbeat.beat(connection or self.connection, self.app.config["REDIS_KEY_PREFIX"], self.name, info, ttl)
         except redis.RedisError:
             logger.warning("worker heartbeat failed", exc_info=True)
+
+
+class HeartbeatThread(threading.Thread):
+    """Beats for a worker every ``interval`` seconds, busy or idle, until stopped.
+
+    It has a Redis connection of its own: a forked work horse inherits the worker's connection
+    pool, and must never inherit it locked by this thread mid-command.
+    """
+
+    def __init__(self, worker: AppWorkerMixin, interval: float) -> None:
+        super().__init__(name="dhm-worker-heartbeat", daemon=True)
+        self.worker = worker
+        self.interval = interval
+        self.connection = redis.Redis.from_url(
+            worker.app.config["REDIS_URL"], socket_connect_timeout=5, socket_timeout=5,
+        )
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                self.worker._beat(force=True, connection=self.connection)  # logs its own Redis errors
+            except Exception:  # noqa: BLE001 - a heartbeat problem must never end the beats
+                logger.warning("worker heartbeat thread: beat failed", exc_info=True)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=self.interval + 10)
+        self.connection.close()
 
 
 class AppWorker(AppWorkerMixin, Worker):

@@ -57,3 +57,12 @@ def worker_facts() -> dict[str, object]:
     from flask import current_app
 
     return {"pid": os.getpid(), "fetcher_preloaded": "dhm_dhgate_fetcher" in current_app.extensions}
+
+
+@job("default", timeout=30, retries=1, retry_intervals=(6,))
+def flaky_later(counter_key: str) -> int:
+    """Fails on its first attempt; its one retry comes six seconds later (a delayed retry)."""
+    attempt = int(get_redis().incr(counter_key))
+    if attempt < 2:
+        raise RuntimeError(f"attempt {attempt} fails")
+    return attempt

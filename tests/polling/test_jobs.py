@@ -18,6 +18,8 @@ from extensions import db, get_redis
 from jobs import monitoring as monitoring_jobs
 from models import Monitor, MonitorProduct, PollRun
 from sandbox import SandboxServer
+from services.polling.schedule import POLL_JOB, POLL_QUEUE
+from services.queue import enqueue
 from tests.conftest import Stores, make_app
 from tests.factories import make_monitor
 from tests.polling.conftest import FAST_POLLING
@@ -43,7 +45,10 @@ def test_due_monitors_are_claimed_once_under_two_concurrent_schedulers(
     due = set(_due_monitors(alice, sandbox, 40))
     make_monitor(alice, kind="store", dhgate_id="1", next_poll_at=datetime.now(UTC) + timedelta(hours=1))
     make_monitor(alice, kind="store", dhgate_id="2", active=False)
-    make_monitor(alice, kind="store", dhgate_id="3", claimed_until=datetime.now(UTC) + timedelta(minutes=5))
+    held = make_monitor(alice, kind="store", dhgate_id="3", claimed_until=datetime.now(UTC) + timedelta(minutes=5))
+    # held by a poll that is on its way (a claim with no job behind it would be recovered)
+    enqueue(POLL_JOB, job_id=monitoring_jobs.poll_job_id(held.id), queue=POLL_QUEUE, delay_seconds=300,
+            monitor_id=held.id)
     schedulers = [make_app(stores, **FAST_POLLING, DHGATE_BASE_URL=sandbox.base_url, POLL_SPREAD_SECONDS=0)
                   for _ in range(2)]
     barrier = threading.Barrier(2)
