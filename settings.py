@@ -59,6 +59,7 @@ def _show(value: Any) -> str:
 
 _SCHEDULE_DEFAULTS: Mapping[str, str] = MappingProxyType({
     "poll_due_monitors": "every 1m",
+    "recover_polls": "every 15s",
     "flush_metrics": "every 60s",
     "snapshot_platform_metrics": "every 5m",
     "run_health_checks": "every 60s",

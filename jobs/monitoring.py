@@ -54,6 +54,20 @@ def poll_due_monitors() -> int:
     return enqueued
 
 
+@job("maintenance", timeout=60)
+def recover_polls() -> int:
+    """Put the polls of dead workers (and those Redis lost) back on the queue; returns how many.
+
+    ``poll_due_monitors`` does the same at the start of its minute tick; this runs more often
+    (every 15 s by default) so a monitor whose worker died mid-poll is polled again within a
+    minute of the death: its worker's heartbeat goes stale after ``WORKER_STALE_SECONDS`` (30 s),
+    and the next of these ticks recovers it."""
+    config = current_app.config
+    recovered = recover_claims(datetime.now(UTC), lease_seconds=int(config["POLL_CLAIM_LEASE_SECONDS"]),
+                               limit=int(config["POLL_BATCH_SIZE"]))
+    return len(recovered)
+
+
 @job(POLL_QUEUE, timeout=POLL_JOB_TIMEOUT, retries=0)
 def poll_monitor(monitor_id: int) -> dict[str, object] | None:
     """Poll one monitor; the claim is released whatever happens (a finished poll releases it in

@@ -79,6 +79,7 @@ class ScheduledJob:
 
 SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob("poll_due_monitors", "jobs.monitoring.poll_due_monitors"),
+    ScheduledJob("recover_polls", "jobs.monitoring.recover_polls"),
     ScheduledJob("flush_metrics", "jobs.maintenance.flush_metrics"),
     ScheduledJob("snapshot_platform_metrics", "jobs.maintenance.snapshot_platform_metrics"),
     ScheduledJob("run_health_checks", "jobs.maintenance.run_health_checks"),

@@ -105,6 +105,23 @@ def test_a_redis_that_lost_everything_costs_one_tick(papp: Flask, sandbox: Sandb
     assert db.session.scalar(select(func.count()).select_from(Monitor).where(Monitor.claimed_until.is_not(None))) == 0
 
 
+def test_the_recover_polls_job_puts_lost_polls_back_between_minute_ticks(
+    papp: Flask, sandbox: SandboxServer, alice,  # noqa: ANN001
+) -> None:
+    """The 15-second ``recover_polls`` job recovers what the minute tick would, sooner."""
+    papp.config["POLL_SPREAD_SECONDS"] = 30
+    ids = _due(alice, sandbox, 2)
+    assert monitoring_jobs.poll_due_monitors() == 2
+    get_redis().flushall()
+    assert monitoring_jobs.recover_polls() == 0  # claims this young are not judged yet
+    for monitor in db.session.scalars(select(Monitor).where(Monitor.id.in_(ids))):  # 16 s pass
+        monitor.claimed_until -= timedelta(seconds=RECOVERY_GRACE_SECONDS + 1)
+    db.session.commit()
+    assert monitoring_jobs.recover_polls() == 2
+    assert sorted(Queue("polling", connection=get_redis()).job_ids) == sorted(poll_job_id(i) for i in ids)
+    assert monitoring_jobs.recover_polls() == 0  # their polls are queued now
+
+
 def test_a_claim_whose_job_ended_is_polled_again_and_waiting_ones_are_left_alone(
     papp: Flask, sandbox: SandboxServer, alice,  # noqa: ANN001
 ) -> None:
