@@ -6,6 +6,8 @@ exception: it imports Alembic, which only ``flask db`` needs, so ``cli.database`
 """
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from flask import Flask, current_app
 from flask_babel import Babel
@@ -16,9 +18,6 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-
-from typing import Any
-
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase

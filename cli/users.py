@@ -6,7 +6,6 @@ line and exit code 1, never a traceback; every argument is checked before a pass
 """
 from __future__ import annotations
 
-
 import click
 from flask import current_app
 from flask.cli import AppGroup

@@ -1,9 +1,8 @@
 import logging
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from flask import current_app
 
 import models  # noqa: F401  (registers every table on the metadata for autogenerate)
 

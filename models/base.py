@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Integer, TypeDecorator
 from sqlalchemy.engine import Dialect
 
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC. Used as a *callable* column default."""
     return datetime.now(UTC)

@@ -36,8 +36,8 @@ from app import create_app  # noqa: E402
 from config import ConfigError  # noqa: E402
 from extensions import db  # noqa: E402
 from models import Keyword, Monitor  # noqa: E402
-from services.accounts import create_user, find_user, set_password  # noqa: E402
 from sandbox import Catalog, run_sandbox  # noqa: E402
+from services.accounts import create_user, find_user, set_password  # noqa: E402
 from services.dhgate.urls import product_target, search_target, store_target  # noqa: E402
 
 DEMO_EMAIL = "demo@example.com"

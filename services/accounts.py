@@ -249,7 +249,7 @@ def available_timezones() -> tuple[str, ...]:
     import zoneinfo
 
     names = zoneinfo.available_timezones()
-    return tuple(sorted(n for n in names if "/" in n and not n.startswith(("Etc/", "SystemV/", "posix/", "right/")))) + ("UTC",)
+    return (*sorted(n for n in names if "/" in n and not n.startswith(("Etc/", "SystemV/", "posix/", "right/"))), "UTC")
 
 
 def has_active_admin() -> bool:

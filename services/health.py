@@ -133,7 +133,7 @@ def run_checks(names: Iterable[str] | None = None, *, app: Flask | None = None, 
         thread.start()
         threads.append((check, thread))
     deadline = time.monotonic() + limit
-    for check, thread in threads:
+    for _check, thread in threads:
         thread.join(max(deadline - time.monotonic(), 0))
     ordered = []
     for check in checks:

@@ -14,6 +14,7 @@ those buffers into ``request_metrics`` exactly once.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import operator
 import os
@@ -376,10 +377,8 @@ _atexit_registered = False
 def _push_all_at_exit() -> None:
     """A worker process that exits cleanly (gunicorn restarts, deploys) pushes what it holds."""
     for recorder in list(_RECORDERS):
-        try:
+        with contextlib.suppress(Exception):  # exiting anyway
             recorder.push(quiet=True)
-        except Exception:  # noqa: BLE001 - exiting anyway
-            pass
 
 
 def _reset_all_after_fork() -> None:

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from config import ConfigError, DevelopmentConfig, select_config
 from tests.conftest import Stores, make_app
-
 
 # --- configuration ---------------------------------------------------------------------------
 

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, has_request_context, request, session
-from flask_login import current_user
-
 from flask_babel import get_locale
+from flask_login import current_user
 
 from extensions import babel
 

@@ -17,7 +17,7 @@ from extensions import db
 from models import User
 from services import accounts
 from services.accounts import AccountChanges, AccountError
-from services.audit import event_label, events_query, record_admin_action, record_security_event, recent_events
+from services.audit import event_label, events_query, recent_events, record_admin_action, record_security_event
 from services.auth_login import unlock
 from services.auth_tokens import link_lifetime, make_set_password_token
 from services.sessions import (

@@ -100,10 +100,7 @@ def _rows(query: Select[tuple[Monitor]], *, with_owners: bool) -> list[MonitorRo
     owners: dict[int, str] = {}
     if with_owners:
         owner_ids = {m.user_id for m in monitors}
-        owners = {
-            user_id: username
-            for user_id, username in db.session.execute(select(User.id, User.username).where(User.id.in_(owner_ids)))
-        }
+        owners = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(owner_ids))).all())
     return [
         MonitorRow(m, products.get(m.id, 0), new.get(m.id, 0), events.get(m.id, 0), owners.get(m.user_id))
         for m in monitors

@@ -55,7 +55,6 @@ from services.polling.plan import (
 from services.polling.snapshot import Snapshot
 from services.polling.sql import CHUNK, insert_if_absent, touch_last_seen
 
-
 # ---------------------------------------------------------------------------------- planning
 
 

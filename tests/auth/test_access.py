@@ -93,8 +93,7 @@ def test_anonymous_json_client_gets_401_not_a_redirect(client: FlaskClient) -> N
 def test_admin_required_decorator_for_other_blueprints(stores, app: Flask, alice: User, admin: User) -> None:  # noqa: ANN001
     """The decorator other areas import behaves like the admin pages: 302 / 403 / 200."""
     from blueprints.auth.decorators import admin_required
-    from tests.auth.conftest import browser_for
-    from tests.auth.conftest import make_app
+    from tests.auth.conftest import browser_for, make_app
 
     other = make_app(stores)
 

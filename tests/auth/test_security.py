@@ -5,8 +5,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from models import User
-from tests.auth.conftest import is_logged_in
-from tests.auth.conftest import make_app
+from tests.auth.conftest import is_logged_in, make_app
 from tests.conftest import PASSWORD, csrf_token_from
 
 

@@ -15,10 +15,10 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from sandbox import SandboxServer
+from services.worker_runtime import AppSimpleWorker, build_worker
 from tests.browser.conftest import serving
 from tests.conftest import PASSWORD, Stores, make_app
 from tests.polling.conftest import FAST_POLLING
-from services.worker_runtime import AppSimpleWorker, build_worker
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import redis
 from flask import Flask
 from rq import Queue
 
-from extensions import REDIS_EXTENSION_KEY, db, get_redis
 import jobs.monitoring
+from extensions import REDIS_EXTENSION_KEY, db, get_redis
 from models import Monitor
 from services.monitors import commands
 from services.polling import schedule

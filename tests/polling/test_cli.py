@@ -7,9 +7,8 @@ import socket
 from pathlib import Path
 
 import httpx
-from selectolax.lexbor import LexborHTMLParser
-
 from flask import Flask
+from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import func, select
 
 from extensions import db
