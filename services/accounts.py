@@ -253,6 +253,7 @@ def available_timezones() -> tuple[str, ...]:
 
 
 def has_active_admin() -> bool:
-    return db.session.scalar(
+    admins = db.session.scalar(
         select(func.count()).select_from(User).where(User.role == "admin", User.is_active.is_(True))
-    ) > 0
+    )
+    return bool(admins)

@@ -307,7 +307,7 @@ def request_class_for(base: type) -> type:
         request._matched_url_rule = rule
         request.environ[RULE_ENVIRON_KEY] = rule
 
-    class MetricsRequest(base):  # type: ignore[misc,valid-type]
+    class MetricsRequest(base):
         _matched_url_rule = None
         # Reads go through a C-level getter: Flask and extensions read url_rule many times.
         url_rule = property(operator.attrgetter("_matched_url_rule"), set_rule)

@@ -12,10 +12,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any, cast
 
 from flask import Flask, abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
 from flask_login import login_user, logout_user
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from werkzeug.wrappers import Response
 
 from extensions import db, login_manager
@@ -35,7 +36,7 @@ def init_app(app: Flask) -> None:
 
     from flask_babel import lazy_gettext
 
-    login_manager.login_message = lazy_gettext("Please log in to see this page.")  # type: ignore[assignment]
+    login_manager.login_message = lazy_gettext("Please log in to see this page.")
 
 
 def handle_unauthorized() -> Response:
@@ -127,11 +128,11 @@ def _reset_cookie_session() -> None:
 
 def revoke_session(row: AdminSession, reason: str) -> bool:
     """Revoke one session; True when it was still live (so callers log only real revocations)."""
-    result = db.session.execute(
+    result = cast("CursorResult[Any]", db.session.execute(
         update(AdminSession)
         .where(AdminSession.id == row.id, AdminSession.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
-    )
+    ))
     db.session.commit()
     return bool(result.rowcount)
 
@@ -141,7 +142,7 @@ def revoke_user_sessions(user_id: int, reason: str, *, except_session_id: int | 
     query = update(AdminSession).where(AdminSession.user_id == user_id, AdminSession.revoked_at.is_(None))
     if except_session_id is not None:
         query = query.where(AdminSession.id != except_session_id)
-    result = db.session.execute(query.values(revoked_at=datetime.now(UTC), revoked_reason=reason))
+    result = cast("CursorResult[Any]", db.session.execute(query.values(revoked_at=datetime.now(UTC), revoked_reason=reason)))
     db.session.commit()
     return int(result.rowcount or 0)
 

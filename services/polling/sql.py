@@ -15,16 +15,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from extensions import db
 from models import MonitorProduct, Product
+from models.base import Model
 
 CHUNK = 400  # ids per IN (...) list, well below every database's parameter limit
 
 
 def insert_if_absent(
-    session: Session, model: type[db.Model], rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str]
+    session: Session | scoped_session[Any],
+    model: type[Model],
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
 ) -> int:
     """Insert ``rows`` skipping any that collide on ``conflict_columns``; returns rows inserted."""
     if not rows:
@@ -48,15 +52,18 @@ def insert_if_absent(
     return inserted
 
 
-def _dialect_insert(session: Session) -> Any:
+def _dialect_insert(session: Session | scoped_session[Any]) -> Any:
     name = session.get_bind().dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the product supports SQLite and PostgreSQL
-        raise RuntimeError(f"insert-if-absent is not implemented for {name}")
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    # The product supports SQLite and PostgreSQL only.
+    raise RuntimeError(f"insert-if-absent is not implemented for {name}")  # pragma: no cover
 
 
 def touch_last_seen(model: type[MonitorProduct] | type[Product], ids: list[int], now: datetime) -> None:
