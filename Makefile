@@ -45,14 +45,15 @@ run: $(BIN)/.runtime translations migrate ## Run web + worker + scheduler with e
 demo: $(BIN)/.runtime translations ## Run everything against the local sandbox marketplace (own data in instance/demo/)
 	@$(BIN)/python scripts/run_all.py --host $(HOST) --port $(PORT) --demo
 
-test: $(BIN)/.dev translations ## Run the whole test suite on the embedded defaults
+test: $(BIN)/.dev translations lint ## Lint and type-check, then run the whole test suite on the embedded defaults
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 test-browser: $(BIN)/.dev translations ## Only the browser tests (needs Debian's chromium)
 	@$(BIN)/pytest -m browser $(PYTEST_ARGS)
 
-lint: $(BIN)/.dev ## Static checks (ruff)
+lint: $(BIN)/.dev ## Static checks: ruff on the whole tree, mypy on the application code (mypy.ini)
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy
 
 ci: ## What CI runs: embedded defaults, then PostgreSQL + Redis, then the browser tests
 	bash .ci/run
@@ -61,6 +62,6 @@ bench: $(BIN)/.dev ## Run every benchmark, then one table of goals (BENCH_ARGS="
 	@$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv, caches and compiled catalogs (keeps instance/ data)
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 	find translations -name '*.mo' -delete

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
@@ -164,7 +164,7 @@ class Config:
     TESTING = False
 
     # Stores
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     REDIS_KEY_PREFIX = "dhm:"
 
     # Sessions and cookies
@@ -195,8 +195,8 @@ class Config:
 
     # Static files and compression
     STATIC_MAX_AGE = 31_536_000  # fingerprinted assets: one year, immutable
-    COMPRESS_ALGORITHM = ["br", "gzip"]
-    COMPRESS_MIMETYPES = [
+    COMPRESS_ALGORITHM: ClassVar[list[str]] = ["br", "gzip"]
+    COMPRESS_MIMETYPES: ClassVar[list[str]] = [
         "text/html", "text/css", "text/plain", "application/json",
         "application/javascript", "text/javascript", "image/svg+xml",
     ]

@@ -6,7 +6,7 @@ exception: it imports Alembic, which only ``flask db`` needs, so ``cli.database`
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis
 from flask import Flask, current_app
@@ -18,7 +18,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, Table, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -34,9 +34,12 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
-    """Base class of every model (Flask-SQLAlchemy's ``db.Model`` derives from it)."""
+    """Base class of every model (Flask-SQLAlchemy builds ``db.Model`` from its body)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:
+        # Every model here maps one table (SQLAlchemy only promises some FROM clause).
+        __table__: ClassVar[Table]
 
 
 db = SQLAlchemy(model_class=Base)

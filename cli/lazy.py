@@ -67,7 +67,7 @@ def _command_app(parent: click.Context | None) -> Flask | None:
     if info is not None:
         return info.load_app()
     if current_app:
-        return current_app._get_current_object()  # type: ignore[attr-defined, no-any-return]
+        return current_app._get_current_object()  # type: ignore[attr-defined]
     return None
 
 

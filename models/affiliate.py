@@ -7,14 +7,13 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import db
-from models.base import BigIntPK, UTCDateTime, utcnow
+from models.base import BigIntPK, Model, UTCDateTime, utcnow
 
 CONVERSION_STATUSES = ("pending", "confirmed", "rejected")
 Money = Numeric(14, 2)
 
 
-class AffiliateClick(db.Model):
+class AffiliateClick(Model):
     """One click through our redirect. The IP is stored only as a salted hash."""
 
     __tablename__ = "affiliate_clicks"
@@ -30,7 +29,7 @@ class AffiliateClick(db.Model):
     referrer: Mapped[str | None] = mapped_column(String(2000))
 
 
-class AffiliateConversion(db.Model):
+class AffiliateConversion(Model):
     """An order reported by the affiliate network; ``order_id`` is unique so re-imports merge."""
 
     __tablename__ = "affiliate_conversions"
@@ -48,7 +47,7 @@ class AffiliateConversion(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class AffiliatePerformance(db.Model):
+class AffiliatePerformance(Model):
     """The seed's daily rollup per user (unique per user and date), rebuilt by a job."""
 
     __tablename__ = "affiliate_performance"

@@ -1,11 +1,22 @@
-"""Column types and defaults shared by every model (the declarative base lives in extensions)."""
+"""The model base class, and column types and defaults shared by every model (the declarative
+base with its naming convention lives in extensions)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, TypeDecorator
 from sqlalchemy.engine import Dialect
+
+from extensions import Base, db
+
+if TYPE_CHECKING:
+    # A type checker cannot take an attribute (``db.Model``) as a base class. Flask-SQLAlchemy
+    # builds ``db.Model`` from ``Base``'s body (same metadata and registry) plus its query
+    # property, so to the checker the model base is ``Base``.
+    Model = Base
+else:
+    Model = db.Model
 
 
 def utcnow() -> datetime:

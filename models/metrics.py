@@ -7,8 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import db
-from models.base import BigIntPK, UTCDateTime, utcnow
+from models.base import BigIntPK, Model, UTCDateTime, utcnow
 
 GRAINS = ("minute", "hour", "total")
 # Rows of grain "total" hold running totals since the start (bucket_start = TOTALS_BUCKET); they
@@ -16,7 +15,7 @@ GRAINS = ("minute", "hour", "total")
 TOTALS_BUCKET = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class PlatformMetric(db.Model):
+class PlatformMetric(Model):
     """The seed's 5-minute snapshot of the platform, as shown on the admin dashboard."""
 
     __tablename__ = "platform_metrics"
@@ -32,7 +31,7 @@ class PlatformMetric(db.Model):
     disk_usage: Mapped[float | None]
 
 
-class RequestMetric(db.Model):
+class RequestMetric(Model):
     """Aggregated timings per time bucket x metric kind x endpoint x status class.
 
     ``histogram`` holds counts per fixed latency bucket, so buckets from many processes (and
@@ -59,7 +58,7 @@ class RequestMetric(db.Model):
     histogram: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-class HealthCheck(db.Model):
+class HealthCheck(Model):
     """One run of one named health check."""
 
     __tablename__ = "health_checks"
@@ -77,7 +76,7 @@ class HealthCheck(db.Model):
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class MetricFlush(db.Model):
+class MetricFlush(Model):
     """One committed move of a Redis metric buffer into ``request_metrics``.
 
     Written in the same transaction as the rows it adds, so a flush that crashed after its commit

@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import db
-from models.base import BigIntPK, UTCDateTime, utcnow
+from models.base import BigIntPK, Model, UTCDateTime, utcnow
 
 MONITOR_KINDS = ("store", "search", "product")
 # "error": the poll itself failed (a bug or a database problem), not DHgate.
@@ -27,7 +26,7 @@ Money = Numeric(14, 2)
 Percent = Numeric(6, 2)
 
 
-class Monitor(db.Model):
+class Monitor(Model):
     """A store, search or product a member watches, with its schedule and alert rules."""
 
     __tablename__ = "monitors"
@@ -66,7 +65,7 @@ class Monitor(db.Model):
     keywords: Mapped[list[Keyword]] = relationship(back_populates="monitor", cascade="all, delete-orphan")
 
 
-class Keyword(db.Model):
+class Keyword(Model):
     """A term matched case-insensitively on product titles; global for the member when
     ``monitor_id`` is empty."""
 
@@ -83,7 +82,7 @@ class Keyword(db.Model):
     monitor: Mapped[Monitor | None] = relationship(back_populates="keywords")
 
 
-class Product(db.Model):
+class Product(Model):
     """One DHgate item, shared by every monitor that sees it (keyed by item code)."""
 
     __tablename__ = "products"
@@ -110,7 +109,7 @@ class Product(db.Model):
     first_price_min: Mapped[Decimal | None] = mapped_column(Money)  # for "change since first seen"
 
 
-class MonitorProduct(db.Model):
+class MonitorProduct(Model):
     """Which monitor saw which product, and for how many successful polls it has been missing."""
 
     __tablename__ = "monitor_products"
@@ -138,7 +137,7 @@ class MonitorProduct(db.Model):
     product: Mapped[Product] = relationship()
 
 
-class PricePoint(db.Model):
+class PricePoint(Model):
     """Price history: written when the price changes, plus one a day, never per poll."""
 
     __tablename__ = "price_points"
@@ -153,7 +152,7 @@ class PricePoint(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class ProductEvent(db.Model):
+class ProductEvent(Model):
     """A change worth telling someone about. ``dedupe_key`` is unique so a re-run of a poll after a
     crash cannot record (or notify) the same change twice."""
 
@@ -175,7 +174,7 @@ class ProductEvent(db.Model):
     product: Mapped[Product] = relationship()
 
 
-class PollRun(db.Model):
+class PollRun(Model):
     """One poll of one monitor, whatever its outcome (blocked and failed polls are kept too)."""
 
     __tablename__ = "poll_runs"

@@ -6,15 +6,14 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import db
-from models.base import BigIntPK, UTCDateTime, utcnow
+from models.base import BigIntPK, Model, UTCDateTime, utcnow
 
 SEVERITIES = ("info", "warning", "critical")
 FREQUENCIES = ("instant", "hourly", "daily")
 DELIVERY_STATUSES = ("pending", "sent", "failed", "skipped")
 
 
-class Notification(db.Model):
+class Notification(Model):
     """An in-app message for one user. ``dedupe_key`` (unique per user) keeps a repeated cause —
     a re-run job, a check that stays failing — from producing the same message twice."""
 
@@ -37,7 +36,7 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class NotificationPreference(db.Model):
+class NotificationPreference(Model):
     """How one user wants to hear about things: frequency, channels and quiet hours."""
 
     __tablename__ = "notification_preferences"
@@ -53,7 +52,7 @@ class NotificationPreference(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """One channel's delivery of one notification, with its retry state."""
 
     __tablename__ = "deliveries"

@@ -2,21 +2,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import db
-from models.base import BigIntPK, UTCDateTime, utcnow
+from models.base import BigIntPK, Model, UTCDateTime, utcnow
 
 ROLES = ("admin", "member")
 TIERS = ("free", "pro", "business")
 THEMES = ("system", "light", "dark")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A member or admin. ``get_id`` is the *session token* of the current request, not the row id,
     so Flask-Login's cookie names a revocable server-side session (see services.sessions)."""
 
@@ -29,7 +28,7 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default="member")
     subscription_tier: Mapped[str] = mapped_column(String(32), default="free")
     api_quota: Mapped[int] = mapped_column(default=1000)
-    is_active: Mapped[bool] = mapped_column(default=True)  # type: ignore[assignment]
+    is_active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str | None] = mapped_column(String(8))
     theme: Mapped[str] = mapped_column(String(8), default="system")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
@@ -44,9 +43,13 @@ class User(UserMixin, db.Model):
 
     sessions: Mapped[list[AdminSession]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
-    # Set per request by the session loader; never persisted.
-    current_session = None  # AdminSession | None
-    current_token = None  # str | None
+    # Set per request by the session loader; never persisted. Declared for the type checker
+    # only: an annotation in the class body would ask the ORM to map them.
+    if TYPE_CHECKING:
+        current_session: AdminSession | None
+        current_token: str | None
+    current_session = None
+    current_token = None
 
     @property
     def is_admin(self) -> bool:
@@ -59,7 +62,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.username} {self.role}>"
 
 
-class AdminSession(db.Model):
+class AdminSession(Model):
     """A server-side login session. Only a SHA-256 of the token is stored: a leaked database does
     not leak usable sessions. Every request checks its row, so revoking takes effect at once."""
 
@@ -80,7 +83,7 @@ class AdminSession(db.Model):
     user: Mapped[User] = relationship(back_populates="sessions")
 
 
-class SecurityEvent(db.Model):
+class SecurityEvent(Model):
     """Append-only log of everything security-relevant (logins, lockouts, revocations, ...)."""
 
     __tablename__ = "security_events"

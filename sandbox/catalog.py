@@ -227,7 +227,7 @@ def money(value: Decimal) -> Decimal:
 def parse_money(value: Any, name: str) -> Decimal:
     """A positive amount in USD from a Decimal, int or numeric string; floats are refused
     because they cannot carry cents exactly."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise CatalogError(f"{name} must be a decimal string or Decimal, not {type(value).__name__}")
     try:
         amount = Decimal(str(value).strip())

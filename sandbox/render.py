@@ -387,7 +387,7 @@ def _price_vo(product: SandboxProduct) -> dict[str, Any]:
     list_max = product.original_max if product.original_max is not None else product.price_max
     discount = 0
     if product.original_min is not None:
-        discount = int(round((1 - product.price_min / list_min) * 100))
+        discount = round((1 - product.price_min / list_min) * 100)
     return {
         "promoStatus": "2" if product.on_sale else "0",
         "promDiscount": discount,
@@ -622,7 +622,7 @@ def render_access_denied(url: str, reference: str) -> str:
 <TITLE>Access Denied</TITLE>
 </HEAD><BODY>
 <H1>Access Denied</H1>
- 
+
 You don't have permission to access "{_entity_url(url)}" on this server.<P>
 Reference&#32;&#35;{ref}
 <P>https&#58;&#47;&#47;errors&#46;edgesuite&#46;net&#47;{ref}</P>
@@ -689,10 +689,7 @@ def truncate_store_page(page: str, keep_pager: bool = False) -> str:
     grid = page.find('id="proGallery"')
     if cards:
         middle = len(cards) // 2
-        if middle + 1 < len(cards):
-            card_end = cards[middle + 1]
-        else:
-            card_end = page.find('<div class="page">', cards[middle])
+        card_end = cards[middle + 1] if middle + 1 < len(cards) else page.find('<div class="page">', cards[middle])
         cut = cards[middle] + max(1, (card_end - cards[middle]) // 2)
     elif grid >= 0:
         cut = grid + len('id="pro')  # inside the gallery's own opening tag

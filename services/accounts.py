@@ -248,10 +248,11 @@ def update_preferences(
 def available_timezones() -> tuple[str, ...]:
     """IANA zone names people pick from, sorted, without the legacy aliases like ``Etc/GMT+3``."""
     names = zoneinfo.available_timezones()
-    return tuple(sorted(n for n in names if "/" in n and not n.startswith(("Etc/", "SystemV/", "posix/", "right/")))) + ("UTC",)
+    return (*sorted(n for n in names if "/" in n and not n.startswith(("Etc/", "SystemV/", "posix/", "right/"))), "UTC")
 
 
 def has_active_admin() -> bool:
-    return db.session.scalar(
+    admins = db.session.scalar(
         select(func.count()).select_from(User).where(User.role == "admin", User.is_active.is_(True))
-    ) > 0
+    )
+    return bool(admins)

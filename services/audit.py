@@ -91,7 +91,7 @@ def record_admin_action(action: str, *, target: User | None = None, **details: A
     return record_security_event("admin_action", details=payload)
 
 
-def events_query(*, event: str | None = None, user: str | None = None, user_id: int | None = None) -> Select[tuple[SecurityEvent]]:
+def events_query(*, event: str | None = None, user: str | None = None, user_id: int | None = None) -> Select[SecurityEvent]:
     """Newest first, optionally one kind of event and/or one person (by id, or by a fragment of
     their e-mail or username)."""
     query = select(SecurityEvent).options(selectinload(SecurityEvent.user))

@@ -19,18 +19,20 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
 from flask import Flask, current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select, text
+from sqlalchemy import CursorResult, Insert, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db, get_redis
 from models import Notification, User
+from models.base import Model
 from models.metrics import HealthCheck
 from services.dashboard_cache import invalidate_dashboard
 from services.scheduler import scheduler_status
@@ -133,7 +135,7 @@ def run_checks(names: Iterable[str] | None = None, *, app: Flask | None = None, 
         thread.start()
         threads.append((check, thread))
     deadline = time.monotonic() + limit
-    for check, thread in threads:
+    for _check, thread in threads:
         thread.join(max(deadline - time.monotonic(), 0))
     ordered = []
     for check in checks:
@@ -254,7 +256,8 @@ def notify_admins(result: CheckResult, direction: str, incident: int) -> int:
             "user_id": admin_id, "kind": "system", "severity": severity, "title": title[:200], "body": body,
             "link": PLATFORM_LINK, "dedupe_key": dedupe_key, "created_at": now,
         })
-    created = db.session.execute(insert_ignoring_duplicates(Notification, rows, ["user_id", "dedupe_key"])).rowcount
+    statement = insert_ignoring_duplicates(Notification, rows, ["user_id", "dedupe_key"])
+    created = cast("CursorResult[Any]", db.session.execute(statement)).rowcount
     db.session.commit()
     return int(created or 0)
 
@@ -268,12 +271,12 @@ def _transition_text(result: CheckResult, direction: str, locale: str | None) ->
         return _("Health check recovered: %(name)s", name=result.name), _("The check is passing again.")
 
 
-def insert_ignoring_duplicates(model: type, rows: list[dict[str, object]], unique: list[str]):  # noqa: ANN201
+def insert_ignoring_duplicates(model: type[Model], rows: list[dict[str, object]], unique: list[str]) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL: the unique key decides, so
     concurrent writers of the same row end with exactly one."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
+    return sqlite.insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
 
 
 def run_and_record() -> list[CheckResult]:

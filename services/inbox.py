@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from flask import g
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
@@ -52,7 +53,7 @@ def mark_read(user_id: int, notification_id: int | None = None) -> int:
     query = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
     if notification_id is not None:
         query = query.where(Notification.id == notification_id)
-    result = db.session.execute(query.values(read_at=datetime.now(UTC)))
+    result = cast("CursorResult[Any]", db.session.execute(query.values(read_at=datetime.now(UTC))))
     db.session.commit()
     return int(result.rowcount or 0)
 

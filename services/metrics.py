@@ -14,6 +14,7 @@ those buffers into ``request_metrics`` exactly once.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import operator
 import os
@@ -307,7 +308,7 @@ def request_class_for(base: type) -> type:
         request._matched_url_rule = rule
         request.environ[RULE_ENVIRON_KEY] = rule
 
-    class MetricsRequest(base):  # type: ignore[misc,valid-type]
+    class MetricsRequest(base):
         _matched_url_rule = None
         # Reads go through a C-level getter: Flask and extensions read url_rule many times.
         url_rule = property(operator.attrgetter("_matched_url_rule"), set_rule)
@@ -373,10 +374,8 @@ _atexit_registered = False
 def _push_all_at_exit() -> None:
     """A worker process that exits cleanly (gunicorn restarts, deploys) pushes what it holds."""
     for recorder in list(_RECORDERS):
-        try:
+        with contextlib.suppress(Exception):  # exiting anyway
             recorder.push(quiet=True)
-        except Exception:  # noqa: BLE001 - exiting anyway
-            pass
 
 
 def _reset_all_after_fork() -> None:

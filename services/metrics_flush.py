@@ -23,11 +23,13 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, cast
 
+import redis
 from flask import current_app
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from extensions import db, get_redis
 from models.metrics import TOTALS_BUCKET, MetricFlush, RequestMetric
@@ -106,10 +108,11 @@ def flush_metrics(*, hooks: FlushHooks | None = None) -> FlushReport:
     return report
 
 
-def _claim_buffers(connection: object, prefix: str) -> int:
-    script = connection.register_script(CLAIM_SCRIPT)  # type: ignore[attr-defined]
+def _claim_buffers(connection: redis.Redis, prefix: str) -> int:
+    script = connection.register_script(CLAIM_SCRIPT)
     claimed = 0
-    for raw_minute in connection.zrange(buffers_index_key(prefix), 0, -1):  # type: ignore[attr-defined]
+    # Without scores the reply is the members alone; the client's types cannot tell that apart.
+    for raw_minute in cast("list[bytes | str]", connection.zrange(buffers_index_key(prefix), 0, -1)):
         minute = int(raw_minute)
         flush_id = f"{minute}-{uuid.uuid4().hex[:16]}"
         keys = [
@@ -122,7 +125,7 @@ def _claim_buffers(connection: object, prefix: str) -> int:
     return claimed
 
 
-def _finish(connection: object, prefix: str, flush_id: str, hooks: FlushHooks, report: FlushReport) -> None:
+def _finish(connection: redis.Redis, prefix: str, flush_id: str, hooks: FlushHooks, report: FlushReport) -> None:
     """Commit one processing key (unless it already was), then delete it."""
     key = processing_key(prefix, flush_id)
     if db.session.get(MetricFlush, flush_id) is not None:
@@ -131,9 +134,9 @@ def _finish(connection: object, prefix: str, flush_id: str, hooks: FlushHooks, r
         _release(connection, prefix, flush_id)
         return
     db.session.rollback()  # end the read transaction: the commit below starts a fresh one
-    raw = connection.hgetall(key)  # type: ignore[attr-defined]
+    raw = connection.hgetall(key)
     if not raw:  # finished and deleted by another flusher meanwhile (or expired)
-        connection.zrem(processing_index_key(prefix), flush_id)  # type: ignore[attr-defined]
+        connection.zrem(processing_index_key(prefix), flush_id)
         return
     series = parse_buffer(raw)
     minute = int(flush_id.split("-", 1)[0])
@@ -151,8 +154,8 @@ def _finish(connection: object, prefix: str, flush_id: str, hooks: FlushHooks, r
     _release(connection, prefix, flush_id)
 
 
-def _release(connection: object, prefix: str, flush_id: str) -> None:
-    with connection.pipeline(transaction=True) as pipe:  # type: ignore[attr-defined]
+def _release(connection: redis.Redis, prefix: str, flush_id: str) -> None:
+    with connection.pipeline(transaction=True) as pipe:
         pipe.delete(processing_key(prefix, flush_id))
         pipe.zrem(processing_index_key(prefix), flush_id)
         pipe.execute()
@@ -196,7 +199,7 @@ def _commit(
     session.commit()
 
 
-def merge_into(session: Session, grain: str, bucket: datetime, series: Mapping[SeriesId, BufferedSeries]) -> None:
+def merge_into(session: Session | scoped_session[Any], grain: str, bucket: datetime, series: Mapping[SeriesId, BufferedSeries]) -> None:
     """Add ``series`` into the rows of (grain, bucket), creating the missing ones.
 
     Existing rows are read ``FOR UPDATE`` in one fixed order (PostgreSQL locks them, SQLite's

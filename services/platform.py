@@ -221,7 +221,7 @@ def response_time_sparkline(now: datetime | None = None) -> Sparkline | None:
         .where(PlatformMetric.timestamp >= start, PlatformMetric.response_time_ms.is_not(None))
         .order_by(PlatformMetric.timestamp)
     ).all()
-    return sparkline([(t, float(v)) for t, v in rows], start, now)
+    return sparkline([(t, float(v)) for t, v in rows if v is not None], start, now)
 
 
 # -- the admin dashboard ----------------------------------------------------------------------

@@ -86,7 +86,7 @@ def resolve(dotted_path: str) -> Callable[..., Any]:
     func = getattr(module, attr, None)
     if not callable(func):
         raise UnknownJobError(f"unknown job {dotted_path!r}: module {module_name} has no function {attr!r}")
-    return func  # type: ignore[no-any-return]
+    return func
 
 
 def spec_of(dotted_path: str) -> JobSpec:

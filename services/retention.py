@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import QueryableAttribute
 
 from extensions import db
 from models import SecurityEvent
+from models.base import Model
 from models.metrics import HealthCheck, MetricFlush, PlatformMetric, RequestMetric
 from services import histograms
 from services.metrics_flush import BufferedSeries, SeriesId, merge_into
@@ -115,7 +118,9 @@ def _roll_up_batch(cutoff: datetime) -> int:
     return len(deleted)
 
 
-def _delete_older(model: type, column: object, cutoff: datetime, *extra: object) -> int:
-    result = db.session.execute(delete(model).where(column < cutoff, *extra))  # type: ignore[operator]
+def _delete_older(
+    model: type[Model], column: QueryableAttribute[datetime], cutoff: datetime, *extra: ColumnElement[bool]
+) -> int:
+    result = cast("CursorResult[Any]", db.session.execute(delete(model).where(column < cutoff, *extra)))
     db.session.commit()
     return int(result.rowcount or 0)

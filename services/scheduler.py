@@ -140,6 +140,11 @@ def lock_key() -> str:
     return _key("lock")
 
 
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text (the app's client answers bytes; a decoding client, str)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def slot_job_id(name: str, slot: datetime) -> str:
     """``flush_metrics-20260301T120500Z``: the RQ job id of one slot (RQ allows [A-Za-z0-9_-])."""
     return f"{name}-{slot.astimezone(UTC):%Y%m%dT%H%M%SZ}"
@@ -206,7 +211,7 @@ class LastOutcome:
 def last_outcomes() -> dict[str, LastOutcome]:
     connection = get_redis()
     raw = connection.hgetall(_key("last"))
-    entries = {k.decode(): json.loads(v) for k, v in raw.items()}
+    entries = {_text(k): json.loads(v) for k, v in raw.items()}
     ids = [e["job_id"] for e in entries.values()]
     fetched = dict(zip(ids, Job.fetch_many(ids, connection=connection), strict=True)) if ids else {}
     outcomes = {}
@@ -261,7 +266,7 @@ class SchedulerLock:
 
     def holder(self) -> str | None:
         value = self.connection.get(self.key)
-        return value.decode() if value is not None else None
+        return _text(value) if value is not None else None
 
 
 @dataclass

@@ -13,9 +13,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from ua_parser import parse as parse_user_agent
 
 from extensions import db
@@ -81,11 +82,11 @@ def open_session(user: User, client: Client, *, remember: bool = False) -> tuple
 
 def revoke_session(row: AdminSession, reason: str) -> bool:
     """Revoke one session; True when it was still live (so callers log only real revocations)."""
-    result = db.session.execute(
+    result = cast("CursorResult[Any]", db.session.execute(
         update(AdminSession)
         .where(AdminSession.id == row.id, AdminSession.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
-    )
+    ))
     db.session.commit()
     return bool(result.rowcount)
 
@@ -95,7 +96,7 @@ def revoke_user_sessions(user_id: int, reason: str, *, except_session_id: int | 
     query = update(AdminSession).where(AdminSession.user_id == user_id, AdminSession.revoked_at.is_(None))
     if except_session_id is not None:
         query = query.where(AdminSession.id != except_session_id)
-    result = db.session.execute(query.values(revoked_at=datetime.now(UTC), revoked_reason=reason))
+    result = cast("CursorResult[Any]", db.session.execute(query.values(revoked_at=datetime.now(UTC), revoked_reason=reason)))
     db.session.commit()
     return int(result.rowcount or 0)
 

@@ -14,10 +14,10 @@ import json
 import os
 import socket
 import time
-from functools import cache
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 import redis
 from flask import current_app
@@ -109,7 +109,11 @@ def list_workers(connection: redis.Redis | None = None, *, stale_after: float | 
     prefix = current_app.config["REDIS_KEY_PREFIX"]
     stale_after = stale_after if stale_after is not None else current_app.config["WORKER_STALE_SECONDS"]
     now = time.time()
-    entries = connection.zrevrangebyscore(_heartbeats_key(prefix), "+inf", now - _DAY, withscores=True)
+    # With scores the reply is (member, score) pairs; the client's types cannot tell that apart.
+    entries = cast(
+        "list[tuple[bytes | str, float]]",
+        connection.zrevrangebyscore(_heartbeats_key(prefix), "+inf", now - _DAY, withscores=True),
+    )
     if not entries:
         return []
     names = [n.decode() if isinstance(n, bytes) else str(n) for n, _ in entries]

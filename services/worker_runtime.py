@@ -90,7 +90,7 @@ class AppWorkerMixin:
         self._dhm_beater = HeartbeatThread(self, interval)
         self._dhm_beater.start()
         try:
-            return super().work(*args, **kwargs)  # type: ignore[misc,no-any-return]
+            return super().work(*args, **kwargs)  # type: ignore[misc]
         finally:
             self._dhm_beater.stop()
 
@@ -98,7 +98,7 @@ class AppWorkerMixin:
         """Each job gets its own app context (fresh ``g`` and DB session) and leaves none behind."""
         with self.app.app_context():
             try:
-                return super().perform_job(job, queue)  # type: ignore[misc,no-any-return]
+                return super().perform_job(job, queue)  # type: ignore[misc]
             finally:
                 db.session.remove()
 
@@ -237,7 +237,7 @@ def build_worker(
     ordered = [q for q in QUEUES if q in names]  # priority order, whatever order they were given in
     connection = redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
     cls = type(worker_class.__name__, (worker_class,), {"app": app})
-    return cls(  # type: ignore[call-arg,no-any-return]
+    return cls(
         [Queue(q, connection=connection) for q in ordered],
         connection=connection,
         name=name or worker_name(),

@@ -43,7 +43,7 @@ LAMP = "Café Lamp – Nordic Style, Dimmable SPA..."
         ("<body><meta charset=latin1>café".encode(), "<body><meta charset=latin1>café", "UTF-8", "default"),
         ('<meta charset="x-nonsense"><meta charset="base64">é'.encode(), '<meta charset="x-nonsense">'
          '<meta charset="base64">é', "UTF-8", "default"),
-        ('<meta charset="utf-7">+ADw-'.encode(), '<meta charset="utf-7">+ADw-', "UTF-8", "default"),
+        (b'<meta charset="utf-7">+ADw-', '<meta charset="utf-7">+ADw-', "UTF-8", "default"),
         (b"<p>caf\xe9</p>", "<p>caf\ufffd</p>", "UTF-8", "default"),  # undecodable: replaced, never an error
     ],
 )
@@ -69,7 +69,7 @@ def test_describe_names_the_encoding_and_what_decided_it() -> None:
 def test_reading_stops_at_the_cap_and_says_the_file_is_too_big(tmp_path: Path) -> None:
     path = tmp_path / "huge.html"
     path.write_bytes(b"<html>" + b"x" * 5000)
-    with pytest.raises(PageTooLarge, match="huge.html is larger than 4096 bytes"):
+    with pytest.raises(PageTooLarge, match=r"huge\.html is larger than 4096 bytes"):
         read_saved_page(path, max_bytes=4096)
     path.write_bytes(b"x" * 4096)  # exactly at the cap is fine
     assert len(read_saved_page(path, max_bytes=4096).text) == 4096

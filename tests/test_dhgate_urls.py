@@ -82,7 +82,7 @@ def test_store_links_in_every_form_become_the_same_store(pasted: str) -> None:
         ),
         ("node.js", "node.js", "/wholesale/search.do?act=search&searchkey=node.js"),
         ("859375351", "859375351", "/wholesale/search.do?act=search&searchkey=859375351"),
-        ("ＬＥＤ ｓｔｒｉｐ", "led strip", "/wholesale/search.do?act=search&searchkey=led+strip"),
+        ("ＬＥＤ ｓｔｒｉｐ", "led strip", "/wholesale/search.do?act=search&searchkey=led+strip"),  # noqa: RUF001 - full-width on purpose
         ("note: led", "note: led", "/wholesale/search.do?act=search&searchkey=note%3A+led"),
     ],
 )
@@ -157,7 +157,7 @@ def test_product_links_keep_item_code_and_drop_tracking(pasted: str, url: str, n
         ("https://dhgate.com@evil.example/", "user name"),
         ("https://user:secret@www.dhgate.com/store/1", "user name"),
         ("https://www.dhgate.com\\@evil.example/store/1", "backslash"),
-        ("https://www.dhgаte.com/store/1", "non-ASCII"),  # Cyrillic "а"
+        ("https://www.dhgаte.com/store/1", "non-ASCII"),  # noqa: RUF001, RUF003 - a Cyrillic "а" on purpose
         ("https://www.dhgate。com/store/1", "non-ASCII"),  # ideographic full stop
         ("https://xn--dhgte-9ua.com/store/1", "not xn--dhgte-9ua.com"),
         ("https://www.dhgate.com%2eevil.example/store/1", "not a valid host"),

@@ -643,7 +643,7 @@ def test_run_sandbox_reports_a_taken_port_clearly() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        with pytest.raises(SystemExit, match="cannot listen on 127.0.0.1"):
+        with pytest.raises(SystemExit, match=r"cannot listen on 127\.0\.0\.1"):
             run_sandbox("127.0.0.1", port, seed=1, stores=2, evolve_every=None)
 
 

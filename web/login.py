@@ -26,7 +26,7 @@ _SURVIVES_LOGIN = ("lang",)
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
-    login_manager.login_message = lazy_gettext("Please log in to see this page.")  # type: ignore[assignment]
+    login_manager.login_message = lazy_gettext("Please log in to see this page.")
     login_manager.session_protection = None  # our own session rows do this job, revocably
     login_manager.user_loader(sessions.load_user_from_token)
     login_manager.unauthorized_handler(handle_unauthorized)

@@ -44,7 +44,7 @@ def _monitor_or_404(monitor_id: int) -> Monitor:
 def _owner_of(monitor: Monitor) -> User:
     """The monitor's owner (the current user unless an admin is looking at someone else's)."""
     if monitor.user_id == current_user.id:
-        return current_user  # type: ignore[return-value]
+        return current_user
     owner = db.session.get(User, monitor.user_id)
     assert owner is not None  # monitors.user_id is a non-null foreign key
     return owner

@@ -127,10 +127,12 @@ class HostBreaker:
         raw_state, raw_failures = self._redis.mget(self._state_key, self._counter_key)
         return self.admission(raw_state, raw_failures)
 
-    def admission(self, raw_state: bytes | None, raw_failures: bytes | None) -> Admission:
+    def admission(self, raw_state: bytes | str | None, raw_failures: bytes | str | None) -> Admission:
         """``admit`` on a state and failure count already read from Redis (the fetcher reads
         them in the same round trip as its rate-limit reservation)."""
-        state = raw_state.decode() if raw_state else self._storage.state  # missing: pybreaker re-creates it
+        if isinstance(raw_state, bytes):
+            raw_state = raw_state.decode()
+        state = raw_state or self._storage.state  # missing: pybreaker re-creates it
         if state == pybreaker.STATE_CLOSED:
             return Admission(clean=not raw_failures or int(raw_failures) == 0)
         if state == pybreaker.STATE_OPEN:

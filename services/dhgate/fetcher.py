@@ -46,6 +46,7 @@ import pybreaker
 import redis
 from flask import Flask, current_app
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
+from tenacity.stop import stop_base
 
 from extensions import get_redis
 from services.dhgate.breaker import Admission, CircuitOpen, HostBreaker
@@ -159,7 +160,7 @@ class _StatelessClient(httpx.Client):
 
     _no_cookies = _NoCookies()
 
-    @property  # type: ignore[override]
+    @property
     def cookies(self) -> httpx.Cookies:
         return self._no_cookies
 
@@ -423,7 +424,7 @@ def _outcome_of(final: _Attempt) -> PollOutcome:
     return PollOutcome.HTTP_ERROR
 
 
-class _stop_at_deadline:  # noqa: N801 - reads like tenacity's own stop conditions
+class _stop_at_deadline(stop_base):  # noqa: N801 - reads like tenacity's own stop conditions
     """Stop retrying when the next wait would end after the deadline."""
 
     def __init__(self, deadline: float, clock: Clock) -> None:

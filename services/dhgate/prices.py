@@ -44,7 +44,7 @@ _CURRENCY_SYMBOLS: tuple[tuple[str, str], ...] = (
     ("£", "GBP"),
     ("CHF", "CHF"),
     ("RUB", "RUB"),
-    ("руб", "RUB"),
+    ("руб", "RUB"),  # noqa: RUF001 - the Cyrillic abbreviation Russian prices use
     ("₽", "RUB"),
     ("PLN", "PLN"),
     ("zł", "PLN"),

@@ -154,10 +154,7 @@ def product_target(item_code: str, slug: str | None = None) -> MonitorTarget:
     """The monitor target for an item code, named after the slug when there is one."""
     item_code = _checked_item_code(item_code)
     slug = clean_slug(slug)
-    if slug and slug != PLACEHOLDER_SLUG:
-        name = _humanise_slug(slug)
-    else:
-        name = f"Product {item_code}"
+    name = _humanise_slug(slug) if slug and slug != PLACEHOLDER_SLUG else f"Product {item_code}"
     return MonitorTarget("product", item_code, product_path(item_code, slug), name)
 
 

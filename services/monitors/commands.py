@@ -13,12 +13,13 @@ import enum
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -198,7 +199,7 @@ def delete_monitor(monitor: Monitor) -> None:
     )
     db.session.execute(update(AffiliateClick).where(AffiliateClick.monitor_id == monitor_id).values(monitor_id=None))
     for model in (ProductEvent, MonitorProduct, PollRun, Keyword):
-        db.session.execute(delete(model).where(model.monitor_id == monitor_id))  # type: ignore[attr-defined]
+        db.session.execute(delete(model).where(model.monitor_id == monitor_id))
     db.session.execute(delete(Monitor).where(Monitor.id == monitor_id))
     db.session.commit()
     if monitor in db.session:
@@ -304,9 +305,9 @@ def add_global_keywords(user: User, text: str) -> list[Keyword]:
 
 def remove_global_keyword(user: User, keyword_id: int) -> bool:
     """Remove one of the member's own global keywords; False when there is no such keyword."""
-    result = db.session.execute(
+    result = cast("CursorResult[Any]", db.session.execute(
         delete(Keyword).where(Keyword.id == keyword_id, Keyword.user_id == user.id, Keyword.monitor_id.is_(None))
-    )
+    ))
     db.session.commit()
     return bool(result.rowcount)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Float, Select, cast, func, or_, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import QueryableAttribute, contains_eager
 from sqlalchemy.sql.elements import ColumnElement
 
 from extensions import db
@@ -31,7 +31,7 @@ PRODUCT_SORTS = ("first_seen", "title", "price", "change", "sold")
 PRODUCT_STATUS_FILTERS = ("listed", "missing", "delisted")
 
 
-def scoped_monitors(viewer: User, *, everyone: bool = False) -> Select[tuple[Monitor]]:
+def scoped_monitors(viewer: User, *, everyone: bool = False) -> Select[Monitor]:
     """Monitors ``viewer`` may see: their own; every member's for an admin who asks for it."""
     query = select(Monitor)
     if not (viewer.is_admin and everyone):
@@ -80,7 +80,7 @@ def operator_monitor_rows(owner_id: int | None = None) -> list[MonitorRow]:
     return _rows(query, with_owners=True)
 
 
-def _rows(query: Select[tuple[Monitor]], *, with_owners: bool) -> list[MonitorRow]:
+def _rows(query: Select[Monitor], *, with_owners: bool) -> list[MonitorRow]:
     monitors = list(db.session.scalars(query.order_by(func.lower(Monitor.name), Monitor.id)))
     if not monitors:
         return []
@@ -100,17 +100,14 @@ def _rows(query: Select[tuple[Monitor]], *, with_owners: bool) -> list[MonitorRo
     owners: dict[int, str] = {}
     if with_owners:
         owner_ids = {m.user_id for m in monitors}
-        owners = {
-            user_id: username
-            for user_id, username in db.session.execute(select(User.id, User.username).where(User.id.in_(owner_ids)))
-        }
+        owners = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(owner_ids))).all())
     return [
         MonitorRow(m, products.get(m.id, 0), new.get(m.id, 0), events.get(m.id, 0), owners.get(m.user_id))
         for m in monitors
     ]
 
 
-def _status_filter(query: Select[tuple[Monitor]], status: str | None) -> Select[tuple[Monitor]]:
+def _status_filter(query: Select[Monitor], status: str | None) -> Select[Monitor]:
     if status == "paused":
         return query.where(Monitor.active.is_(False))
     if status == "ok":
@@ -122,7 +119,7 @@ def _status_filter(query: Select[tuple[Monitor]], status: str | None) -> Select[
     return query
 
 
-def _counts(query: Select[Any]) -> dict[int, int]:
+def _counts(query: Select[int, int]) -> dict[int, int]:
     first_column = query.selected_columns[0]
     return {row[0]: row[1] for row in db.session.execute(query.group_by(first_column))}
 
@@ -197,8 +194,8 @@ def _change_ratio() -> ColumnElement[Any]:
     return (cast(Product.price_min, Float) - first) / func.nullif(first, 0)
 
 
-def _sort_columns(sort: str) -> ColumnElement[Any]:
-    columns: dict[str, ColumnElement[Any]] = {
+def _sort_columns(sort: str) -> ColumnElement[Any] | QueryableAttribute[Any]:
+    columns: dict[str, ColumnElement[Any] | QueryableAttribute[Any]] = {
         "first_seen": MonitorProduct.first_seen_at,
         "title": func.lower(Product.title),
         "price": Product.price_min,

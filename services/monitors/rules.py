@@ -244,11 +244,7 @@ def parse_keywords(text: str | Iterable[str] | None, *, limit: int = MAX_KEYWORD
     """
     if text is None:
         return []
-    pieces: Iterable[str]
-    if isinstance(text, str):
-        pieces = text.replace("\n", ",").split(",")
-    else:
-        pieces = text
+    pieces: Iterable[str] = text.replace("\n", ",").split(",") if isinstance(text, str) else text
     seen: set[str] = set()
     terms: list[str] = []
     for piece in pieces:

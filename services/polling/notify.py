@@ -155,7 +155,9 @@ def _decimal(value: Any) -> Decimal | None:
 
 def _locale_of(user: User) -> str:
     languages = current_app.config.get("LANGUAGES", ("en",))
-    return user.locale if user.locale in languages else current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
+    if user.locale is not None and user.locale in languages:
+        return user.locale
+    return str(current_app.config.get("BABEL_DEFAULT_LOCALE", "en"))
 
 
 def _clip(text: str, limit: int) -> str:

@@ -73,7 +73,7 @@ def recover_claims(now: datetime, *, lease_seconds: int, limit: int) -> list[Rec
     recovered: list[Recovered] = []
     for (monitor_id, claimed_until), job in zip(rows, jobs, strict=True):
         reason = _verdict(job, live)
-        if reason is None or not _renew_claim(monitor_id, claimed_until, now, lease_seconds):
+        if reason is None or claimed_until is None or not _renew_claim(monitor_id, claimed_until, now, lease_seconds):
             continue
         if reason == "abandoned":
             assert job is not None

@@ -13,8 +13,9 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, or_, select, update
 
 from extensions import db
 from models import Monitor
@@ -51,13 +52,13 @@ def due_monitor_ids(now: datetime, limit: int) -> list[int]:
 
 def claim(monitor_id: int, now: datetime, lease_seconds: int) -> bool:
     """Claim one monitor if it is still due and unclaimed; True when this caller won it."""
-    result = db.session.execute(
+    result = cast("CursorResult[Any]", db.session.execute(
         update(Monitor)
         .where(Monitor.id == monitor_id, Monitor.active.is_(True), _is_due(now), _is_unclaimed(now))
         .values(claimed_until=now + timedelta(seconds=lease_seconds))
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    ))
+    return result.rowcount == 1
 
 
 def claim_due_monitors(now: datetime, *, lease_seconds: int, spread_seconds: int, limit: int) -> list[Claim]:
@@ -96,9 +97,9 @@ def backoff_seconds(failures: int, interval: int, cap: int) -> int:
     return int(min(interval * (2 ** min(failures, 16)), ceiling))
 
 
-def _is_due(now: datetime):  # noqa: ANN202 - a SQL expression
+def _is_due(now: datetime) -> ColumnElement[bool]:
     return or_(Monitor.next_poll_at.is_(None), Monitor.next_poll_at <= now)
 
 
-def _is_unclaimed(now: datetime):  # noqa: ANN202 - a SQL expression
+def _is_unclaimed(now: datetime) -> ColumnElement[bool]:
     return or_(Monitor.claimed_until.is_(None), Monitor.claimed_until < now)

@@ -16,16 +16,20 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from extensions import db
 from models import MonitorProduct, Product
+from models.base import Model
 
 CHUNK = 400  # ids per IN (...) list, well below every database's parameter limit
 
 
 def insert_if_absent(
-    session: Session, model: type[db.Model], rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str]
+    session: Session | scoped_session[Any],
+    model: type[Model],
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
 ) -> int:
     """Insert ``rows`` skipping any that collide on ``conflict_columns``; returns rows inserted."""
     if not rows:
@@ -49,7 +53,7 @@ def insert_if_absent(
     return inserted
 
 
-def _dialect_insert(session: Session) -> Any:
+def _dialect_insert(session: Session | scoped_session[Any]) -> Any:
     name = session.get_bind().dialect.name
     if name == "postgresql":
         return postgresql.insert

@@ -2,6 +2,7 @@
 lose nothing and stall nothing. Real processes, real Redis, the sandbox marketplace for DHgate."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -145,10 +146,8 @@ def _worker(env: dict[str, str], log: Path, *queues: str) -> subprocess.Popen[by
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """``kill -9`` of the worker and of whatever it forked (its work horse)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=10)
 
 

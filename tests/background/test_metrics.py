@@ -232,7 +232,7 @@ def test_two_flushers_finishing_the_same_leftover_commit_it_once(metrics_app: Fl
 
 def test_a_push_resent_after_a_lost_reply_is_applied_once(metrics_app: Flask) -> None:
     start = datetime.now(UTC).replace(second=0, microsecond=0)
-    recorder, clock = _recorder(metrics_app, start)
+    recorder, _clock = _recorder(metrics_app, start)
     recorder.record("http", "/x", "2xx", 12.0)
     recorder.record("http", "/x", "2xx", 30.0)
     minute = int(start.timestamp())

@@ -210,7 +210,7 @@ def test_the_lock_has_one_holder_and_only_the_holder_renews_or_releases_it(app: 
 def test_a_runner_in_this_process_enqueues_and_steps_aside_cleanly(stores: Stores, _schema: None) -> None:
     from tests.conftest import make_app
 
-    schedule = {name: "off" for name in settings.default("SCHEDULE")} | {"flush_metrics": "every 1s"}
+    schedule = dict.fromkeys(settings.default("SCHEDULE"), "off") | {"flush_metrics": "every 1s"}
     app = make_app(stores, SCHEDULE=schedule, SCHEDULER_LOCK_TTL_SECONDS=1.0)
     runner = SchedulerRunner(app)
     thread = threading.Thread(target=runner.run)

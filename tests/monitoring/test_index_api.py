@@ -57,7 +57,7 @@ def test_counts_and_times(app: Flask, alice) -> None:  # noqa: ANN001
     page = browser_for(app, "alice").get("/monitors/").get_data(as_text=True)
     row = page.split(f'data-monitor-id="{monitor.id}"')[1].split("</tr>")[0]
     cells = re.split(r'<td class="num"[^>]*>', row)[1:]
-    assert cells[0].startswith('<a href="/monitors/%d/products">3</a>' % monitor.id)
+    assert cells[0].startswith(f'<a href="/monitors/{monitor.id}/products">3</a>')
     assert '<span class="badge-new">2</span>' in cells[1]
     assert cells[2].startswith("1")
     assert "5 minutes ago" in row and "in 2 hours" in row

@@ -143,7 +143,7 @@ def test_product_page_with_price_history_chart(app: Flask, shop, alice_browser) 
     assert len(svg.findall(".//svg:circle[@class='point']", SVG_NS)) == 4
     texts = {t.get("class"): t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
     assert texts["label-min"] == "$9.95" and texts["label-max"] == "$14.50"
-    assert "Price history of LED Desk Lamp" == svg.find("svg:title", SVG_NS).text
+    assert svg.find("svg:title", SVG_NS).text == "Price history of LED Desk Lamp"
     assert "lowest $9.95, highest $14.50" in svg.find("svg:desc", SVG_NS).text
     assert "style=" not in re.search(r"<svg.*?</svg>", page, re.S).group(0)
     # the product itself

@@ -115,7 +115,7 @@ def test_member_list_shows_only_their_monitors(app: Flask, world) -> None:  # no
     assert "Alice&#39;s store" not in page and "Store 777" in page
 
 
-@pytest.mark.parametrize("template", GET_ROUTES + ["/monitors/", "/monitors/new", "/monitors/keywords"])
+@pytest.mark.parametrize("template", [*GET_ROUTES, "/monitors/", "/monitors/new", "/monitors/keywords"])
 def test_login_required(client, world, template) -> None:  # noqa: ANN001
     response = client.get(_path(template, world))
     if template.startswith("/api/"):

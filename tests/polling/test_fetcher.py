@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import os
 import subprocess
@@ -242,7 +243,7 @@ def test_rate_limit_is_shared_by_two_apps_on_the_same_redis(papp: Flask, stores:
     second = get_fetcher(other).limiter
     assert first is not second and first.key == second.key
     slots = [first.reserve(10).slot_us, second.reserve(10).slot_us, first.reserve(10).slot_us]
-    assert [b - a for a, b in zip(slots, slots[1:])] == [500_000, 500_000]  # one slot every 0.5 s
+    assert [b - a for a, b in itertools.pairwise(slots)] == [500_000, 500_000]  # one slot every 0.5 s
     too_far = second.reserve(max_wait=0.1)  # the next slot is about a second away
     assert not too_far.granted
     assert first.reserve(10).slot_us - slots[-1] == 500_000  # the refused one reserved nothing

@@ -163,6 +163,20 @@ def test_concurrent_polls_of_overlapping_monitors(
         polling.poll_monitor(monitor_id)
     pollers = [make_app(stores, **FAST_POLLING, DHGATE_BASE_URL=sandbox.base_url) for _ in monitors]
     products = sandbox.catalog.products(store_id)
+
+    def poll_one(app: Flask, monitor_id: int, barrier: threading.Barrier, outcomes: list[str],
+                 errors: list[BaseException]) -> None:
+        """Each round hands its own barrier and lists, so a straggler from an earlier round can
+        never report into a later one."""
+        with app.app_context():
+            try:
+                barrier.wait()
+                outcomes.append(polling.poll_monitor(monitor_id).outcome)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
     for round_number in range(3):
         for product in products[round_number * 5:(round_number + 1) * 5]:
             sandbox.catalog.set_price(product.item_code, product.price_min * 2)
@@ -170,18 +184,8 @@ def test_concurrent_polls_of_overlapping_monitors(
         barrier = threading.Barrier(len(monitors))
         outcomes: list[str] = []
         errors: list[BaseException] = []
-
-        def poll_one(app: Flask, monitor_id: int) -> None:
-            with app.app_context():
-                try:
-                    barrier.wait()
-                    outcomes.append(polling.poll_monitor(monitor_id).outcome)
-                except BaseException as exc:  # reported below
-                    errors.append(exc)
-                finally:
-                    db.session.remove()
-
-        threads = [threading.Thread(target=poll_one, args=pair) for pair in zip(pollers, monitors, strict=True)]
+        threads = [threading.Thread(target=poll_one, args=(poller, monitor_id, barrier, outcomes, errors))
+                   for poller, monitor_id in zip(pollers, monitors, strict=True)]
         for thread in threads:
             thread.start()
         for thread in threads:
