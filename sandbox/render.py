@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from .catalog import (
+from .model import (
     LAST_TIER_END_QTY,
     ProductStatus,
     SandboxProduct,

@@ -31,15 +31,15 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from . import render
-from .catalog import (
+from .catalog import Catalog
+from .faults import Fault, FaultBook, FaultError, FaultMode
+from .model import (
     STORE_TABS,
-    Catalog,
     CatalogError,
     ProductStatus,
     UnknownProduct,
     UnknownStore,
 )
-from .faults import Fault, FaultBook, FaultError, FaultMode
 
 HTML = "text/html; charset=utf-8"
 CONTROL_PREFIX = "/__sandbox__"
