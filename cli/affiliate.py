@@ -9,6 +9,7 @@ clear line and exit code 1, never a traceback.
 """
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import click
@@ -37,7 +38,7 @@ def rollup_command(start: datetime | None, end: datetime | None) -> None:
     days = (last - first).days + 1
     if days > MAX_RANGE_DAYS:
         raise click.BadParameter(f"the range spans {days} days; at most {MAX_RANGE_DAYS}", param_hint="--from")
-    with click.progressbar(length=days, label=f"rollup {first}..{last}", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=days, label=f"rollup {first}..{last}", file=sys.stderr) as bar:
         report = rollup(first, last, progress=bar.update)
     click.echo(f"rolled up {report.days} days: {report.rows} rows")
 

@@ -106,24 +106,29 @@ def top_products(user_id: int | None, start: date, end: date, *, limit: int = TO
                    AffiliateClick.product_id.is_not(None)]
     if user_id is not None:
         click_scope.append(AffiliateClick.user_id == user_id)
-    clicks = dict(db.session.execute(
-        select(AffiliateClick.product_id, func.count()).where(*click_scope).group_by(AffiliateClick.product_id)
-    ).tuples().all())
+    clicks: dict[int, int] = {
+        int(product_id): int(count)
+        for product_id, count in db.session.execute(
+            select(AffiliateClick.product_id, func.count()).where(*click_scope).group_by(AffiliateClick.product_id)
+        )
+        if product_id is not None
+    }
     order_scope = [AffiliateConversion.ordered_at >= since, AffiliateConversion.ordered_at < until,
                    AffiliateConversion.status != "rejected", AffiliateClick.product_id.is_not(None)]
     if user_id is not None:
         order_scope.append(AffiliateClick.user_id == user_id)
-    orders = {
-        product_id: (int(count), _money(commission))
+    orders: dict[int, tuple[int, Decimal]] = {
+        int(product_id): (int(count), _money(commission))
         for product_id, count, commission in db.session.execute(
             select(AffiliateClick.product_id, func.count(), func.sum(AffiliateConversion.commission))
             .join(AffiliateClick, AffiliateClick.id == AffiliateConversion.click_id)
             .where(*order_scope).group_by(AffiliateClick.product_id)
         )
+        if product_id is not None
     }
     ranked = sorted(set(clicks) | set(orders),
                     key=lambda pid: (-clicks.get(pid, 0), -orders.get(pid, (0, ZERO))[1], pid))[:limit]
-    titles = dict(db.session.execute(select(Product.id, Product.title).where(Product.id.in_(ranked))).tuples().all())
+    titles = {pid: title for pid, title in db.session.execute(select(Product.id, Product.title).where(Product.id.in_(ranked)))}
     return [
         ProductFigures(pid, titles.get(pid) or f"#{pid}", int(clicks.get(pid, 0)), *orders.get(pid, (0, ZERO)))
         for pid in ranked

@@ -26,11 +26,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import ua_parser
 from flask import current_app
@@ -117,7 +117,13 @@ def is_bot(user_agent: str) -> bool:
     return device is not None and device.family == "Spider"
 
 
-def is_prefetch(headers: Mapping[str, str]) -> bool:
+class HeaderLookup(Protocol):
+    """What is read of request headers (a plain dict in tests, Werkzeug's ``Headers``)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+def is_prefetch(headers: HeaderLookup) -> bool:
     """Browsers announce speculative loads (``Sec-Purpose: prefetch``, older ``Purpose``)."""
     for name in ("Sec-Purpose", "Purpose", "X-Purpose", "X-Moz"):
         if "prefetch" in (headers.get(name) or "").lower():
@@ -125,7 +131,7 @@ def is_prefetch(headers: Mapping[str, str]) -> bool:
     return False
 
 
-def countable(method: str, headers: Mapping[str, str]) -> bool:
+def countable(method: str, headers: HeaderLookup) -> bool:
     """Whether a request to the redirect is a person's click worth counting."""
     if method.upper() != "GET":
         return False
@@ -173,7 +179,7 @@ def record(click: Click) -> bool:
     minute = int(click.at.timestamp()) // 60 * 60
     visitor = f"{click.ip_hash or '-'}\0{click.user_agent or '-'}"
     keys = [dedupe_key(prefix, visitor, click.token), buffer_key(prefix, minute), buffers_index_key(prefix)]
-    args = [int(config["AFFILIATE_CLICK_DEDUPE_SECONDS"]) * 1000, _encode(click), minute, BUFFER_TTL_SECONDS]
+    args: list[Any] = [int(config["AFFILIATE_CLICK_DEDUPE_SECONDS"]) * 1000, _encode(click), minute, BUFFER_TTL_SECONDS]
     connection = get_redis()
     return bool(connection.register_script(RECORD_SCRIPT)(keys=keys, args=args))
 
