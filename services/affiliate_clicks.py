@@ -305,8 +305,8 @@ def _insert_new(rows: list[dict[str, Any]]) -> int:
             statement = sqlite_insert(AffiliateClick).on_conflict_do_nothing(index_elements=["click_ref"])
         else:  # pragma: no cover - the two supported databases are above
             statement = insert(AffiliateClick)
-        result = db.session.execute(statement.values(batch))
-        inserted += max(int(getattr(result, "rowcount", 0) or 0), 0)
+        # RETURNING, not rowcount: drivers disagree on rowcount for a multi-row insert.
+        inserted += len(db.session.execute(statement.values(batch).returning(AffiliateClick.id)).all())
     return inserted
 
 
