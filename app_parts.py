@@ -11,6 +11,7 @@ from flask import Flask
 
 from blueprints.admin import bp as admin_bp
 from blueprints.affiliate import bp as affiliate_bp
+from blueprints.affiliate import go_bp
 from blueprints.api import bp as api_bp
 from blueprints.auth import bp as auth_bp
 from blueprints.dashboard import bp as dashboard_bp
@@ -59,6 +60,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(monitoring_bp, url_prefix="/monitors")
     app.register_blueprint(notifications_bp, url_prefix="/notifications")
     app.register_blueprint(affiliate_bp, url_prefix="/affiliate")
+    app.register_blueprint(go_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(health_bp)
 

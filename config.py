@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -108,6 +109,32 @@ def env_list(environ: Mapping[str, str], name: str, default: tuple[str, ...]) ->
     if raw is None:
         return default
     return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def parse_rates(name: str, text: str) -> dict[str, Decimal]:
+    """``electronics=3,fashion=8,default=5`` into percentages per (lower-case) category.
+
+    Every rate is a number from 0 to 100 and ``default`` must be there: a category without a
+    rate of its own earns the default, so a missing one would leave orders without commission.
+    """
+    rates: dict[str, Decimal] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        category, sep, raw = item.partition("=")
+        category = category.strip().lower()
+        if not sep or not category:
+            raise ConfigError(f"{name} must look like 'electronics=3,default=5', got {item!r}")
+        try:
+            rate = Decimal(raw.strip())
+        except InvalidOperation:
+            raise ConfigError(f"{name}: the rate of {category} must be a number, got {raw.strip()!r}") from None
+        if not rate.is_finite() or not 0 <= rate <= 100:
+            raise ConfigError(f"{name}: the rate of {category} must be between 0 and 100, got {raw.strip()!r}")
+        rates[category] = rate
+    if "default" not in rates:
+        raise ConfigError(f"{name} needs a default rate, e.g. 'default=5'")
+    return rates
 
 
 _EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -250,6 +277,9 @@ def read_setting(setting: Setting, environ: Mapping[str, str], default: Any) -> 
         return env_http_url(environ, name, default)
     if setting.kind == "schedule":
         return _load_schedule(environ, default)
+    if setting.kind == "rates":
+        raw = _env(environ, name)
+        return dict(default) if raw is None else parse_rates(name, raw)
     raise AssertionError(f"setting {setting.name} has an unknown kind {setting.kind!r}")
 
 

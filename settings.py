@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal
 
-Kind = Literal["str", "secret", "int", "float", "bool", "choice", "list", "url", "schedule"]
+Kind = Literal["str", "secret", "int", "float", "bool", "choice", "list", "url", "schedule", "rates"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,20 @@ _SCHEDULE_DEFAULTS: Mapping[str, str] = MappingProxyType({
     "snapshot_platform_metrics": "every 5m",
     "run_health_checks": "every 60s",
     "prune": "cron 17 3 * * *",
+    "flush_affiliate_clicks": "every 60s",
+    "rollup_affiliate": "every 10m",
+})
+
+# Appended to every outbound DHgate link; ``{affiliate_id}``, ``{click_ref}`` (our reference of
+# this one click, which the network reports back with the order) and ``{source}`` are filled in.
+_AFFILIATE_PARAMS = (
+    "affiliate_id={affiliate_id}&utm_source=dhgate-monitor&utm_medium=affiliate"
+    "&utm_campaign={source}&subid={click_ref}"
+)
+
+# The original's rates per product category, in percent; ``default`` for every other category.
+_COMMISSION_RATES: Mapping[str, Decimal] = MappingProxyType({
+    "electronics": Decimal("3"), "fashion": Decimal("8"), "beauty": Decimal("12"), "default": Decimal("5"),
 })
 
 _USER_AGENT = (
@@ -165,6 +180,19 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=0.0),
     S("DASHBOARD_CACHE_SECONDS", "int", 30, "the admin platform dashboard's figures are cached this long",
       minimum=0),
+    # Affiliate
+    S("AFFILIATE_ID", "str", None, "our affiliate id at DHgate's network, put into every outbound link"),
+    S("AFFILIATE_URL_PARAMS", "str", _AFFILIATE_PARAMS,
+      "query appended to outbound DHgate links; `{affiliate_id}`, `{click_ref}` and `{source}` are filled in",
+      shown_default="affiliate id, utm tags and `subid={click_ref}`"),
+    S("AFFILIATE_COMMISSION_RATES", "rates", _COMMISSION_RATES,
+      "commission in % per product category, `category=percent` comma-separated; `default` is required",
+      shown_default="`electronics=3,fashion=8,beauty=12,default=5`"),
+    S("AFFILIATE_CURRENCY", "str", "USD", "currency of commission and payouts"),
+    S("AFFILIATE_PAYOUT_THRESHOLD", "float", 50.0, "confirmed commission a member needs before a payout",
+      minimum=0.0),
+    S("AFFILIATE_CLICK_DEDUPE_SECONDS", "int", 30,
+      "a repeat click by the same visitor on the same link within this is not counted again", minimum=1),
 )
 del S
 
@@ -172,7 +200,7 @@ BY_NAME: Mapping[str, Setting] = MappingProxyType({setting.name: setting for set
 
 
 def default(name: str) -> Any:
-    """The declared default of setting ``name`` (a copy for the schedule, which is a mapping)."""
+    """The declared default of setting ``name`` (a copy for the mappings: schedule, rates)."""
     value = BY_NAME[name].default
     return dict(value) if isinstance(value, Mapping) else value
 

@@ -13,8 +13,16 @@ CONVERSION_STATUSES = ("pending", "confirmed", "rejected")
 Money = Numeric(14, 2)
 
 
+CLICK_SOURCES = ("page", "email", "chat")
+
+
 class AffiliateClick(Model):
-    """One click through our redirect. The IP is stored only as a salted hash."""
+    """One click through our redirect. The IP is stored only as a keyed hash.
+
+    ``click_ref`` is our reference of the click: it travels to DHgate in the outbound link, comes
+    back with the order, and being unique it is also what makes moving clicks from Redis into
+    this table exactly-once (a click moved twice is the same row).
+    """
 
     __tablename__ = "affiliate_clicks"
     __table_args__ = (Index("ix_affiliate_clicks_user_id_clicked_at", "user_id", "clicked_at"),)
@@ -23,7 +31,9 @@ class AffiliateClick(Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"), index=True)
     monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="SET NULL"))
-    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    click_ref: Mapped[str] = mapped_column(String(32), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="page")
     ip_hash: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     referrer: Mapped[str | None] = mapped_column(String(2000))
@@ -41,7 +51,7 @@ class AffiliateConversion(Model):
     commission: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -208,7 +208,7 @@ def test_affiliate_figures_are_mine_and_admins_can_see_all(client, auth, alice, 
 def test_affiliate_empty_state(client, auth, alice) -> None:  # noqa: ANN001
     auth.login("alice")
     body = client.get("/affiliate/").get_data(as_text=True)
-    assert "No affiliate activity yet" in body and "—" in body  # no clicks: no made-up 0 % rate
+    assert "No affiliate activity in the last 30 days" in body and "—" in body  # no clicks: no made-up 0 % rate
 
 
 def test_images_from_a_plain_http_dhgate_stand_in_are_allowed_by_the_csp(stores: Stores) -> None:

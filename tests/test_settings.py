@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,8 @@ def _valid_text(setting: Setting) -> tuple[str, Any]:
         return "a.example, b.example", ("a.example", "b.example")
     if setting.kind == "url":
         return "http://127.0.0.1:8700/", "http://127.0.0.1:8700"
+    if setting.kind == "rates":
+        return "Toys = 7.5, default=4", {"toys": Decimal("7.5"), "default": Decimal("4")}
     return "x" * 20, "x" * 20
 
 
@@ -91,6 +94,11 @@ def test_each_setting_is_read_from_its_variable_and_checked(setting: Setting) ->
     if setting.minimum is not None and setting.kind in ("int", "float"):
         with pytest.raises(ConfigError, match=f"{setting.variable} must be at least"):
             DevelopmentConfig.load({setting.variable: str(setting.minimum - 1)})
+    if setting.kind == "rates":
+        for bad, message in (("toys=7", "needs a default"), ("toys=lots,default=5", "must be a number"),
+                             ("toys=150,default=5", "between 0 and 100"), ("toys,default=5", "must look like")):
+            with pytest.raises(ConfigError, match=message):
+                DevelopmentConfig.load({setting.variable: bad})
     if setting.kind == "secret" and setting.minimum:
         with pytest.raises(ConfigError, match=f"{setting.variable} must be at least"):
             DevelopmentConfig.load({setting.variable: "x" * (int(setting.minimum) - 1)})

@@ -1,12 +1,23 @@
-"""Affiliate performance: a member sees their own figures, an admin everyone's."""
+"""Affiliate performance (a member sees their own figures, an admin everyone's) and the tracked
+redirect every outbound DHgate link goes through."""
 from __future__ import annotations
 
-from flask import render_template, request
-from flask_login import current_user, login_required
+import logging
+from datetime import UTC, datetime
 
-from blueprints.affiliate import bp
-from services import affiliate
+from flask import abort, current_app, redirect, render_template, request
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from redis.exceptions import RedisError
+from werkzeug.wrappers import Response
+
+from blueprints.affiliate import bp, go_bp
+from services import affiliate, affiliate_clicks, affiliate_links, charts, formatting
 from web.params import int_arg
+
+logger = logging.getLogger(__name__)
 
 
 @bp.get("/")
@@ -14,6 +25,63 @@ from web.params import int_arg
 def index() -> str:
     everyone = current_user.is_admin and request.args.get("scope") == "all"
     days = int_arg("days", 30, minimum=1, maximum=366, clamp=True)
-    days = days if days in (7, 30, 90) else 30
+    days = days if days in affiliate.PERIODS else 30
     data = affiliate.summary(None if everyone else current_user.id, days=days)
-    return render_template("affiliate/index.html", data=data, everyone=everyone, days=days)
+    return render_template(
+        "affiliate/index.html", data=data, everyone=everyone, days=days, periods=affiliate.PERIODS,
+        chart=_chart(data), currency=current_app.config["AFFILIATE_CURRENCY"],
+    )
+
+
+def _chart(data: affiliate.AffiliateSummary) -> Markup:
+    """Clicks per day; each bar's tooltip carries that day's orders and commission too."""
+    currency = current_app.config["AFFILIATE_CURRENCY"]
+    bars = []
+    for day in data.per_day:
+        tooltip = "{}: {}, {}, {}".format(
+            formatting.day(day.day),
+            ngettext("%(num)s click", "%(num)s clicks", day.clicks),
+            ngettext("%(num)s order", "%(num)s orders", day.conversions),
+            _("%(amount)s commission", amount=formatting.money(day.commission, currency)),
+        )
+        bars.append((tooltip, day.clicks, "with-orders" if day.conversions else ""))
+    return charts.daily_bars_svg(
+        bars, chart_id="affiliate-per-day",
+        title=_("Clicks per day, last %(n)s days", n=data.days),
+        desc=_("%(clicks)s clicks and %(orders)s orders from %(start)s to %(end)s.",
+               clicks=data.clicks, orders=data.conversions,
+               start=formatting.day(data.start), end=formatting.day(data.end)),
+        empty_text=_("No clicks in this period"),
+        first_label=formatting.day(data.start, "short"), last_label=formatting.day(data.end, "short"),
+    )
+
+
+@go_bp.route("/go/<token>", methods=["GET", "HEAD"])
+def follow(token: str) -> Response:
+    """302 to the DHgate page a signed token names, with our affiliate parameters; the click is
+    counted in Redis (when it is a person's, and not a repeat) and reaches the database later."""
+    try:
+        link = affiliate_links.read_token(token)
+    except affiliate_links.BadLinkToken:
+        abort(400, description=_("This link is broken or was changed after we made it, so it leads nowhere. "
+                                 "Open the product from your monitors instead."))
+    target = affiliate_links.dhgate_target(link)
+    if target is None:
+        abort(400, description=_("This link does not lead to a DHgate page (any more). "
+                                 "Open the product from your monitors instead."))
+    click_ref = affiliate_clicks.new_click_ref()
+    if affiliate_clicks.countable(request.method, request.headers):
+        click = affiliate_clicks.Click(
+            click_ref=click_ref, link=link, token=token,
+            ip_hash=affiliate_clicks.ip_hash(request.remote_addr),
+            user_agent=request.headers.get("User-Agent"), referrer=request.headers.get("Referer"),
+            at=datetime.now(UTC),
+        )
+        try:
+            affiliate_clicks.record(click)
+        except RedisError as exc:  # the visitor still goes to DHgate; only this count is lost
+            logger.warning("affiliate click not counted, Redis unavailable: %s", exc)
+    response = redirect(affiliate_links.with_affiliate_params(target, click_ref, link.source), code=302)
+    response.headers["Cache-Control"] = "no-store"  # every click must reach us to be counted
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qs, quote_plus, unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qs, quote_plus, unquote, unquote_plus, urljoin, urlsplit
 
 from flask_babel import gettext as _
 
@@ -121,6 +121,45 @@ def normalise_input(
     if _looks_like_url(cleaned):
         return _target_from_url(cleaned, allowed_hosts, base_url)
     return search_target(cleaned)
+
+
+def absolute_url(url: str | None, base_url: str) -> str:
+    """An absolute http(s) URL: relative paths (as parsed from pages) are joined to ``base_url``,
+    and anything that is not http(s) (``javascript:`` from a garbled page) falls back to it."""
+    base = base_url.rstrip("/") + "/"
+    url = (url or "").strip()
+    if not url:
+        return base
+    if url.startswith("//"):
+        url = "https:" + url
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return url
+    if scheme:
+        return base
+    return urljoin(base, url.lstrip("/"))
+
+
+def is_dhgate_url(url: str, allowed_hosts: tuple[str, ...], base_url: str | None) -> bool:
+    """Whether ``url`` is an absolute http(s) link to DHgate: an allowed host or a subdomain of
+    one, or exactly the host and port of ``base_url``. The affiliate redirect sends visitors
+    only where this says yes, so a stored URL can never make it an open redirect."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or "@" in parts.netloc or not parts.hostname:
+        return False
+    host = parts.hostname.lower().removesuffix(".")
+    if not host.isascii() or not _HOST.fullmatch(host):
+        return False
+    admitting = [_AllowedHost.parse(entry) for entry in allowed_hosts]
+    configured = _AllowedHost.from_base_url(base_url)
+    if configured is not None:
+        admitting.append(configured)
+    return any(entry.admits(host, port, scheme) for entry in admitting)
 
 
 def normalise_keywords(text: str) -> str:

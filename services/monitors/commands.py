@@ -14,7 +14,6 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
-from urllib.parse import urljoin, urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -25,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from extensions import db
 from models import AffiliateClick, Keyword, Monitor, MonitorProduct, Notification, PollRun, Product, ProductEvent, User
 from services.accounts import find_user
+from services.affiliate_links import tracked_path
 from services.dhgate.types import InvalidDHgateInput, MonitorTarget
 from services.dhgate.urls import normalise_input, search_target
 from services.labels import kind_label
@@ -251,35 +251,15 @@ def request_poll_now(monitor: Monitor) -> PollRequest:
 # --------------------------------------------------------------------------- links to DHgate
 
 
-def dhgate_url(url: str | None) -> str:
-    """An absolute http(s) URL on DHgate: relative paths are joined to DHGATE_BASE_URL, and
-    anything that is not http(s) (``javascript:`` from a garbled page) falls back to the base."""
-    base = current_app.config["DHGATE_BASE_URL"].rstrip("/") + "/"
-    url = (url or "").strip()
-    if not url:
-        return base
-    if url.startswith("//"):
-        url = "https:" + url
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in ("http", "https"):
-        return url
-    if scheme:
-        return base
-    return urljoin(base, url.lstrip("/"))
+def product_link(product: Product, monitor: Monitor, source: str = "page") -> str:
+    """Where "view on DHgate" goes for a product seen by ``monitor``: the tracked affiliate
+    redirect in the monitor owner's name (the single place that decides outbound product links)."""
+    return tracked_path(monitor.user_id, product.id, monitor.id, source)
 
 
-def product_link(product: Product, monitor: Monitor | None = None) -> str:
-    """Where "view on DHgate" goes for a product seen by ``monitor``.
-
-    The single place that decides the outbound product link, so routing it through the
-    affiliate redirect later is a one-line change here.
-    """
-    return dhgate_url(product.url)
-
-
-def monitor_link(monitor: Monitor) -> str:
-    """The watched store/search/product page on DHgate."""
-    return dhgate_url(monitor.url)
+def monitor_link(monitor: Monitor, source: str = "page") -> str:
+    """The watched store/search/product page on DHgate, through the tracked redirect."""
+    return tracked_path(monitor.user_id, None, monitor.id, source)
 
 # --------------------------------------------------------------------------- member-wide keywords
 

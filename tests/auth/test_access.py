@@ -24,6 +24,7 @@ PUBLIC_ENDPOINTS = frozenset({
     "auth.preferences",
     "static",
     "dashboard.index",
+    "go.follow",  # tracked links in e-mails and chat are followed without a session
 })
 PUBLIC_PREFIXES = ("health.",)
 

@@ -151,7 +151,9 @@ def test_product_page_with_price_history_chart(app: Flask, shop, alice_browser) 
     assert "$11.00" in page and "/ Piece" in page
     assert "Price drop" in page and "$12.00" in page
     link = re.search(r'<a class="button" href="([^"]+)" rel="([^"]+)"[^>]*data-testid="dhgate-link"', page)
-    assert link.group(1) == app.config["DHGATE_BASE_URL"] + "/product/thing/859375351.html"
+    assert link.group(1).startswith("/go/")  # the tracked affiliate redirect
+    target = alice_browser.get(link.group(1)).headers["Location"]
+    assert target.startswith(app.config["DHGATE_BASE_URL"] + "/product/thing/859375351.html?")
     assert link.group(2) == "noopener noreferrer nofollow"
 
 
@@ -159,16 +161,20 @@ def test_product_page_without_history(shop, alice_browser) -> None:  # noqa: ANN
     product = add_product(shop, "42", "Mystery", None, url="https://www.dhgate.com/product/mystery/42.html")
     page = alice_browser.get(f"/monitors/{shop.id}/products/{product.id}").get_data(as_text=True)
     assert "No price recorded yet" in page
-    assert 'href="https://www.dhgate.com/product/mystery/42.html"' in page
+    link = re.search(r'href="(/go/[^"]+)"[^>]*data-testid="dhgate-link"', page).group(1)
+    assert alice_browser.get(link).headers["Location"].startswith("https://www.dhgate.com/product/mystery/42.html?")
     assert "No changes recorded for this product yet." in page
 
 
-def test_product_link_is_the_single_place_for_outbound_links(app: Flask, shop) -> None:  # noqa: ANN001
+def test_product_link_is_the_single_place_for_outbound_links(app: Flask, shop, alice_browser) -> None:  # noqa: ANN001
     product = add_product(shop, "77", "Thing", "1.00", url="javascript:alert(1)")
-    assert commands.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/"
+    link = commands.product_link(product, shop)
+    assert link.startswith("/go/")
+    assert alice_browser.get(link).headers["Location"].startswith(app.config["DHGATE_BASE_URL"] + "/?")
     product.url = "/product/thing/77.html"
-    assert commands.product_link(product, shop) == app.config["DHGATE_BASE_URL"] + "/product/thing/77.html"
-    db.session.rollback()
+    db.session.commit()
+    target = alice_browser.get(link).headers["Location"]
+    assert target.startswith(app.config["DHGATE_BASE_URL"] + "/product/thing/77.html?")
 
 
 def test_price_tiers_when_known(app: Flask) -> None:
