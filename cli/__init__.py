@@ -19,7 +19,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("metrics", "cli.ops:metrics_cli", "Request metrics."),
     LazyCommand(
         "health", "cli.ops:health_command",
-        "Run every health check and print a table; exit 1 when a critical check fails.",
+        "Run every health check, print a table and the state (healthy, degraded, down); exit 1 when down.",
     ),
     LazyCommand(
         "worker", "cli.ops:worker_command",
