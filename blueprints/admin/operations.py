@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from redis.exceptions import RedisError
 from werkzeug.wrappers import Response
 
 from blueprints.admin import bp
@@ -18,7 +19,6 @@ from services import failed_jobs
 from services.audit import record_admin_action
 from services.health import process_warnings
 from services.site_settings import set_status_page_public, status_page_public
-from web.security import no_store
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,15 @@ def operations_banner() -> dict[str, list[str]]:
 # --- failed jobs ---------------------------------------------------------------------------------
 
 @bp.get("/jobs")
-def jobs() -> Response:
-    listing = failed_jobs.failed_jobs()
-    # Tracebacks can quote data: keep the page out of caches and history.
-    return no_store(make_response(render_template("admin/jobs.html", listing=listing)))
+def jobs() -> str:
+    """Logged-in pages are already ``private, no-store``, so tracebacks stay out of caches.
+    While Redis is down the page says the queues cannot be read instead of failing."""
+    try:
+        listing = failed_jobs.failed_jobs()
+    except RedisError:
+        logger.warning("failed jobs unavailable: Redis cannot be reached", exc_info=True)
+        listing = None
+    return render_template("admin/jobs.html", listing=listing)
 
 
 def _job_id(job_id: str) -> str:
