@@ -165,6 +165,8 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=0.0),
     S("DASHBOARD_CACHE_SECONDS", "int", 30, "the admin platform dashboard's figures are cached this long",
       minimum=0),
+    S("STATUS_PAGE_CACHE_SECONDS", "int", 60, "the public status page's content is cached this long (0: not cached)",
+      minimum=0),
 )
 del S
 

@@ -2,7 +2,9 @@
 and the incidents, all from the recorded health checks.
 
 It is shown to anyone when switched on, so it carries no error texts, hosts or timings: only
-which part of the service is affected and since when.
+which part of the service is affected and since when. Anyone can ask for it, so its content is
+cached for ``STATUS_PAGE_CACHE_SECONDS``: a burst of visitors costs one set of queries. A cache
+outage only costs a recount, never the page.
 """
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from extensions import cache
 from services.health import CHECKS, OverallState, latest_results, overall_state
 from services.health_history import STATUS_DAYS, Day, Incident, daily_uptime, incidents
 
 logger = logging.getLogger(__name__)
+CACHE_KEY = "status_page:v1"  # bump when the shape of ``StatusPage`` changes
 
 # What visitors read for each check: the part of the service, not the probe.
 COMPONENT_LABELS = {
@@ -33,8 +38,10 @@ def component_label(name: str) -> str:
 
 @dataclass(frozen=True)
 class Component:
+    """One part of the service. No words in it: the cached page is shared by readers of every
+    language, so the template names it (``component_label``) per request."""
+
     name: str
-    label: str
     status: str | None  # ok / failing; None when never checked
     days: list[Day]
 
@@ -56,12 +63,33 @@ class StatusPage:
     days: int
 
 
-def status_page(now: datetime | None = None) -> StatusPage:
+def status_page() -> StatusPage:
+    """The page's content, from the cache while it is fresh."""
+    timeout = int(current_app.config["STATUS_PAGE_CACHE_SECONDS"])
+    if timeout:
+        try:
+            cached = cache.get(CACHE_KEY)
+        except Exception:  # noqa: BLE001 - a cache outage must not take the page down
+            logger.warning("status page cache unavailable", exc_info=True)
+            cached = None
+        if isinstance(cached, StatusPage):
+            return cached
+    page = collect_status_page()
+    if timeout:
+        try:
+            cache.set(CACHE_KEY, page, timeout=timeout)
+        except Exception:  # noqa: BLE001
+            logger.warning("status page cache unavailable", exc_info=True)
+    return page
+
+
+def collect_status_page(now: datetime | None = None) -> StatusPage:
+    """Every component's state and daily uptime, and the incidents, measured now."""
     now = now or datetime.now(UTC)
     latest = {c.name: c for c in latest_results()}
     components = [
         Component(
-            name=check.name, label=component_label(check.name),
+            name=check.name,
             status=latest[check.name].status if check.name in latest else None,
             days=daily_uptime(check.name, STATUS_DAYS, now),
         )

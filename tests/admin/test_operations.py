@@ -185,3 +185,10 @@ def test_the_public_status_page_shows_states_bars_and_incidents_without_error_te
     assert "33.33 % up</title>" in dhgate
     assert 'data-testid="incidents"' in html and "ongoing" in html
     assert "internal-host" not in html and "8443" not in html  # no error texts in public
+
+
+def test_the_cached_status_page_speaks_each_readers_language(app: Flask, admin_client: FlaskClient, client: FlaskClient) -> None:
+    post(admin_client, "/admin/status-page", {"public": "on"})
+    assert "Connection to DHgate" in client.get("/status").get_data(as_text=True)  # fills the cache
+    in_dutch = app.test_client().get("/status", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Verbinding met DHgate" in in_dutch and "Connection to DHgate" not in in_dutch
