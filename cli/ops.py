@@ -30,14 +30,8 @@ from services.health import DOWN, overall_state, record_results, run_checks
 from services.metrics import push_now
 from services.metrics_flush import flush_metrics
 from services.queue import QUEUES, discover_jobs, enqueue, resolve
-from services.scheduler import (
-    SCHEDULED_JOBS,
-    SchedulerRunner,
-    last_outcomes,
-    schedule_plan,
-    scheduled_job,
-    scheduler_status,
-)
+from services.schedule_plan import SCHEDULED_JOBS, schedule_plan, scheduled_job
+from services.scheduler import SchedulerRunner, last_outcomes, scheduler_status
 from services.worker_runtime import WorkerStartError, run_worker
 
 jobs_cli = AppGroup("jobs", help="List and run background jobs.")

@@ -7,8 +7,9 @@ truncated pages, slowness, "fail the next N requests"). Importing this package s
 """
 from __future__ import annotations
 
-from .catalog import (
-    Catalog,
+from .catalog import Catalog
+from .faults import Fault, FaultBook, FaultError, FaultMode
+from .model import (
     CatalogError,
     Change,
     ProductStatus,
@@ -17,7 +18,6 @@ from .catalog import (
     UnknownProduct,
     UnknownStore,
 )
-from .faults import Fault, FaultBook, FaultError, FaultMode
 from .server import SandboxServer, SandboxStartError, run_sandbox
 
 __all__ = [

@@ -25,7 +25,8 @@ from services.dashboard_cache import cached_dashboard, invalidate_dashboard, sto
 from services.health import OverallState, latest_results, overall_state
 from services.health_history import CheckHistory, check_histories
 from services.queue import queue_counts
-from services.scheduler import last_outcomes, schedule_plan, scheduler_status
+from services.schedule_plan import schedule_plan
+from services.scheduler import last_outcomes, scheduler_status
 from services.supervisor_status import SupervisorStatus, read_status
 from services.worker_heartbeat import list_workers
 

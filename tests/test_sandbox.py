@@ -32,7 +32,7 @@ from sandbox import (
     UnknownProduct,
     run_sandbox,
 )
-from sandbox.catalog import STORE_PAGE_SIZE
+from sandbox.model import STORE_PAGE_SIZE
 from services.dhgate import parsers, types
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

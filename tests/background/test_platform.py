@@ -240,7 +240,7 @@ def test_flask_jobs_run_refuses_unknown_names_in_one_line(runner) -> None:  # no
     result = runner.invoke(args=["jobs", "run", "make_coffee"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "Error: unknown job 'make_coffee'; scheduled jobs: poll_due_monitors, flush_metrics, "
+        "Error: unknown job 'make_coffee'; scheduled jobs: poll_due_monitors, recover_polls, flush_metrics, "
         "snapshot_platform_metrics, run_health_checks, prune"
     ]
 

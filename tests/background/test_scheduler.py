@@ -1,6 +1,8 @@
 """The scheduler: deterministic slots, one enqueue per slot, one active copy, fast takeover."""
 from __future__ import annotations
 
+import ast
+import importlib
 import os
 import signal
 import threading
@@ -15,17 +17,14 @@ import settings
 from config import ConfigError, DevelopmentConfig
 from extensions import get_redis
 from services.queue import UnknownJobError, enqueue, job_exists
+from services.schedule_plan import SCHEDULED_JOBS, ScheduledJob, schedule_plan, scheduled_job
 from services.scheduler import (
-    SCHEDULED_JOBS,
-    ScheduledJob,
     SchedulerLock,
     SchedulerRunner,
     SlotClock,
     enqueue_slot,
     history,
     last_outcomes,
-    schedule_plan,
-    scheduled_job,
     scheduler_status,
     slot_job_id,
 )
@@ -130,13 +129,11 @@ def test_a_scheduled_slot_of_an_unknown_job_is_recorded_as_an_error_and_queues_n
 
 # -- the active copy's clock ----------------------------------------------------------------
 
-def test_the_scheduler_uses_only_apschedulers_public_api() -> None:
+@pytest.mark.parametrize("module_name", ["services.scheduler", "services.schedule_plan"])
+def test_the_scheduler_uses_only_apschedulers_public_api(module_name: str) -> None:
     """Triggers only: no private names imported, no APScheduler class subclassed (overriding
     its internals is what broke on upgrades), no private attribute read on anything."""
-    import ast
-
-    import services.scheduler as module
-
+    module = importlib.import_module(module_name)
     tree = ast.parse(Path(module.__file__).read_text())
     imported = {alias.asname or alias.name: node.module for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("apscheduler")
@@ -149,6 +146,7 @@ def test_the_scheduler_uses_only_apschedulers_public_api() -> None:
                and node.attr.startswith("_") and not node.attr.startswith("__")
                and not (isinstance(node.value, ast.Name) and node.value.id == "self")}
     assert private == set()
+
 
 def _clock(schedule: dict[str, str], start: datetime, grace: float = 30) -> SlotClock:
     config = DevelopmentConfig.load({f"SCHEDULE_{name.upper()}": "off" for name in settings.default("SCHEDULE")}
