@@ -20,7 +20,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("affiliate", "cli.affiliate:affiliate_cli", "Affiliate clicks and the daily performance rollup."),
     LazyCommand(
         "health", "cli.ops:health_command",
-        "Run every health check and print a table; exit 1 when a critical check fails.",
+        "Run every health check, print a table and the state (healthy, degraded, down); exit 1 when down.",
     ),
     LazyCommand(
         "worker", "cli.ops:worker_command",

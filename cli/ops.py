@@ -4,7 +4,7 @@
     flask jobs run NAME [--enqueue]  run a scheduled job now (inline) or queue it for a worker
     flask scheduler run              the scheduler process (one active, others stand by)
     flask scheduler jobs             the schedule: trigger, next run, last outcome
-    flask health [--record]          run every health check; exit 1 when a critical one fails
+    flask health [--record]          run every health check, print the state; exit 1 when down
     flask metrics flush              move buffered request metrics into the database now
     flask worker [--burst] [--queues Q] [--no-fork]
                                      a worker in this process (``python worker.py`` runs this command)
@@ -26,7 +26,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from cli.embedded_redis import needs_redis
-from services.health import overall_ok, record_results, run_checks
+from services.health import DOWN, overall_state, record_results, run_checks
 from services.metrics import push_now
 from services.metrics_flush import flush_metrics
 from services.queue import QUEUES, discover_jobs, enqueue, resolve
@@ -149,7 +149,7 @@ def scheduler_jobs() -> None:
 @with_appcontext
 @needs_redis
 def health_command(record: bool) -> None:
-    """Run every health check and print a table; exit 1 when a critical check fails."""
+    """Run every health check, print a table and the state (healthy, degraded, down); exit 1 when down."""
     results = run_checks()
     rows = [
         (r.name, r.status, "yes" if r.critical else "no", f"{r.response_ms:.1f} ms" if r.response_ms is not None else None, r.error or "")
@@ -158,7 +158,11 @@ def health_command(record: bool) -> None:
     click.echo(_table(("check", "status", "critical", "time", "error"), rows))
     if record:
         record_results(results)
-    if not overall_ok(results):
+    overall = overall_state(results)
+    click.echo(f"\nstate: {overall.state}")
+    for reason in overall.reasons():
+        click.echo(f"  {reason}")
+    if overall.state == DOWN:
         failing = ", ".join(r.name for r in results if r.critical and not r.ok)
         raise click.ClickException(f"critical check failing: {failing}")
 

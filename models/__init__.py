@@ -14,11 +14,12 @@ from models.monitoring import (
     ProductEvent,
 )
 from models.notifications import Delivery, Notification, NotificationPreference
+from models.site import SiteSetting
 from models.users import AdminSession, SecurityEvent, User
 
 __all__ = [
     "AdminSession", "AffiliateClick", "AffiliateConversion", "AffiliatePerformance", "Delivery",
     "HealthCheck", "Keyword", "Monitor", "MonitorProduct", "Notification", "NotificationPreference",
     "PlatformMetric", "PollRun", "PricePoint", "Product", "ProductEvent", "RequestMetric",
-    "SecurityEvent", "User",
+    "SecurityEvent", "SiteSetting", "User",
 ]

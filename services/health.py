@@ -3,8 +3,12 @@
 Checks: ``database`` and ``redis`` are *critical* (without them nothing works); ``worker``,
 ``scheduler`` and ``dhgate`` are not (a DHgate outage is not our outage, and a stopped worker
 leaves the web fully usable). Each check runs in its own daemon thread with a timeout, so one
-hanging dependency cannot block the others or the process exit. Overall the platform is
-unhealthy only when a critical check fails.
+hanging dependency cannot block the others or the process exit.
+
+The overall state has three levels, decided in one place (``overall_state``) so the Platform
+banner, ``/readyz`` and ``flask health`` always agree: *down* when a critical check fails,
+*degraded* when only a non-critical one does (the site works but, say, nothing is being polled),
+*healthy* otherwise.
 
 Error texts are cleaned of URLs with credentials and of configured secrets before they are
 stored or shown; probes (``/readyz``) never see error texts at all.
@@ -19,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -163,8 +167,79 @@ def _run_one(app: Flask, check: Check, results: dict[str, CheckResult]) -> None:
 
 
 def overall_ok(results: Iterable[CheckResult]) -> bool:
-    """Healthy unless a *critical* check fails."""
+    """Serving unless a *critical* check fails (``degraded`` still serves)."""
     return all(r.ok for r in results if r.critical)
+
+
+# -- the overall state -----------------------------------------------------------------------
+
+HEALTHY = "healthy"
+DEGRADED = "degraded"
+DOWN = "down"
+
+
+class CheckOutcome(Protocol):
+    """What ``overall_state`` needs of a result: a live ``CheckResult`` or a stored ``LatestCheck``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def critical(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class OverallState:
+    """The platform's state and the checks that made it so (critical failures first)."""
+
+    state: str  # healthy / degraded / down
+    failing: tuple[str, ...] = ()
+
+    @property
+    def serving(self) -> bool:
+        return self.state != DOWN
+
+    def reasons(self) -> list[str]:
+        """What each failing check means for the people using the platform, in their language."""
+        return [check_consequence(name) for name in self.failing]
+
+
+def overall_state(results: Iterable[CheckOutcome]) -> OverallState:
+    """The one decision of the platform's state: down when a critical check fails, degraded
+    when only non-critical ones do, healthy otherwise."""
+    results = list(results)
+    critical = tuple(r.name for r in results if r.critical and r.status != OK)
+    other = tuple(r.name for r in results if not r.critical and r.status != OK)
+    if critical:
+        return OverallState(DOWN, critical + other)
+    if other:
+        return OverallState(DEGRADED, other)
+    return OverallState(HEALTHY)
+
+
+def check_consequence(name: str) -> str:
+    """A failing check in words: what stops working, not which probe failed."""
+    texts = {
+        "database": _("Database unreachable: the site cannot work"),
+        "redis": _("Redis unreachable: logins, queues and caches cannot work"),
+        "worker": _("No worker is running: nothing will be polled until the worker runs"),
+        "scheduler": _("No scheduler is running: nothing will be polled until the scheduler runs"),
+        "dhgate": _("DHgate unreachable: nothing is being polled"),
+    }
+    return texts.get(name, _("Check failing: %(name)s", name=name))
+
+
+def process_warnings() -> list[str]:
+    """The admin pages' banner: what is not happening because the worker or the scheduler is
+    not running. Two Redis reads; a probe that cannot answer counts as not running."""
+    warnings = []
+    for name, probe in (("worker", check_worker), ("scheduler", check_scheduler)):
+        try:
+            probe()
+        except Exception:  # noqa: BLE001 - any failure means the process is not known to run
+            warnings.append(check_consequence(name))
+    return warnings
 
 
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]*@")
@@ -325,7 +400,9 @@ class ReadinessCache:
     """The last readiness verdict of this process, reused for ``READYZ_CACHE_SECONDS``.
 
     Concurrent probes while a run is in progress wait for that run instead of starting their
-    own, so a burst of probes costs one database and one Redis round trip.
+    own, so a burst of probes costs one database and one Redis round trip. The critical checks
+    run live; the non-critical ones (worker, scheduler, DHgate) are read from the last recorded
+    run, so a probe never makes a request to DHgate yet reports the same state as the banner.
     """
 
     def __init__(self, ttl: float) -> None:
@@ -341,9 +418,24 @@ class ReadinessCache:
             value = self._value
             if value is not None and time.monotonic() - value[0] < self.ttl:
                 return value[1]
-            results = run_checks(CRITICAL, app=app)
+            results: list[CheckResult] = run_checks(CRITICAL, app=app)
+            if overall_ok(results):
+                results += _recorded_non_critical(app)
             self._value = (time.monotonic(), results)
             return results
+
+
+def _recorded_non_critical(app: Flask) -> list[CheckResult]:
+    """The non-critical checks as last recorded (none when nothing was recorded yet)."""
+    with app.app_context():
+        try:
+            latest = [c for c in latest_results() if not c.critical]
+        except SQLAlchemyError:
+            db.session.rollback()
+            return []
+        finally:
+            db.session.remove()
+    return [CheckResult(c.name, c.status, c.critical, c.response_ms, c.error) for c in latest]
 
 
 def readiness(app: Flask) -> list[CheckResult]:

@@ -22,7 +22,8 @@ from models import User
 from models.metrics import HealthCheck, PlatformMetric, RequestMetric
 from services import histograms
 from services.dashboard_cache import cached_dashboard, invalidate_dashboard, store_dashboard
-from services.health import latest_results
+from services.health import OverallState, latest_results, overall_state
+from services.health_history import CheckHistory, check_histories
 from services.queue import queue_counts
 from services.schedule_plan import schedule_plan
 from services.scheduler import last_outcomes, scheduler_status
@@ -31,6 +32,7 @@ from services.worker_heartbeat import list_workers
 
 logger = logging.getLogger(__name__)
 EXCLUDED_FROM_LATENCY = ("static",)  # static files would make the app look faster than it is
+MIN_CHART_POINTS = 2  # fewer draw no line: the page says since when data is being collected
 
 
 # -- request figures from request_metrics ----------------------------------------------------
@@ -251,8 +253,11 @@ class DashboardMetrics:
     scheduler: Any = None
     schedule: list[ScheduleRow] = field(default_factory=list)
     health: list[Any] = field(default_factory=list)
-    health_ok: bool | None = None
-    sparkline: Sparkline | None = None
+    health_ok: bool | None = None  # no critical check failing (``health_state`` says more)
+    health_state: OverallState | None = None  # None until a health check has been recorded
+    health_history: list[CheckHistory] = field(default_factory=list)
+    sparkline: Sparkline | None = None  # None, or at least two snapshots: one point is no line
+    collecting_since: datetime | None = None  # the first snapshot, while there are too few for a chart
     supervisor: SupervisorStatus | None = None  # ``scripts/run_all.py``'s view of its processes
     unavailable: list[str] = field(default_factory=list)  # sections that could not be measured
 
@@ -307,7 +312,13 @@ def _database_sections(metrics: DashboardMetrics, now: datetime) -> None:
     metrics.health = latest_results()
     critical = [c for c in metrics.health if c.critical]
     metrics.health_ok = all(c.status == "ok" for c in critical) if critical else None
-    metrics.sparkline = response_time_sparkline(now)
+    metrics.health_state = overall_state(metrics.health) if metrics.health else None
+    metrics.health_history = check_histories(now)
+    line = response_time_sparkline(now)
+    if line is not None and line.count >= MIN_CHART_POINTS:
+        metrics.sparkline = line
+    else:
+        metrics.collecting_since = db.session.scalar(select(func.min(PlatformMetric.timestamp)))
 
 
 def _queue_sections(metrics: DashboardMetrics) -> None:

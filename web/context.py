@@ -9,6 +9,8 @@ from flask import Flask
 
 from services import formatting, labels
 from services.inbox import unread_count_for_layout
+from services.site_settings import status_page_public_for_layout
+from services.status_page import component_label
 
 # Template globals: called as functions, e.g. ``money(price, currency)``.
 GLOBALS = {
@@ -25,6 +27,7 @@ GLOBALS = {
     "number": formatting.number,
     "price_range": formatting.price_range,
     "interval_label": formatting.interval,
+    "component_label": component_label,
 }
 
 
@@ -36,6 +39,7 @@ def format_money(value: Decimal | None, currency: str | None = "USD") -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["unread_notification_count"] = unread_count_for_layout
+    app.jinja_env.globals["status_page_public"] = status_page_public_for_layout
     app.jinja_env.globals.update(GLOBALS)
     app.jinja_env.filters["when"] = formatting.date_time
     app.jinja_env.filters["ago"] = formatting.relative_time

@@ -1,4 +1,5 @@
-"""Running the platform's people: accounts, their sessions, and the security log.
+"""Running the platform: its people (accounts, their sessions, the security log) and its
+operations (failed jobs, the public status page switch).
 
 Every view here is for admins only; the check sits on the blueprint (``before_request``), so a
 view added later cannot forget it."""
@@ -9,4 +10,4 @@ from web.access import refuse_non_admins
 bp = Blueprint("admin", __name__)
 bp.before_request(refuse_non_admins)
 
-from blueprints.admin import routes  # noqa: E402,F401  (registers the views on bp)
+from blueprints.admin import operations, routes  # noqa: E402,F401  (registers the views on bp)

@@ -1,4 +1,5 @@
-"""Probes for load balancers and monitoring: liveness, readiness and Prometheus metrics."""
+"""Probes for load balancers and monitoring (liveness, readiness, Prometheus metrics) and the
+public status page for people, when an admin has switched it on."""
 from flask import Blueprint
 
 bp = Blueprint("health", __name__)

@@ -18,6 +18,8 @@ ADMIN_GET_PAGES = {
     "/admin/users/new": "Add a person</h1>",
     "/admin/users/{bob}": "bob@example.com</span></h1>",
     "/admin/security-log": "<h1>Security log</h1>",
+    "/admin/jobs": "<h1>Failed jobs</h1>",
+    "/admin/status-page": "<h1>Status page</h1>",
 }
 ADMIN_POST_ACTIONS = [
     "/admin/users/new",
@@ -26,6 +28,10 @@ ADMIN_POST_ACTIONS = [
     "/admin/users/{bob}/sessions/1/revoke",
     "/admin/users/{bob}/password-link",
     "/admin/users/{bob}/unlock",
+    "/admin/jobs/job-1/retry",
+    "/admin/jobs/retry-all",
+    "/admin/jobs/job-1/delete",
+    "/admin/status-page",
 ]
 
 
@@ -34,6 +40,7 @@ def test_every_admin_route_is_listed_here(app: Flask) -> None:
     rules = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("admin.")}
     listed = {path.replace("{bob}", "<int:user_id>") for path in [*ADMIN_GET_PAGES, *ADMIN_POST_ACTIONS]}
     listed = {path.replace("/sessions/1/", "/sessions/<int:session_id>/") for path in listed}
+    listed = {path.replace("/jobs/job-1/", "/jobs/<job_id>/") for path in listed}
     assert rules == listed
 
 

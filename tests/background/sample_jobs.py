@@ -66,3 +66,13 @@ def flaky_later(counter_key: str) -> int:
     if attempt < 2:
         raise RuntimeError(f"attempt {attempt} fails")
     return attempt
+
+
+@job("default", timeout=30)
+def fails_once(counter_key: str, webhook_url: str | None = None, api_token: str | None = None) -> int:
+    """Fails on its first run (no retries of its own), succeeds when run again: what an admin's
+    "retry" from the queue tools must achieve. The extra arguments carry secrets to be masked."""
+    attempt = int(get_redis().incr(counter_key))
+    if attempt < 2:
+        raise RuntimeError(f"attempt {attempt} fails")
+    return attempt

@@ -141,7 +141,20 @@ def test_the_platform_page_says_when_worker_and_scheduler_are_not_running(client
     auth.login("root")
     html = client.get("/dashboard/platform").get_data(as_text=True)
     assert 'data-testid="worker-down"' in html and 'data-testid="scheduler-down"' in html
-    assert "No response times yet" in html and "No health checks yet" in html  # empty states
+    assert "No health checks yet" in html  # empty states
+    assert 'data-testid="chart-collecting"' in html and "Collecting data: the first snapshot" in html
+    assert 'data-testid="sparkline"' not in html
+
+
+def test_one_snapshot_says_since_when_data_is_collected_instead_of_a_blank_chart(client, auth: AuthActions, admin) -> None:  # noqa: ANN001
+    first = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    db.session.add(PlatformMetric(timestamp=datetime.now(UTC) - timedelta(minutes=3), response_time_ms=12.0))
+    db.session.add(PlatformMetric(timestamp=first, response_time_ms=None))  # the first, outside the chart's 24 h
+    db.session.commit()
+    auth.login("root")
+    html = client.get("/dashboard/platform").get_data(as_text=True)
+    assert 'data-testid="sparkline"' not in html  # one point is no line
+    assert "Collecting data since Mar 4, 2026" in html
 
 
 def test_the_platform_page_shows_measured_figures(app: Flask, client, auth: AuthActions, admin) -> None:  # noqa: ANN001
