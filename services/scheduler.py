@@ -84,6 +84,7 @@ SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob("snapshot_platform_metrics", "jobs.maintenance.snapshot_platform_metrics"),
     ScheduledJob("run_health_checks", "jobs.maintenance.run_health_checks"),
     ScheduledJob("prune", "jobs.maintenance.prune"),
+    ScheduledJob("deliver_notifications", "jobs.notifications.deliver_due"),
 )
 
 
