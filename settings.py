@@ -167,7 +167,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("DASHBOARD_CACHE_SECONDS", "int", 30, "the admin platform dashboard's figures are cached this long",
       minimum=0),
     # Notifications: e-mail and delivery
-    S("MAIL_SERVER", "str", None, "SMTP host that sends alert e-mails (none: e-mail channels wait)"),
+    S("MAIL_SERVER", "str", None, "SMTP host that sends alert e-mails (unset: e-mail deliveries fail and say so)"),
     S("MAIL_PORT", "int", 587, "SMTP port (587 STARTTLS, 465 SSL, 25 plain)", minimum=1),
     S("MAIL_USE_TLS", "bool", True, "STARTTLS after connecting"),
     S("MAIL_USE_SSL", "bool", False, "SMTP over SSL from the first byte (port 465)"),

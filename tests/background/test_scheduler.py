@@ -45,7 +45,8 @@ def test_the_schedule_comes_from_configuration() -> None:
     assert plan["prune"].describe() == "cron 30 4 * * * (UTC)"
     assert plan["flush_metrics"].describe() == "every 1m"
     assert plan["poll_due_monitors"].job.target == "jobs.monitoring.poll_due_monitors"
-    assert set(plan) == {"poll_due_monitors", "recover_polls", "flush_metrics", "run_health_checks", "prune"}  # "off" is left out
+    assert set(plan) == {"poll_due_monitors", "recover_polls", "flush_metrics", "run_health_checks", "prune",
+                         "deliver_notifications"}  # "off" is left out
     default = {entry.job.name: entry for entry in schedule_plan(DevelopmentConfig.load({}))}
     assert default["snapshot_platform_metrics"].describe() == "every 5m"
 
