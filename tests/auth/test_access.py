@@ -24,6 +24,7 @@ PUBLIC_ENDPOINTS = frozenset({
     "auth.preferences",
     "static",
     "dashboard.index",
+    "notifications.unsubscribe_confirm",  # a link in an e-mail: its signed token is the authority
 })
 PUBLIC_PREFIXES = ("health.",)
 
