@@ -254,3 +254,12 @@ def test_a_poll_enqueues_the_delivery_and_a_rerun_notifies_once(
     assert db.session.scalar(select(func.count()).select_from(Notification)) == 1
     assert len(smtp[0].messages) == 1
     assert deliveries(note.id)[0].status == "sent"
+
+
+def test_the_inbox_shows_one_grouped_alert(napp: Flask, sandbox: SandboxServer, alice: User, auth, client) -> None:  # noqa: ANN001
+    alert_after_changes(alice, sandbox, drops=2, new=1)
+    auth.login()
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert page.count("longlight508: 1 new, 2 price drops") == 1
+    assert 'class="muted notification-body"' in page and "went down from $50.00 to $40.00" in page
+    assert "&lt;b&gt;Bold&lt;/b&gt;" in page  # DHgate titles are escaped in the app too
