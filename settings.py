@@ -67,6 +67,7 @@ _SCHEDULE_DEFAULTS: Mapping[str, str] = MappingProxyType({
     "prune": "cron 17 3 * * *",
     "flush_affiliate_clicks": "every 60s",
     "rollup_affiliate": "every 10m",
+    "deliver_notifications": "every 1m",
 })
 
 # Appended to every outbound DHgate link; ``{affiliate_id}``, ``{click_ref}`` (our reference of
@@ -195,6 +196,20 @@ SETTINGS: tuple[Setting, ...] = (
       "a repeat click by the same visitor on the same link within this is not counted again", minimum=1),
     S("STATUS_PAGE_CACHE_SECONDS", "int", 60, "the public status page's content is cached this long (0: not cached)",
       minimum=0),
+    # Notifications: e-mail and delivery
+    S("MAIL_SERVER", "str", None, "SMTP host that sends alert e-mails (unset: e-mail deliveries fail and say so)"),
+    S("MAIL_PORT", "int", 587, "SMTP port (587 STARTTLS, 465 SSL, 25 plain)", minimum=1),
+    S("MAIL_USE_TLS", "bool", True, "STARTTLS after connecting"),
+    S("MAIL_USE_SSL", "bool", False, "SMTP over SSL from the first byte (port 465)"),
+    S("MAIL_USERNAME", "str", None, "SMTP login (none: no login)"),
+    S("MAIL_PASSWORD", "secret", None, "SMTP password"),
+    S("MAIL_DEFAULT_SENDER", "str", "DHgate Monitor <alerts@localhost>", "the From of every e-mail"),
+    S("MAIL_TIMEOUT_SECONDS", "float", 20.0, "SMTP connect and read timeout", minimum=0.1),
+    S("NOTIFY_MAX_ATTEMPTS", "int", 3, "tries per delivery before it is marked failed", minimum=1),
+    S("NOTIFY_RETRY_SECONDS", "int", 60, "wait before the 2nd try; doubles for each later one", minimum=0),
+    S("NOTIFY_CLAIM_LEASE_SECONDS", "int", 300, "a delivery being sent is not claimed again before this passes",
+      minimum=10),
+    S("NOTIFY_PAUSE_AFTER_FAILURES", "int", 5, "failed deliveries in a row that pause a channel", minimum=1),
 )
 del S
 

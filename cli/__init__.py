@@ -26,6 +26,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "worker", "cli.ops:worker_command",
         "Run a background worker in this process (same as ``python worker.py``).",
     ),
+    LazyCommand("notifications", "cli.notifications:notifications_cli", "Send alerts through members' channels."),
     LazyCommand("db", "cli.database:db_group", "Perform database migrations."),
 )
 

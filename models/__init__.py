@@ -13,13 +13,14 @@ from models.monitoring import (
     Product,
     ProductEvent,
 )
-from models.notifications import Delivery, Notification, NotificationPreference
+from models.notifications import Delivery, Notification, NotificationChannel, NotificationPreference
 from models.site import SiteSetting
 from models.users import AdminSession, SecurityEvent, User
 
 __all__ = [
     "AdminSession", "AffiliateClick", "AffiliateConversion", "AffiliatePerformance", "Delivery",
-    "HealthCheck", "Keyword", "Monitor", "MonitorProduct", "Notification", "NotificationPreference",
+    "HealthCheck", "Keyword", "Monitor", "MonitorProduct", "Notification", "NotificationChannel",
+    "NotificationPreference",
     "PlatformMetric", "PollRun", "PricePoint", "Product", "ProductEvent", "RequestMetric",
     "SecurityEvent", "SiteSetting", "User",
 ]

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import BigIntPK, Model, UTCDateTime, utcnow
 
 SEVERITIES = ("info", "warning", "critical")
 FREQUENCIES = ("instant", "hourly", "daily")
-DELIVERY_STATUSES = ("pending", "sent", "failed", "skipped")
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+CHANNEL_KINDS = ("email", "apprise")
 
 
 class Notification(Model):
@@ -32,6 +34,8 @@ class Notification(Model):
     link: Mapped[str | None] = mapped_column(String(500))
     product_event_id: Mapped[int | None] = mapped_column(ForeignKey("product_events.id", ondelete="SET NULL"))
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    # A grouped alert's parts: {"monitor_id", "event_ids", "counts"} (None for a single message).
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -52,11 +56,47 @@ class NotificationPreference(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class NotificationChannel(Model):
+    """Where one member's alerts go: their account e-mail address or one apprise URL.
+
+    A channel that fails ``NOTIFY_PAUSE_AFTER_FAILURES`` deliveries in a row is paused
+    (``paused_reason = "failing"``) so a dead webhook does not retry forever; an unsubscribe link
+    pauses it with ``"unsubscribed"``. ``last_error`` is what the member sees on the channels page.
+    """
+
+    __tablename__ = "notification_channels"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email / apprise
+    target: Mapped[str] = mapped_column(String(500))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    paused_reason: Mapped[str | None] = mapped_column(String(16))  # None = active
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def active(self) -> bool:
+        return self.paused_reason is None
+
+
 class Delivery(Model):
-    """One channel's delivery of one notification, with its retry state."""
+    """One channel's delivery of one notification, with its retry state.
+
+    ``pending`` rows are due at ``next_attempt_at`` (``None``: now). A sender claims a row by a
+    conditional update to ``sending`` with a lease (``claimed_until``); a lease that runs out
+    (the worker died mid-send) makes the row claimable again. See ``docs/notifications.md``.
+    """
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("notification_id", "channel", "target"),)
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", "target"),
+        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), index=True)
@@ -67,5 +107,9 @@ class Delivery(Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"),
+                                                   index=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     notification: Mapped[Notification] = relationship()

@@ -53,7 +53,7 @@ from services.polling.plan import (
     plan_seen,
 )
 from services.polling.snapshot import Snapshot
-from services.polling.sql import CHUNK, insert_if_absent, touch_last_seen
+from services.polling.sql import CHUNK, insert_if_absent, insert_returning_ids, touch_last_seen
 
 # ---------------------------------------------------------------------------------- planning
 
@@ -159,7 +159,7 @@ def absolute_product_url(base_url: str, path: str) -> str:
 
 
 def write_events(plan: Plan, monitor: Monitor, run_id: int | None, now: datetime) -> list[ProductEvent]:
-    """Insert the planned events (if absent) and a notification for each; returns the events."""
+    """Insert the planned events (if absent) and one alert about the new ones; returns the events."""
     if not plan.events:
         return []
     rows = [{
@@ -167,10 +167,14 @@ def write_events(plan: Plan, monitor: Monitor, run_id: int | None, now: datetime
         "dedupe_key": event.dedupe_key[:200], "old_value": event.old_value, "new_value": event.new_value,
         "details": event.details, "created_at": now,
     } for event in plan.events]
-    insert_if_absent(db.session, ProductEvent, rows, ["dedupe_key"])
+    new_ids = set(insert_returning_ids(db.session, ProductEvent, rows, ["dedupe_key"]))
     keys = [row["dedupe_key"] for row in rows]
     events = list(db.session.scalars(select(ProductEvent).where(ProductEvent.dedupe_key.in_(keys))))
-    notify_owner(monitor, events, plan.products)
+    # Only the events this call recorded are announced: the others were announced by whoever
+    # recorded them, in the same transaction as their alert.
+    alert_id = notify_owner(monitor, [e for e in events if e.id in new_ids], plan.products)
+    if alert_id is not None:
+        plan.alert_ids.append(alert_id)
     return events
 
 

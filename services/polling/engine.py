@@ -33,6 +33,7 @@ from services.dhgate.fetcher import get_fetcher
 from services.dhgate.types import PollOutcome
 from services.dhgate.urls import store_target
 from services.monitors.rules import name_from_dhgate
+from services.notifications.delivery import request_delivery
 from services.polling.changes import apply_plan, plan_changes, write_events
 from services.polling.fastpath import content_fingerprint, try_fast_path
 from services.polling.notify import notify_admins_blocked
@@ -108,6 +109,8 @@ def poll_monitor(monitor_id: int) -> PollRun:
         plan = record_snapshot(monitor, snapshot, run, now=now, settings=settings) if snapshot.succeeded else None
         finish_poll(monitor, run, snapshot, plan, now=now, started_clock=started_clock, settings=settings)
         db.session.commit()
+        if plan is not None and plan.alert_ids:
+            request_delivery(plan.alert_ids)  # after the commit: the job must find the rows
         return run
     except MonitorNotFound:
         db.session.rollback()

@@ -66,6 +66,7 @@ class Plan:
     links: dict[int, MonitorProduct] = field(default_factory=dict)  # the monitor's links, by id
     seen: int = 0
     new: int = 0
+    alert_ids: list[int] = field(default_factory=list)  # alerts written; delivered after the commit
 
     @property
     def changed(self) -> int:

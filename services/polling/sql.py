@@ -32,8 +32,22 @@ def insert_if_absent(
     conflict_columns: Sequence[str],
 ) -> int:
     """Insert ``rows`` skipping any that collide on ``conflict_columns``; returns rows inserted."""
+    return len(insert_returning_ids(session, model, rows, conflict_columns))
+
+
+def insert_returning_ids(
+    session: Session | scoped_session[Any],
+    model: type[Model],
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+) -> list[int]:
+    """``insert_if_absent`` that returns the ids of the rows *this* call inserted.
+
+    A re-run or a racing writer gets only the rows it added, which is how a poll tells the
+    events it is the first to record (and so has to announce) from those already announced.
+    """
     if not rows:
-        return 0
+        return []
     # One statement with the rows as parameter sets ("executemany"): its SQL is compiled once
     # and cached, unlike a multi-row VALUES whose SQL differs with every row count.
     # It runs on the session's connection (same transaction), at the Core level.
@@ -47,9 +61,9 @@ def insert_if_absent(
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:  # an executemany needs the same columns in every row
         groups.setdefault(tuple(sorted(row)), []).append(dict(row))
-    inserted = 0
+    inserted: list[int] = []
     for group in groups.values():
-        inserted += len(session.connection().execute(statement, group).all())
+        inserted += [row[0] for row in session.connection().execute(statement, group).all()]
     return inserted
 
 

@@ -25,6 +25,7 @@ PUBLIC_ENDPOINTS = frozenset({
     "static",
     "dashboard.index",
     "go.follow",  # tracked links in e-mails and chat are followed without a session
+    "notifications.unsubscribe_confirm",  # a link in an e-mail: its signed token is the authority
 })
 PUBLIC_PREFIXES = ("health.",)
 

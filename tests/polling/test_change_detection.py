@@ -124,8 +124,13 @@ def test_keyword_match_uses_global_and_monitor_keywords(store_monitor, sandbox, 
     assert len(events(store_monitor, "new_product")) == 6
     matches = {event.product_id: event.details["terms"] for event in events(store_monitor, "keyword_match")}
     assert matches == {product_by_code(zebra).id: ["zebra"], product_by_code(unicorn).id: ["unicorn lamp"]}
-    kinds = sorted(n.kind for n in db.session.scalars(select(Notification).where(Notification.user_id == alice.id)))
-    assert kinds == ["keyword_match"] * 2 + ["new_product"] * 6
+    # One alert for the poll, not one per event, naming what happened and listing every event.
+    [note] = db.session.scalars(select(Notification).where(Notification.user_id == alice.id)).all()
+    assert note.kind == "monitor_alert"
+    assert note.title == f"{store_monitor.name}: 6 new, 2 keyword matches"
+    assert note.details["counts"] == {"new_product": 6, "keyword_match": 2}
+    assert len(note.details["event_ids"]) == 8 and note.link == f"/monitors/{store_monitor.id}"
+    assert "Striped zebra mug" in note.body and "Plain white cup" in note.body
 
 
 # ------------------------------------------------------------------------------------ prices
@@ -475,7 +480,8 @@ def test_writing_the_same_diff_twice_creates_nothing_twice(store_monitor, sandbo
     write_events(plan, store_monitor, None, now)
     db.session.commit()
     assert sorted(e.kind for e in events(store_monitor)) == ["new_product", "price_drop"]
-    assert count(Notification) == 2
+    [note] = db.session.scalars(select(Notification)).all()  # one alert about both events
+    assert note.details["counts"] == {"new_product": 1, "price_drop": 1}
 
 
 def test_rerun_after_a_crash_between_events_and_state(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
@@ -496,7 +502,7 @@ def test_rerun_after_a_crash_between_events_and_state(store_monitor, sandbox, st
     # The re-run (RQ or the next tick) plans the very same events and finds them present.
     run = poll(store_monitor)
     assert sorted(e.kind for e in events(store_monitor)) == ["new_product", "price_drop"]
-    assert count(Notification) == 2
+    assert count(Notification) == 1  # the re-run announces nothing twice
     assert link_of(store_monitor, code).reference_price == Decimal("40.00")
     assert link_of(store_monitor, new_code).missing_polls == 0
     assert db.session.get(Monitor, store_monitor.id).next_poll_at > next_poll_before

@@ -1,0 +1,231 @@
+"""Grouped alerts: what one poll of one monitor tells its owner, as one message.
+
+A poll that sees three new listings and five price drops used to write eight notifications; the
+owner wants one ("longlight508: 3 new, 5 price drops") that lists the eight events. Product
+events stay one row each (product pages show them); the alert only refers to them by id.
+
+An alert covers exactly the events its poll was the first to record: events and alert are
+written in one transaction, so an event that already exists was already announced. Its dedupe
+key names the monitor and the first of those events, so writing the same diff twice, a re-run
+poll, or a racing worker never creates an alert twice. Texts are written in the owner's
+language; every channel renders its message from the same parts (``alert_items``).
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from extensions import db
+from models import Monitor, Notification, Product, ProductEvent, User
+from services.formatting import money
+
+logger = logging.getLogger(__name__)
+
+EVENT_SEVERITY = {
+    "new_product": "info",
+    "keyword_match": "info",
+    "price_drop": "info",
+    "price_rise": "info",
+    "target_price": "info",
+    "back_in_stock": "info",
+    "out_of_stock": "warning",
+    "delisted": "warning",
+    "missing": "warning",
+}
+KIND_ORDER = tuple(EVENT_SEVERITY)  # the order counts and events are listed in
+ALERT_KIND = "monitor_alert"  # a notification that groups several events of one poll
+TITLE_LIMIT = 200
+
+
+def product_link(monitor_id: int, product_id: int) -> str:
+    """The product's page in this product (route ``monitoring.product``)."""
+    return f"/monitors/{monitor_id}/products/{product_id}"
+
+
+def monitor_link(monitor_id: int) -> str:
+    return f"/monitors/{monitor_id}"
+
+
+def create_monitor_alert(
+    monitor: Monitor, owner: User, events: Sequence[ProductEvent], products: dict[int, Product],
+) -> Notification | None:
+    """One notification for the owner about ``events`` (the ones this poll recorded first),
+    added to the session (not committed); ``None`` when there is nothing to say or the alert
+    exists already. A single event reads as itself ("Price drop: …") and links to its product."""
+    if not events:
+        return None
+    events = sorted(events, key=lambda e: (KIND_ORDER.index(e.kind) if e.kind in KIND_ORDER else 99, e.id))
+    key = f"alert:{monitor.id}:{min(e.id for e in events)}"
+    exists = db.session.scalar(select(Notification.id).where(
+        Notification.user_id == owner.id, Notification.dedupe_key == key))
+    if exists is not None:
+        return None
+    counts = Counter(e.kind for e in events)
+    with force_locale(locale_of(owner)):
+        if len(events) == 1:
+            event = events[0]
+            title, body = event_text(monitor, products[event.product_id], event)
+            kind, link, event_id = event.kind, product_link(monitor.id, event.product_id), event.id
+        else:
+            title = summary_title(monitor.name, counts)
+            body = "\n".join(event_text(monitor, products[e.product_id], e)[1] for e in events)
+            kind, link, event_id = ALERT_KIND, monitor_link(monitor.id), None
+    severity = "warning" if any(EVENT_SEVERITY.get(k) == "warning" for k in counts) else "info"
+    notification = Notification(
+        user_id=owner.id, kind=kind, severity=severity, title=clip(title, TITLE_LIMIT), body=body, link=link,
+        product_event_id=event_id, dedupe_key=key, created_at=events[0].created_at,
+        details={"monitor_id": monitor.id, "event_ids": [e.id for e in events],
+                 "counts": {k: counts[k] for k in KIND_ORDER if k in counts}},
+    )
+    db.session.add(notification)
+    db.session.flush()
+    return notification
+
+
+def summary_title(name: str, counts: Counter[str] | dict[str, int]) -> str:
+    """"longlight508: 3 new, 5 price drops, 1 back in stock" in the current locale."""
+    parts = [count_phrase(kind, counts[kind]) for kind in KIND_ORDER if counts.get(kind)]
+    return _("%(name)s: %(parts)s", name=name, parts=", ".join(parts))
+
+
+def count_phrase(kind: str, n: int) -> str:
+    """"3 new", "1 price drop", … for one kind of event."""
+    phrases = {
+        "new_product": ngettext("%(num)d new", "%(num)d new", n),
+        "keyword_match": ngettext("%(num)d keyword match", "%(num)d keyword matches", n),
+        "price_drop": ngettext("%(num)d price drop", "%(num)d price drops", n),
+        "price_rise": ngettext("%(num)d price rise", "%(num)d price rises", n),
+        "target_price": ngettext("%(num)d at target price", "%(num)d at target price", n),
+        "back_in_stock": ngettext("%(num)d back in stock", "%(num)d back in stock", n),
+        "out_of_stock": ngettext("%(num)d out of stock", "%(num)d out of stock", n),
+        "delisted": ngettext("%(num)d delisted", "%(num)d delisted", n),
+        "missing": ngettext("%(num)d no longer listed", "%(num)d no longer listed", n),
+    }
+    return phrases.get(kind, f"{n} {kind}")
+
+
+@dataclass(frozen=True)
+class AlertItem:
+    """One event of an alert as a message shows it (plain values; templates escape them)."""
+
+    kind: str
+    headline: str  # "Price drop: <title>"
+    sentence: str  # the full sentence with both prices
+    product_title: str
+    image_url: str | None
+    old_price: str | None
+    new_price: str | None
+    percent: str | None
+    page_path: str  # this product's page in the app
+    dhgate_url: str | None
+
+
+def alert_items(notification: Notification) -> list[AlertItem]:
+    """The events an alert lists, in the current locale (empty for a message without events)."""
+    details = notification.details or {}
+    ids = list(details.get("event_ids") or ([notification.product_event_id] if notification.product_event_id else []))
+    if not ids:
+        return []
+    events = {e.id: e for e in db.session.scalars(select(ProductEvent).where(ProductEvent.id.in_(ids)))}
+    product_ids = {e.product_id for e in events.values()}
+    products = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(product_ids)))}
+    monitor_ids = {e.monitor_id for e in events.values()}
+    monitors = {m.id: m for m in db.session.scalars(select(Monitor).where(Monitor.id.in_(monitor_ids)))}
+    items: list[AlertItem] = []
+    for event_id in ids:
+        event = events.get(event_id)
+        if event is None or event.product_id not in products or event.monitor_id not in monitors:
+            continue  # pruned since
+        product, monitor = products[event.product_id], monitors[event.monitor_id]
+        headline, sentence = event_text(monitor, product, event)
+        currency = (event.details or {}).get("currency") or product.currency
+        items.append(AlertItem(
+            kind=event.kind, headline=headline, sentence=sentence,
+            product_title=clip(product.title or product.item_code, 120), image_url=product.image_url,
+            old_price=None if event.old_value is None else money(event.old_value, currency),
+            new_price=None if event.new_value is None else money(event.new_value, currency),
+            percent=(event.details or {}).get("percent"),
+            page_path=product_link(monitor.id, product.id), dhgate_url=product.url,
+        ))
+    return items
+
+
+def event_text(monitor: Monitor, product: Product, event: ProductEvent) -> tuple[str, str]:
+    """(title, body) of an event in the current locale."""
+    details = event.details or {}
+    currency = details.get("currency") or product.currency
+    name = clip(product.title or product.item_code, 120)
+    args = {
+        "product": name,
+        "monitor": monitor.name,
+        "old": _money(event.old_value, currency),
+        "new": _money(event.new_value, currency),
+        "percent": details.get("percent", ""),
+        "target": _money(_decimal(details.get("target")), currency),
+        "terms": ", ".join(details.get("terms", [])),
+    }
+    kind = event.kind
+    if kind == "new_product":
+        return (_("New listing: %(product)s", **args),
+                _("“%(product)s” is new in %(monitor)s, at %(new)s.", **args))
+    if kind == "keyword_match":
+        return (_("Keyword match (%(terms)s): %(product)s", **args),
+                _("A new listing in %(monitor)s matches your keywords %(terms)s: “%(product)s” at %(new)s.", **args))
+    if kind == "price_drop":
+        return (_("Price drop: %(product)s", **args),
+                _("“%(product)s” went down from %(old)s to %(new)s (−%(percent)s%%) in %(monitor)s.", **args))
+    if kind == "price_rise":
+        return (_("Price rise: %(product)s", **args),
+                _("“%(product)s” went up from %(old)s to %(new)s (+%(percent)s%%) in %(monitor)s.", **args))
+    if kind == "target_price":
+        return (_("Target price reached: %(product)s", **args),
+                _("“%(product)s” now costs %(new)s, at or below your target of %(target)s (%(monitor)s).", **args))
+    if kind == "back_in_stock":
+        return (_("Back in stock: %(product)s", **args),
+                _("“%(product)s” can be ordered again (%(monitor)s).", **args))
+    if kind == "out_of_stock":
+        return (_("Out of stock: %(product)s", **args),
+                _("“%(product)s” is sold out (%(monitor)s).", **args))
+    if kind == "delisted":
+        return (_("Delisted: %(product)s", **args),
+                _("“%(product)s” was taken off DHgate (%(monitor)s). Last price: %(old)s.", **args))
+    if kind == "missing":
+        return (_("No longer in %(monitor)s: %(product)s", **args),
+                _("“%(product)s” has not been in %(monitor)s for several checks in a row. Last price: %(old)s.",
+                  **args))
+    return kind, name
+
+
+def locale_of(user: User) -> str:
+    """The language a member reads their messages in (the site default when theirs is unknown)."""
+    languages = current_app.config.get("LANGUAGES", ("en",))
+    if user.locale is not None and user.locale in languages:
+        return user.locale
+    return str(current_app.config.get("BABEL_DEFAULT_LOCALE", "en"))
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _money(amount: Decimal | None, currency: str | None) -> str:
+    """A price inside a sentence: "unknown" reads better there than a dash."""
+    return _("unknown") if amount is None else money(amount, currency)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None

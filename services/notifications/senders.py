@@ -1,0 +1,90 @@
+"""The two ways a message leaves the app: SMTP (stdlib ``smtplib``) and apprise.
+
+Each sender either returns (the server or service accepted the message) or raises
+``SendError`` with a short reason the member can act on; the delivery bookkeeping around them
+is ``services.notifications.sending``.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+import apprise
+
+logger = logging.getLogger(__name__)
+
+ERROR_LIMIT = 500
+
+
+class SendError(RuntimeError):
+    """The message was not accepted; ``str(error)`` says why."""
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """The ``MAIL_*`` settings, read from the app config once per batch."""
+
+    server: str | None
+    port: int
+    use_tls: bool
+    use_ssl: bool
+    username: str | None
+    password: str | None
+    sender: str
+    timeout: float
+
+    @classmethod
+    def from_config(cls, config: Any) -> MailSettings:
+        return cls(
+            server=config.get("MAIL_SERVER"), port=int(config["MAIL_PORT"]), use_tls=bool(config["MAIL_USE_TLS"]),
+            use_ssl=bool(config["MAIL_USE_SSL"]), username=config.get("MAIL_USERNAME"),
+            password=config.get("MAIL_PASSWORD"), sender=str(config["MAIL_DEFAULT_SENDER"]),
+            timeout=float(config["MAIL_TIMEOUT_SECONDS"]),
+        )
+
+
+def send_email(message: EmailMessage, settings: MailSettings) -> None:
+    """Hand ``message`` to the SMTP server; returns once the server accepted it."""
+    if not settings.server:
+        raise SendError("no mail server is configured (MAIL_SERVER)")
+    try:
+        if settings.use_ssl:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(settings.server, settings.port, timeout=settings.timeout,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(settings.server, settings.port, timeout=settings.timeout)
+        with client:
+            if settings.use_tls and not settings.use_ssl:
+                client.starttls(context=ssl.create_default_context())
+            if settings.username:
+                client.login(settings.username, settings.password or "")
+            refused = client.send_message(message)
+        if refused:
+            raise SendError(f"the mail server refused {', '.join(refused)}")
+    except (smtplib.SMTPException, OSError) as exc:
+        raise SendError(_clip(f"{type(exc).__name__}: {exc}")) from exc
+
+
+def valid_apprise_url(url: str) -> bool:
+    """Whether apprise knows how to send to ``url`` (checked when a member saves it)."""
+    return bool(apprise.Apprise().add(url))
+
+
+def send_apprise(url: str, title: str, body: str, *, body_format: str = "text") -> None:
+    """Send through apprise; its own log lines become the error when it reports a failure."""
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        raise SendError("apprise does not understand this URL")
+    with apprise.LogCapture(level=logging.WARNING) as captured:
+        ok = notifier.notify(title=title, body=body, body_format=body_format)
+        log = captured.getvalue().strip() if hasattr(captured, "getvalue") else ""
+    if not ok:
+        raise SendError(_clip(log.splitlines()[-1] if log else "the service did not accept the message"))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"

@@ -1,0 +1,216 @@
+"""Sending deliveries: claim, send, record; retry with backoff; pause a channel that keeps failing.
+
+Every send goes through ``attempt(delivery_id)``:
+
+1. **Claim** with one conditional ``UPDATE`` (``pending`` and due, or ``sending`` whose lease
+   ran out) that sets ``sending``, a lease (``claimed_until``) and ``attempts + 1``; it is
+   committed before anything is sent and its row count says whether this worker won. Two
+   workers on the same row: exactly one sends.
+2. **Send** outside any transaction (SMTP or apprise).
+3. **Record**: ``sent``; or ``pending`` again with ``next_attempt_at`` (the wait doubles each
+   time) until ``NOTIFY_MAX_ATTEMPTS`` tries, then ``failed``. The last error is kept on the row
+   and on the channel; ``NOTIFY_PAUSE_AFTER_FAILURES`` failures in a row pause the channel and
+   tell the member in the app.
+
+A worker that dies between the server's accept and step 3 leaves the row ``sending``; after the
+lease it is claimed and sent again. Delivery is therefore at-least-once, with at most
+``NOTIFY_MAX_ATTEMPTS`` copies, never two within one lease; see ``docs/notifications.md``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import CursorResult, and_, or_, select, update
+
+from extensions import db
+from models import Delivery, Notification, NotificationChannel, User
+from services.notifications.alerts import TITLE_LIMIT, clip, locale_of
+from services.notifications.channels import PAUSED_FAILING, channel_name
+from services.notifications.delivery import create_test_alert
+from services.notifications.messages import build_email, render
+from services.notifications.senders import MailSettings, SendError, send_apprise, send_email
+
+logger = logging.getLogger(__name__)
+
+PAUSED_KIND = "channel_paused"
+DUE_BATCH = 500
+
+
+@dataclass
+class DeliveryReport:
+    """What one run did, by outcome (``sent``, ``retry``, ``failed``, ``skipped``, ``busy``)."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def get(self, outcome: str) -> int:
+        return self.outcomes.get(outcome, 0)
+
+
+def _due_condition(now: datetime) -> Any:
+    return or_(
+        and_(Delivery.status == "pending", or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
+        and_(Delivery.status == "sending", Delivery.claimed_until < now),
+    )
+
+
+def deliver_notification(notification_id: int) -> DeliveryReport:
+    """Try every due delivery of one notification once."""
+    now = datetime.now(UTC)
+    ids = list(db.session.scalars(select(Delivery.id).where(
+        Delivery.notification_id == notification_id, _due_condition(now)).order_by(Delivery.id)))
+    db.session.commit()  # end the read before the claims (SQLite cannot upgrade a reader)
+    return _attempt_all(ids)
+
+
+def deliver_due(limit: int = DUE_BATCH) -> DeliveryReport:
+    """Try every due delivery (retries, and alerts whose job was never enqueued), oldest first."""
+    now = datetime.now(UTC)
+    ids = list(db.session.scalars(select(Delivery.id).where(_due_condition(now)).order_by(Delivery.id).limit(limit)))
+    db.session.commit()
+    return _attempt_all(ids)
+
+
+def _attempt_all(ids: list[int]) -> DeliveryReport:
+    report = DeliveryReport()
+    mail = MailSettings.from_config(current_app.config)
+    for delivery_id in ids:
+        report.add(attempt(delivery_id, mail))
+    return report
+
+
+def claim(delivery_id: int, now: datetime) -> bool:
+    """Take one delivery for this worker (committed); False when another has it or it is not due."""
+    lease = int(current_app.config["NOTIFY_CLAIM_LEASE_SECONDS"])
+    max_attempts = int(current_app.config["NOTIFY_MAX_ATTEMPTS"])
+    result = cast("CursorResult[Any]", db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.attempts < max_attempts, _due_condition(now))
+        .values(status="sending", claimed_until=now + timedelta(seconds=lease), attempts=Delivery.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def attempt(delivery_id: int, mail: MailSettings | None = None) -> str:
+    """Claim, send and record one delivery; returns the outcome (see ``DeliveryReport``)."""
+    now = datetime.now(UTC)
+    if not claim(delivery_id, now):
+        _fail_exhausted(delivery_id, now)
+        return "busy"
+    mail = mail or MailSettings.from_config(current_app.config)
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None:
+        return "skipped"  # its notification was deleted meanwhile
+    channel = db.session.get(NotificationChannel, delivery.channel_id) if delivery.channel_id else None
+    user = db.session.get(User, delivery.notification.user_id)
+    if channel is None or user is None or not channel.active or not user.is_active:
+        delivery.status, delivery.claimed_until = "skipped", None
+        delivery.last_error = "the channel is paused or gone"
+        db.session.commit()
+        return "skipped"
+    message = render(delivery.notification, channel, user)
+    email = build_email(delivery, message, mail.sender) if channel.kind == "email" else None
+    target = channel.target
+    db.session.commit()  # end the read: nothing is held while the network is used
+    try:
+        if email is not None:
+            send_email(email, mail)
+        else:
+            send_apprise(target, message.subject, message.text)
+    except SendError as exc:
+        return _record_failure(delivery, channel, str(exc))
+    _record_success(delivery, channel)
+    return "sent"
+
+
+def _record_success(delivery: Delivery, channel: NotificationChannel) -> None:
+    now = datetime.now(UTC)
+    delivery.status, delivery.sent_at, delivery.claimed_until, delivery.next_attempt_at = "sent", now, None, None
+    channel.consecutive_failures = 0
+    channel.last_sent_at = now
+    db.session.commit()
+    logger.info("delivery %s (%s, notification %s) sent on try %s", delivery.id, delivery.channel,
+                delivery.notification_id, delivery.attempts)
+
+
+def _record_failure(delivery: Delivery, channel: NotificationChannel, error: str) -> str:
+    """Keep the error, schedule the next try (or give up) and count the failure on the channel."""
+    now = datetime.now(UTC)
+    max_attempts = int(current_app.config["NOTIFY_MAX_ATTEMPTS"])
+    delivery.last_error = error
+    delivery.claimed_until = None
+    if delivery.attempts >= max_attempts:
+        delivery.status, outcome = "failed", "failed"
+    else:
+        wait = int(current_app.config["NOTIFY_RETRY_SECONDS"]) * 2 ** (delivery.attempts - 1)
+        delivery.status, delivery.next_attempt_at, outcome = "pending", now + timedelta(seconds=wait), "retry"
+    db.session.execute(
+        update(NotificationChannel).where(NotificationChannel.id == channel.id)
+        .values(consecutive_failures=NotificationChannel.consecutive_failures + 1, last_error=error,
+                last_error_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(channel)
+    logger.warning("delivery %s (%s) failed on try %s: %s", delivery.id, delivery.channel, delivery.attempts, error)
+    if channel.consecutive_failures >= int(current_app.config["NOTIFY_PAUSE_AFTER_FAILURES"]):
+        _pause(channel, error, now)
+    return outcome
+
+
+def _pause(channel: NotificationChannel, error: str, now: datetime) -> None:
+    """Pause a channel that keeps failing, once, and tell its member in the app."""
+    result = cast("CursorResult[Any]", db.session.execute(
+        update(NotificationChannel)
+        .where(NotificationChannel.id == channel.id, NotificationChannel.paused_reason.is_(None))
+        .values(paused_reason=PAUSED_FAILING)
+        .execution_options(synchronize_session=False)
+    ))
+    if result.rowcount != 1:
+        db.session.commit()
+        return
+    user = db.session.get(User, channel.user_id)
+    if user is not None:
+        with force_locale(locale_of(user)):
+            title = _("Alerts to %(channel)s are paused", channel=channel_name(channel))
+            body = _("The last %(n)s messages to %(channel)s failed (%(error)s). Fix the channel, then resume it "
+                     "on the channels page.", n=channel.consecutive_failures, channel=channel_name(channel),
+                     error=error)
+        db.session.add(Notification(
+            user_id=user.id, kind=PAUSED_KIND, severity="warning", title=clip(title, TITLE_LIMIT), body=body,
+            link="/notifications/channels", dedupe_key=f"{PAUSED_KIND}:{channel.id}:{int(now.timestamp())}",
+        ))
+    db.session.commit()
+    logger.warning("channel %s of user %s paused after %s failures", channel.id, channel.user_id,
+                   channel.consecutive_failures)
+
+
+def _fail_exhausted(delivery_id: int, now: datetime) -> None:
+    """A row whose lease ran out after its last allowed try (the worker died on it) is closed as
+    failed rather than left ``sending`` for ever."""
+    max_attempts = int(current_app.config["NOTIFY_MAX_ATTEMPTS"])
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.claimed_until < now,
+               Delivery.attempts >= max_attempts)
+        .values(status="failed", claimed_until=None,
+                last_error="the worker stopped while sending; the message may have been sent")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def send_tests(user: User, channels: list[NotificationChannel]) -> tuple[Notification, DeliveryReport]:
+    """A test message through ``channels``, sent now (``flask notifications test``)."""
+    notification = create_test_alert(user, channels)
+    return notification, deliver_notification(notification.id)
