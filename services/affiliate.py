@@ -128,7 +128,7 @@ def top_products(user_id: int | None, start: date, end: date, *, limit: int = TO
     }
     ranked = sorted(set(clicks) | set(orders),
                     key=lambda pid: (-clicks.get(pid, 0), -orders.get(pid, (0, ZERO))[1], pid))[:limit]
-    titles = dict(db.session.execute(select(Product.id, Product.title).where(Product.id.in_(ranked))).tuples().all())
+    titles = dict(db.session.execute(select(Product.id, Product.title).where(Product.id.in_(ranked))).all())
     return [
         ProductFigures(pid, titles.get(pid) or f"#{pid}", int(clicks.get(pid, 0)), *orders.get(pid, (0, ZERO)))
         for pid in ranked
