@@ -1,7 +1,7 @@
 """The start page and the member overview."""
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, url_for
+from flask import abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -22,7 +22,11 @@ def index() -> Response:
 @bp.get("/dashboard", endpoint="overview")
 @login_required
 def overview_page() -> str:
-    return render_template("dashboard/overview.html", stats=overview.member_stats(current_user.id))
+    """The member's home: their own monitors and changes (admins too: the platform has its own page)."""
+    return render_template(
+        "dashboard/overview.html", home=overview.member_home(current_user),
+        affiliate_currency=current_app.config["AFFILIATE_CURRENCY"],
+    )
 
 
 @bp.get("/dashboard/platform", endpoint="platform")

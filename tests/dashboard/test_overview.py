@@ -18,7 +18,8 @@ def test_recent_changes_rows_link_to_the_product_within_its_monitor(app: Flask, 
     add_event(shop, lamp, "price_drop", old="12.00", new="9.95")
     add_event(shop, cup, "new_product")
     html = browser_for(app, "alice").get("/dashboard").get_data(as_text=True)
-    table = html[html.index('data-testid="recent-changes"'):html.index("</table>")]
+    start = html.index('data-testid="recent-changes"')
+    table = html[start:html.index("</table>", start)]
     rows = re.findall(r"<tr class=\"row-link\">(.*?)</tr>", table, re.S)
     assert len(rows) == 2
     links = [re.findall(r'<a href="([^"]+)">([^<]+)</a>', row) for row in rows]
