@@ -123,20 +123,23 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def column_fields(header: list[str], mapping: Mapping[str, str] | None = None) -> dict[int, str]:
-    """Which field each column holds: the explicit ``mapping`` first, then the field's own name
+def column_fields(header: list[str], mapping: Mapping[str, str] | None = None, *,
+                  only_mapped: bool = False) -> dict[int, str]:
+    """Which field each column holds: the explicit ``mapping`` first, then (unless
+    ``only_mapped``: the upload page, where the admin chose every column) the field's own name
     or a common alias. Unknown columns are ignored (reports carry plenty we do not need)."""
     mapping = mapping or {}
     fields: dict[int, str] = {}
     for index, name in enumerate(header):
         key = normalise_header(name)
-        target = mapping.get(key) or (key if key in FIELDS else ALIASES.get(key))
+        target = mapping.get(key) or (None if only_mapped else key if key in FIELDS else ALIASES.get(key))
         if target and target not in fields.values():
             fields[index] = target
     return fields
 
 
-def read_csv(text: str, mapping: Mapping[str, str] | None = None) -> list[tuple[int, dict[str, str]]]:
+def read_csv(text: str, mapping: Mapping[str, str] | None = None, *,
+             only_mapped: bool = False) -> list[tuple[int, dict[str, str]]]:
     """The records of a CSV report as ``(line, {field: text})``; the line is where the record
     starts in the file, so an error message points at what the admin sees in an editor."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
@@ -146,7 +149,7 @@ def read_csv(text: str, mapping: Mapping[str, str] | None = None) -> list[tuple[
         raise ConversionImportError([LineError(1, "the file is empty")]) from None
     except csv.Error as exc:
         raise ConversionImportError([LineError(1, f"not a CSV file ({exc})")]) from None
-    fields = column_fields(header, mapping)
+    fields = column_fields(header, mapping, only_mapped=only_mapped)
     missing = [name for name in REQUIRED_FIELDS if name not in fields.values()]
     if missing:
         raise ConversionImportError([LineError(1, "no column for {} (columns: {}); map one with column=field".format(
@@ -372,6 +375,6 @@ def _click_ids(refs: list[str]) -> dict[str, int]:
     return found
 
 
-def import_csv(text: str, mapping: Mapping[str, str] | None = None) -> ImportReport:
+def import_csv(text: str, mapping: Mapping[str, str] | None = None, *, only_mapped: bool = False) -> ImportReport:
     """Read, check and import one CSV report (what the command and the upload page do)."""
-    return import_conversions(parse_rows(read_csv(text, mapping)))
+    return import_conversions(parse_rows(read_csv(text, mapping, only_mapped=only_mapped)))
