@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 import click
 from flask.cli import AppGroup
@@ -58,7 +59,7 @@ def flush_command() -> None:
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--map", "mappings", multiple=True, metavar="COLUMN=FIELD",
               help=f"Which field a column of the file holds; fields: {', '.join(FIELDS)}. Repeatable.")
-def import_command(file: click.utils.LazyFile, mappings: tuple[str, ...]) -> None:
+def import_command(file: TextIO, mappings: tuple[str, ...]) -> None:
     """Import a conversion report (CSV): all rows or none, idempotent by order id."""
     try:
         mapping = parse_mapping(mappings)

@@ -63,7 +63,9 @@ def load(token: str) -> str | None:
     if not _TOKEN.fullmatch(token):
         return None
     raw = get_redis().get(_key(token))
-    return None if raw is None else bytes(raw).decode()
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def drop(token: str) -> None:
