@@ -17,7 +17,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("jobs", "cli.ops:jobs_cli", "List and run background jobs."),
     LazyCommand("scheduler", "cli.ops:scheduler_cli", "Run or inspect the scheduler of periodic jobs."),
     LazyCommand("metrics", "cli.ops:metrics_cli", "Request metrics."),
-    LazyCommand("affiliate", "cli.affiliate:affiliate_cli", "Affiliate clicks and the daily performance rollup."),
+    LazyCommand("affiliate", "cli.affiliate:affiliate_cli", "Affiliate clicks, conversions and the daily performance rollup."),
     LazyCommand(
         "health", "cli.ops:health_command",
         "Run every health check, print a table and the state (healthy, degraded, down); exit 1 when down.",

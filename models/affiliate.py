@@ -51,6 +51,11 @@ class AffiliateConversion(Model):
     commission: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # The product category the network reported and the rate (percent) the commission was
+    # computed with at import; None when the network stated the commission itself. Kept so a
+    # later change of AFFILIATE_COMMISSION_RATES never rewrites what was earned.
+    category: Mapped[str | None] = mapped_column(String(64))
+    commission_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     ordered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

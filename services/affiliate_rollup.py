@@ -83,15 +83,15 @@ def rollup_recent(now: datetime | None = None) -> RollupReport:
     days.update(moment.astimezone(UTC).date() for moment in changed)
     db.session.rollback()
     report = RollupReport()
-    for first, last in _runs(sorted(days)):
+    for first, last in day_runs(sorted(days)):
         part = rollup(first, last)
         report.days += part.days
         report.rows += part.rows
     return report
 
 
-def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
-    """Consecutive days grouped into ranges."""
+def day_runs(days: list[date]) -> Iterator[tuple[date, date]]:
+    """Sorted days grouped into ranges of consecutive days (one rollup call per range)."""
     if not days:
         return
     first = last = days[0]

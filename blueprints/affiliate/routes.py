@@ -3,9 +3,10 @@ redirect every outbound DHgate link goes through."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
-from flask import abort, current_app, redirect, render_template, request
+from flask import abort, current_app, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -14,7 +15,8 @@ from redis.exceptions import RedisError
 from werkzeug.wrappers import Response
 
 from blueprints.affiliate import bp, go_bp
-from services import affiliate, affiliate_clicks, affiliate_links, charts, formatting
+from extensions import csrf
+from services import affiliate, affiliate_clicks, affiliate_links, affiliate_postback, charts, formatting
 from web.params import int_arg
 
 logger = logging.getLogger(__name__)
@@ -85,3 +87,24 @@ def follow(token: str) -> Response:
     response.headers["Cache-Control"] = "no-store"  # every click must reach us to be counted
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+@bp.post("/postback")
+@csrf.exempt  # server to server: the HMAC signature stands in for the CSRF token (only here)
+def postback() -> tuple[Response, int]:
+    """One order pushed by the affiliate network, signed with the shared secret; JSON either way
+    (the network logs our answer), 404 while no secret is configured."""
+    if (request.content_length or 0) > affiliate_postback.MAX_BODY_BYTES:
+        return jsonify(ok=False, error="the body is too large"), 413
+    try:
+        result = affiliate_postback.receive(
+            request.headers.get(affiliate_postback.TIMESTAMP_HEADER),
+            request.headers.get(affiliate_postback.SIGNATURE_HEADER),
+            request.get_data(cache=False), now=time.time(),
+        )
+    except affiliate_postback.PostbackRejected as exc:
+        return jsonify(ok=False, error=exc.reason), exc.status
+    except RedisError as exc:
+        logger.warning("affiliate postback refused, Redis unavailable: %s", exc)
+        return jsonify(ok=False, error="temporarily unavailable, retry later"), 503
+    return jsonify(ok=True, order_id=result.order_id, outcome=result.outcome), 200

@@ -20,6 +20,7 @@ ADMIN_GET_PAGES = {
     "/admin/security-log": "<h1>Security log</h1>",
     "/admin/jobs": "<h1>Failed jobs</h1>",
     "/admin/status-page": "<h1>Status page</h1>",
+    "/admin/affiliate/import": "<h1>Import conversions</h1>",
 }
 ADMIN_POST_ACTIONS = [
     "/admin/users/new",
@@ -32,6 +33,8 @@ ADMIN_POST_ACTIONS = [
     "/admin/jobs/retry-all",
     "/admin/jobs/job-1/delete",
     "/admin/status-page",
+    "/admin/affiliate/import",
+    "/admin/affiliate/import/upload-token-0000000000",
 ]
 
 
@@ -41,6 +44,7 @@ def test_every_admin_route_is_listed_here(app: Flask) -> None:
     listed = {path.replace("{bob}", "<int:user_id>") for path in [*ADMIN_GET_PAGES, *ADMIN_POST_ACTIONS]}
     listed = {path.replace("/sessions/1/", "/sessions/<int:session_id>/") for path in listed}
     listed = {path.replace("/jobs/job-1/", "/jobs/<job_id>/") for path in listed}
+    listed = {path.replace("/upload-token-0000000000", "/<token>") for path in listed}
     assert rules == listed
 
 
