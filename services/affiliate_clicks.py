@@ -24,7 +24,6 @@ import hmac
 import json
 import logging
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from extensions import db, get_redis
 from models import AffiliateClick, Monitor, Product, User
 from services.affiliate_links import LinkTarget
+from services.redis_buffers import MinuteBuffers, claim_buffers
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +66,6 @@ redis.call('RPUSH', buffer, ARGV[2])
 redis.call('EXPIRE', buffer, ARGV[4])
 redis.call('ZADD', index, ARGV[3], ARGV[3])
 return 1
-"""
-
-CLAIM_SCRIPT = """
-local buffer, processing, buffers, claimed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if redis.call('EXISTS', buffer) == 1 then
-  redis.call('RENAME', buffer, processing)
-  redis.call('ZADD', claimed, ARGV[2], ARGV[3])
-  redis.call('ZREM', buffers, ARGV[1])
-  return 1
-end
-redis.call('ZREM', buffers, ARGV[1])
-return 0
 """
 
 
@@ -240,16 +228,12 @@ def flush_clicks(*, hooks: FlushHooks | None = None) -> FlushReport:
 
 
 def _claim_buffers(connection: Any, prefix: str) -> int:
-    script = connection.register_script(CLAIM_SCRIPT)
-    claimed = 0
-    for raw_minute in connection.zrange(buffers_index_key(prefix), 0, -1):
-        minute = int(raw_minute)
-        flush_id = f"{minute}-{uuid.uuid4().hex[:16]}"
-        keys = [buffer_key(prefix, minute), processing_key(prefix, flush_id),
-                buffers_index_key(prefix), processing_index_key(prefix)]
-        claimed += int(script(keys=keys, args=[minute, time.time(), flush_id]))
-    return claimed
-
+    return claim_buffers(connection, MinuteBuffers(
+        buffer=lambda minute: buffer_key(prefix, minute),
+        processing=lambda flush_id: processing_key(prefix, flush_id),
+        index=buffers_index_key(prefix),
+        processing_index=processing_index_key(prefix),
+    ))
 
 def _finish(connection: Any, prefix: str, flush_id: str, hooks: FlushHooks, report: FlushReport) -> None:
     """Insert one processing key's clicks (those not there yet), commit, then delete it."""

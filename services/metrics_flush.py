@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import redis
 from flask import current_app
@@ -35,22 +34,11 @@ from extensions import db, get_redis
 from models.metrics import TOTALS_BUCKET, MetricFlush, RequestMetric
 from services import histograms
 from services.metrics import FIELD_SEPARATOR, buffer_key, buffers_index_key
+from services.redis_buffers import MinuteBuffers, claim_buffers
 
 logger = logging.getLogger(__name__)
 
 COMMIT_ATTEMPTS = 6
-
-CLAIM_SCRIPT = """
-local buffer, processing, buffers, claimed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if redis.call('EXISTS', buffer) == 1 then
-  redis.call('RENAME', buffer, processing)
-  redis.call('ZADD', claimed, ARGV[2], ARGV[3])
-  redis.call('ZREM', buffers, ARGV[1])
-  return 1
-end
-redis.call('ZREM', buffers, ARGV[1])
-return 0
-"""
 
 
 def processing_key(prefix: str, flush_id: str) -> str:
@@ -109,21 +97,12 @@ def flush_metrics(*, hooks: FlushHooks | None = None) -> FlushReport:
 
 
 def _claim_buffers(connection: redis.Redis, prefix: str) -> int:
-    script = connection.register_script(CLAIM_SCRIPT)
-    claimed = 0
-    # Without scores the reply is the members alone; the client's types cannot tell that apart.
-    for raw_minute in cast("list[bytes | str]", connection.zrange(buffers_index_key(prefix), 0, -1)):
-        minute = int(raw_minute)
-        flush_id = f"{minute}-{uuid.uuid4().hex[:16]}"
-        keys = [
-            buffer_key(prefix, minute),
-            processing_key(prefix, flush_id),
-            buffers_index_key(prefix),
-            processing_index_key(prefix),
-        ]
-        claimed += int(script(keys=keys, args=[minute, time.time(), flush_id]))
-    return claimed
-
+    return claim_buffers(connection, MinuteBuffers(
+        buffer=lambda minute: buffer_key(prefix, minute),
+        processing=lambda flush_id: processing_key(prefix, flush_id),
+        index=buffers_index_key(prefix),
+        processing_index=processing_index_key(prefix),
+    ))
 
 def _finish(connection: redis.Redis, prefix: str, flush_id: str, hooks: FlushHooks, report: FlushReport) -> None:
     """Commit one processing key (unless it already was), then delete it."""
