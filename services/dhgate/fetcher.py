@@ -31,9 +31,7 @@ are too large or redirect off the host count as neither.
 from __future__ import annotations
 
 import email.utils
-import functools
 import os
-import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +50,7 @@ from extensions import get_redis
 from services.dhgate.breaker import Admission, CircuitOpen, HostBreaker
 from services.dhgate.clock import SYSTEM_CLOCK, Clock, clock_of
 from services.dhgate.encoding import decode_page
+from services.dhgate.http_client import StatelessClient, tls_context
 from services.dhgate.parsers_common import detect_blocked
 from services.dhgate.ratelimit import HostRateLimiter, Reservation
 from services.dhgate.types import PageBlocked, PollOutcome
@@ -146,29 +145,6 @@ class _Attempt:
         return self.kind == "answer" and self.status_code in RETRY_STATUSES
 
 
-class _NoCookies(httpx.Cookies):
-    """A cookie store that keeps nothing. DHgate sets tracking and session cookies on every
-    answer; a poller must stay stateless (each request the same locale cookies, no session
-    that could get flagged), and reading them off every response only costs time."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-class _StatelessClient(httpx.Client):
-    """An ``httpx.Client`` that never stores cookies (the locale cookies go in a header)."""
-
-    _no_cookies = _NoCookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._no_cookies
-
-    @cookies.setter
-    def cookies(self, value: object) -> None:
-        return None  # httpx's constructor assigns an empty store: keep ours
-
-
 class DHgateFetcher:
     """Fetches pages of one DHgate host with retries, a shared rate limit and a shared breaker."""
 
@@ -199,7 +175,7 @@ class DHgateFetcher:
         self._pid = os.getpid()
 
     def _new_client(self) -> httpx.Client:
-        return _StatelessClient(
+        return StatelessClient(
             headers=self._headers(),
             verify=tls_context() if self.origin.scheme == "https" else False,
             follow_redirects=False,
@@ -456,14 +432,6 @@ def _retry_after_seconds(value: str | None, clock: Clock) -> float | None:
 
 
 # ---------------------------------------------------------------------- the process's fetcher
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The TLS settings for DHgate, built once per process: loading the CA bundle takes tens
-    of milliseconds, too much to repeat for every poll job. A worker that forks a process per
-    job can build it before forking (``warm_up``) so that every job inherits it."""
-    return httpx.create_ssl_context()
 
 
 def warm_up(app: Flask | None = None) -> None:
