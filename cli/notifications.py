@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 
-from extensions import db
-from models import Delivery
 from services import accounts
 from services.notifications.channels import channel_name, list_channels
-from services.notifications.sending import DeliveryReport, deliver_due, send_tests
+from services.notifications.sending import DeliveryReport, deliver_due, deliveries_of, send_tests
 
 notifications_cli = AppGroup("notifications", help="Send alerts through members' channels.")
 
@@ -42,9 +39,7 @@ def test_command(login: str) -> None:
     if not channels:
         raise click.ClickException(f"{user.email} has no alert channels; add one on /notifications/channels.")
     notification, report = send_tests(user, channels)
-    deliveries = db.session.scalars(
-        select(Delivery).where(Delivery.notification_id == notification.id).order_by(Delivery.id))
-    for delivery in deliveries:
+    for delivery in deliveries_of(notification.id):
         channel = next((c for c in channels if c.id == delivery.channel_id), None)
         name = channel_name(channel) if channel is not None else delivery.target
         click.echo(f"{name}: {delivery.status}" + (f" ({delivery.last_error})" if delivery.last_error else ""))

@@ -210,6 +210,12 @@ def _fail_exhausted(delivery_id: int, now: datetime) -> None:
     db.session.commit()
 
 
+def deliveries_of(notification_id: int) -> list[Delivery]:
+    """Every delivery of one notification, in the order its channels were added."""
+    return list(db.session.scalars(
+        select(Delivery).where(Delivery.notification_id == notification_id).order_by(Delivery.id)))
+
+
 def send_tests(user: User, channels: list[NotificationChannel]) -> tuple[Notification, DeliveryReport]:
     """A test message through ``channels``, sent now (``flask notifications test``)."""
     notification = create_test_alert(user, channels)
