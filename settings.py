@@ -213,6 +213,12 @@ SETTINGS: tuple[Setting, ...] = (
     S("NOTIFY_CLAIM_LEASE_SECONDS", "int", 300, "a delivery being sent is not claimed again before this passes",
       minimum=10),
     S("NOTIFY_PAUSE_AFTER_FAILURES", "int", 5, "failed deliveries in a row that pause a channel", minimum=1),
+    S("NOTIFY_ALLOW_PRIVATE_HOSTS", "bool", False,
+      "accept apprise URLs whose host is a private, loopback or link-local address (on for the demo and tests)"),
+    S("ADMIN_ALERT_FAILED_JOBS", "int", 10, "failed background jobs at which admins are alerted (once until it drops)",
+      minimum=1),
+    # Accounts by e-mail
+    S("SIGNUP_ENABLED", "bool", False, "anyone may create an account at `/auth/signup` (confirmed by e-mail); off: 404"),
 )
 del S
 
