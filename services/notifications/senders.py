@@ -86,8 +86,8 @@ def apprise_host(url: str) -> str | None:
         return None
     if getattr(plugin, "mode", None) == "cloud":
         return None
-    host = getattr(plugin, "host", None)
-    return str(host) if host else None
+    host = str(getattr(plugin, "host", None) or "").strip("[]")  # an IPv6 literal comes bracketed
+    return host or None
 
 
 def internal_address(host: str) -> str | None:

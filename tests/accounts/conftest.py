@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from services.worker_runtime import AppSimpleWorker, build_worker
-from tests.notifications.conftest import Inbox, smtp  # noqa: F401  (the SMTP server fixture)
+from tests.notifications.conftest import Inbox, endpoint, napp, smtp  # noqa: F401  (fixtures of the notification tests)
 
 BASE_URL = "http://monitor.test"
 LINK_RE = re.compile(re.escape(BASE_URL) + r"(/auth/[^\s\"<]+)")
