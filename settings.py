@@ -219,6 +219,9 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=1),
     # Accounts by e-mail
     S("SIGNUP_ENABLED", "bool", False, "anyone may create an account at `/auth/signup` (confirmed by e-mail); off: 404"),
+    S("DEMO_MAIL_DIR", "str", None,
+      "folder of the demo's local mail sink (set by `make demo`): `/demo/mail` shows what it received; ignored in "
+      "production"),
 )
 del S
 
