@@ -126,3 +126,13 @@ def test_asking_for_one_address_is_rate_limited(mail_app: Flask, alice: User) ->
     statuses = [ask_reset(client, alice.email).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     assert get_queue("high").count == 3
+
+
+def test_the_mail_is_in_the_members_language(mail_app: Flask, alice: User, received: Received) -> None:
+    alice.locale = "nl"
+    db.session.commit()
+    ask_reset(mail_app.test_client(), alice.email)
+    run_jobs(mail_app)
+    [(_to, message)] = received()
+    assert message["Subject"] == "Stel je DHgate Monitor-wachtwoord opnieuw in"
+    assert "Kies een nieuw wachtwoord" in parts(message)[1]
