@@ -215,6 +215,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("NOTIFY_PAUSE_AFTER_FAILURES", "int", 5, "failed deliveries in a row that pause a channel", minimum=1),
     S("NOTIFY_ALLOW_PRIVATE_HOSTS", "bool", False,
       "accept apprise URLs whose host is a private, loopback or link-local address (on for the demo and tests)"),
+    S("PROCESS_WATCH_SECONDS", "int", 60,
+      "how often the active scheduler checks that a worker is running (admins are alerted when none is)", minimum=5),
     S("ADMIN_ALERT_FAILED_JOBS", "int", 10, "failed background jobs at which admins are alerted (once until it drops)",
       minimum=1),
     # Accounts by e-mail

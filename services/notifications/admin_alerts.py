@@ -51,15 +51,13 @@ def active_admins() -> list[User]:
         select(User).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id)))
 
 
-def alert_admins(dedupe_key: str, words: Words, *, kind: str = ADMIN_KIND, severity: str = "warning",
-                 link: str | None = PLATFORM_LINK, created_at: datetime | None = None, commit: bool = True) -> int:
-    """One alert per active admin for the incident ``dedupe_key`` with its deliveries queued;
-    returns how many were new (0 when the incident was told already). With ``commit`` the rows
-    are committed and their delivery jobs enqueued; without, they join the caller's transaction
-    and the every-minute delivery sweep sends them once it commits."""
+def write_admin_alerts(dedupe_key: str, words: Words, *, kind: str = ADMIN_KIND, severity: str = "warning",
+                       link: str | None = PLATFORM_LINK, created_at: datetime | None = None) -> list[int]:
+    """One alert per active admin for the incident ``dedupe_key``, each with a pending delivery
+    per active channel, in the caller's transaction; the ids of the alerts this call wrote."""
     admins = active_admins()
     if not admins:
-        return 0
+        return []
     now = created_at or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for admin in admins:
@@ -72,12 +70,21 @@ def alert_admins(dedupe_key: str, words: Words, *, kind: str = ADMIN_KIND, sever
         notification = db.session.get(Notification, notification_id)
         if notification is not None:
             queue_deliveries(notification)
+    if new_ids:
+        logger.info("admin alert %s written for %s admin(s)", dedupe_key, len(new_ids))
+    return new_ids
+
+
+def alert_admins(dedupe_key: str, words: Words, *, kind: str = ADMIN_KIND, severity: str = "warning",
+                 link: str | None = PLATFORM_LINK, created_at: datetime | None = None, commit: bool = True) -> int:
+    """``write_admin_alerts``; returns how many were new (0 when the incident was told already).
+    With ``commit`` the rows are committed and their delivery jobs enqueued; without, they join
+    the caller's transaction and the every-minute delivery sweep sends them once it commits."""
+    new_ids = write_admin_alerts(dedupe_key, words, kind=kind, severity=severity, link=link, created_at=created_at)
     if not commit:
         return len(new_ids)
     db.session.commit()
     request_delivery(new_ids)
-    if new_ids:
-        logger.info("admin alert %s written for %s admin(s)", dedupe_key, len(new_ids))
     return len(new_ids)
 
 
@@ -93,7 +100,7 @@ def alert_new_member(user: User) -> int:
 
 # --- the periodic watch ----------------------------------------------------------------------------
 
-def _changed(name: str, state: str) -> str | None:
+def state_changed(name: str, state: str) -> str | None:
     """The state last reported for ``name`` if it differs from ``state`` (and remember
     ``state``); None when nothing changed. The first look reports nothing unless it is bad."""
     previous = get_redis().getset(current_app.config["REDIS_KEY_PREFIX"] + WATCH_PREFIX + name, state)
@@ -109,7 +116,7 @@ def watch_circuit(state: str) -> int:
     reported = "open" if state == "open" else ("closed" if state == "closed" else None)
     if reported is None:  # half-open: a trial is under way; wait for its outcome
         return 0
-    previous = _changed("circuit", reported)
+    previous = state_changed("circuit", reported)
     if previous is None or (previous == "" and reported == "closed"):
         return 0
     incident = int(datetime.now(UTC).timestamp())
@@ -127,7 +134,7 @@ def watch_failed_jobs(count: int) -> int:
     dropped below it (someone retried or cleared them) and rose again."""
     threshold = int(current_app.config["ADMIN_ALERT_FAILED_JOBS"])
     piling = count >= threshold
-    previous = _changed("failed-jobs", "piling" if piling else "ok")
+    previous = state_changed("failed-jobs", "piling" if piling else "ok")
     if previous is None or not piling:
         return 0
     incident = int(datetime.now(UTC).timestamp())
