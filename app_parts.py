@@ -15,6 +15,7 @@ from blueprints.affiliate import go_bp
 from blueprints.api import bp as api_bp
 from blueprints.auth import bp as auth_bp
 from blueprints.dashboard import bp as dashboard_bp
+from blueprints.demo import bp as demo_bp
 from blueprints.health import bp as health_bp
 from blueprints.monitoring import bp as monitoring_bp
 from blueprints.notifications import bp as notifications_bp
@@ -63,6 +64,14 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(go_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(health_bp)
+    if demo_mailbox_enabled(app):
+        app.register_blueprint(demo_bp, url_prefix="/demo")
+
+
+def demo_mailbox_enabled(app: Flask) -> bool:
+    """The demo mailbox exists only where the demo runs: ``DEMO_MAIL_DIR`` set, and never in
+    production, whatever the environment says."""
+    return bool(app.config.get("DEMO_MAIL_DIR")) and app.config.get("ENV_NAME") != "production"
 
 
 def _init_metrics(app: Flask) -> None:

@@ -209,6 +209,11 @@ class Config:
     PASSWORD_HASH_METHOD = "scrypt"
     PASSWORD_MIN_LENGTH = 10
     SET_PASSWORD_LINK_HOURS = 48  # one-time set-password links admins hand out
+    PASSWORD_RESET_LINK_MINUTES = 60  # "forgot password" links mailed to the person
+    VERIFY_LINK_HOURS = 48  # links that confirm a new account's or a changed e-mail address
+    # Forms that send an e-mail (forgot password, resend confirmation): per address and per IP.
+    ACCOUNT_MAIL_RATE_LIMIT_IP = "10 per minute;30 per hour"
+    ACCOUNT_MAIL_RATE_LIMIT_ADDRESS = "3 per 15 minutes"
 
     # Login protection
     LOGIN_RATE_LIMIT_IP = "20 per minute;200 per hour"
@@ -297,6 +302,7 @@ class TestingConfig(Config):
     LOGIN_RATE_LIMIT_IP = "1000 per minute"
     SESSION_TOUCH_SECONDS = 0
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+    NOTIFY_ALLOW_PRIVATE_HOSTS = True  # the tests' endpoints are on loopback
 
 
 class ProductionConfig(Config):

@@ -213,6 +213,17 @@ SETTINGS: tuple[Setting, ...] = (
     S("NOTIFY_CLAIM_LEASE_SECONDS", "int", 300, "a delivery being sent is not claimed again before this passes",
       minimum=10),
     S("NOTIFY_PAUSE_AFTER_FAILURES", "int", 5, "failed deliveries in a row that pause a channel", minimum=1),
+    S("NOTIFY_ALLOW_PRIVATE_HOSTS", "bool", False,
+      "accept apprise URLs whose host is a private, loopback or link-local address (on for the demo and tests)"),
+    S("PROCESS_WATCH_SECONDS", "int", 60,
+      "how often the active scheduler checks that a worker is running (admins are alerted when none is)", minimum=5),
+    S("ADMIN_ALERT_FAILED_JOBS", "int", 10, "failed background jobs at which admins are alerted (once until it drops)",
+      minimum=1),
+    # Accounts by e-mail
+    S("SIGNUP_ENABLED", "bool", False, "anyone may create an account at `/auth/signup` (confirmed by e-mail); off: 404"),
+    S("DEMO_MAIL_DIR", "str", None,
+      "folder of the demo's local mail sink (set by `make demo`): `/demo/mail` shows what it received; ignored in "
+      "production"),
 )
 del S
 

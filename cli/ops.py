@@ -29,6 +29,7 @@ from cli.embedded_redis import needs_redis
 from services.health import DOWN, overall_state, record_results, run_checks
 from services.metrics import push_now
 from services.metrics_flush import flush_metrics
+from services.notifications.process_watch import watch_workers
 from services.queue import QUEUES, discover_jobs, enqueue, resolve
 from services.schedule_plan import SCHEDULED_JOBS, schedule_plan, scheduled_job
 from services.scheduler import SchedulerRunner, last_outcomes, scheduler_status
@@ -104,7 +105,7 @@ def scheduler_run(log_level: str) -> None:
     """Run the scheduler: active while it holds the Redis lock, standby otherwise."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(log_level)))
-    runner = SchedulerRunner(current_app._get_current_object())  # type: ignore[attr-defined]
+    runner = SchedulerRunner(current_app._get_current_object(), watch=watch_workers)  # type: ignore[attr-defined]
 
     def request_stop(signum: int, _frame: object) -> None:
         runner.stop()

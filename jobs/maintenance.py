@@ -11,6 +11,7 @@ from typing import Any
 
 from services.health import overall_ok, run_and_record
 from services.metrics_flush import flush_metrics as flush
+from services.notifications.admin_alerts import watch_platform
 from services.platform import take_snapshot
 from services.queue import job
 from services.retention import prune as run_prune
@@ -24,9 +25,11 @@ def flush_metrics() -> dict[str, int]:
 
 @job("high", timeout=60)
 def run_health_checks() -> dict[str, Any]:
-    """Run every health check, store the results and tell admins about transitions."""
+    """Run every health check, store the results and tell admins about transitions, the DHgate
+    circuit opening or closing, and failed jobs piling up."""
     results = run_and_record()
-    return {"ok": overall_ok(results), "checks": {r.name: r.status for r in results}}
+    alerts = watch_platform()
+    return {"ok": overall_ok(results), "checks": {r.name: r.status for r in results}, "admin_alerts": alerts}
 
 
 @job("maintenance", timeout=120)

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import BigIntPK, Model, UTCDateTime, utcnow
@@ -37,6 +37,9 @@ class User(UserMixin, Model):
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set for temporary passwords an admin handed out: the first login asks for a new one.
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Set for accounts made by public signup until the link mailed to the address is followed;
+    # such an account cannot log in before that (services.account_flows).
+    awaiting_verification: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,13 +5,16 @@ Two commands, both idempotent and safe to run again:
 * ``python scripts/demo.py sandbox [--port 8700] [--seed 1] [--stores 12] [--evolve-every 20]``
   serves the sandbox marketplace in the foreground. Every ``--evolve-every`` seconds it lists new
   products, moves prices, sells out and restocks, so there is always something to notice.
+* ``python scripts/demo.py mailsink --port 8725 --folder instance/demo/mail`` runs a local SMTP
+  server (aiosmtpd) in the foreground that keeps every message it receives in a Maildir; the
+  demo's ``MAIL_*`` settings point at it and ``/demo/mail`` shows what it holds.
 * ``python scripts/demo.py prepare --sandbox-url http://127.0.0.1:8700 [--seed 1] [--stores 12]``
   creates (or refreshes) the member ``demo@example.com`` with two store monitors, a search and a
   product, and prints a short banner: where to sign in, as whom, and what happens next. It does
   not need the sandbox running: the marketplace is deterministic for a seed, so the store
   numbers and item codes are worked out locally.
 
-``make demo`` (``scripts/run_all.py --demo``) runs both in an instance folder of its own
+``make demo`` (``scripts/run_all.py --demo``) runs all three in an instance folder of its own
 (``instance/demo/``), so the demo never writes into the database of ``make run``.
 
 The demo member is on the "business" tier and its monitors poll every 20 s, below every tier's
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as ``python scripts/demo.py``: the project is one level up
 
+from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy.exc import OperationalError, ProgrammingError  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -38,7 +44,9 @@ from extensions import db  # noqa: E402
 from models import Keyword, Monitor  # noqa: E402
 from sandbox import Catalog, run_sandbox  # noqa: E402
 from services.accounts import create_user, find_user, set_password  # noqa: E402
+from services.demo_mail import store as store_mail  # noqa: E402
 from services.dhgate.urls import product_target, search_target, store_target  # noqa: E402
+from services.notifications.channels import add_email_channel, list_channels  # noqa: E402
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_USERNAME = "demo"
@@ -58,6 +66,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sandbox.add_argument("--seed", type=int, default=1)
     sandbox.add_argument("--stores", type=int, default=12)
     sandbox.add_argument("--evolve-every", type=float, default=10.0, metavar="SECONDS")
+    sink = commands.add_parser("mailsink", help="receive the demo's e-mails on a local SMTP server")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=8725)
+    sink.add_argument("--folder", required=True, help="the Maildir the messages are kept in")
     prepare = commands.add_parser("prepare", help="create the demo member and its monitors")
     prepare.add_argument("--sandbox-url", default="http://127.0.0.1:8700")
     prepare.add_argument("--seed", type=int, default=1)
@@ -71,7 +83,45 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sandbox":
         run_sandbox(args.host, args.port, args.seed, args.stores, args.evolve_every or None)
         return 0
+    if args.command == "mailsink":
+        return run_mail_sink(args.host, args.port, args.folder)
     return prepare(args)
+
+
+# ---------------------------------------------------------------------------------- mail sink
+
+
+class MaildirSink:
+    """aiosmtpd handler: every message it accepts is kept in the demo's Maildir."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+        store_mail(self.folder, envelope.content, list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+def start_mail_sink(host: str, port: int, folder: str) -> Controller:
+    """The SMTP server in a thread of this process (the tests use it the same way)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    controller = Controller(MaildirSink(folder), hostname=host, port=port)
+    controller.start()
+    return controller
+
+
+def run_mail_sink(host: str, port: int, folder: str) -> int:
+    controller = start_mail_sink(host, port, folder)
+    print(f"demo: mail sink on smtp://{host}:{port}, keeping mails in {folder}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+    return 0
 
 
 # ----------------------------------------------------------------------------------- prepare
@@ -136,6 +186,7 @@ def banner(base_url: str, password: str, targets: list[dict[str, Any]], sandbox_
         f"watching  {len(targets)} monitors ({watching}), each checked every {DEMO_INTERVAL} s,",
         f"          on a pretend DHgate at {sandbox_url}: it lists new products, moves prices",
         "          and sells out every few seconds, so changes show up within a minute",
+        f"mail      {base_url.rstrip('/')}/demo/mail shows the e-mails it sends (to a local mail sink)",
         f"data      {instance} (apart from `make run`)",
     ))
 
@@ -172,6 +223,8 @@ def _ensure_demo(password: str, targets: list[dict[str, Any]]) -> tuple[str, lis
         if term not in existing:
             db.session.add(Keyword(user_id=user.id, term=term))
     db.session.commit()
+    if not any(channel.kind == "email" for channel in list_channels(user.id)):
+        add_email_channel(user)  # alerts are mailed to the demo's mail sink
     return user.username, lines
 
 

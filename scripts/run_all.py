@@ -17,7 +17,8 @@ embedded Redis that stops is started again (its data is on disk). Every exit and
 folder of its own (``instance/demo/``: its own SQLite database, secret key and embedded Redis),
 so demo data never mixes with the data of ``make run``. It migrates that database, creates the
 demo member and its monitors, and prints a short banner: where to go, how to sign in, and what
-is happening.
+is happening. Its e-mails go to a local mail sink (``scripts/demo.py mailsink``, a Maildir in
+``instance/demo/mail``) that ``/demo/mail`` shows; nothing leaves the machine.
 """
 from __future__ import annotations
 
@@ -122,6 +123,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
     parser.add_argument("--demo", action="store_true", help="run against the local sandbox marketplace")
     parser.add_argument("--sandbox-port", type=int, default=8700)
+    parser.add_argument("--mail-port", type=int, default=8725, help="the demo's local SMTP sink")
     parser.add_argument("--backoff-max", type=float, default=BACKOFF_MAX_SECONDS,
                         help="longest wait (s) before restarting a process that keeps exiting")
     parser.add_argument("--quiet-seconds", type=float, default=QUIET_SECONDS,
@@ -134,6 +136,10 @@ def instance_folder(env: dict[str, str], *, demo: bool) -> Path:
     ``demo/`` folder inside it for the demo."""
     folder = Path(env.get("INSTANCE_PATH") or ROOT / "instance").resolve()
     return folder / DEMO_FOLDER if demo else folder
+
+
+def demo_mail_folder(args: argparse.Namespace) -> Path:
+    return instance_folder(dict(os.environ), demo=True) / "mail"
 
 
 def prepare_environment(args: argparse.Namespace) -> tuple[dict[str, str], Path | None]:
@@ -157,12 +163,23 @@ def prepare_environment(args: argparse.Namespace) -> tuple[dict[str, str], Path 
         env["DHGATE_ALLOWED_HOSTS"] = "127.0.0.1,dhgate.com"
         # A demo should show events within a minute: look for due monitors every 10 s.
         env.setdefault("SCHEDULE_POLL_DUE_MONITORS", "every 10s")
+        env.update(demo_mail_environment(folder, args.mail_port))
     embedded_dir = None
     if not env.get("REDIS_URL"):
         embedded_dir = folder
         env["REDIS_URL"] = ensure_embedded_redis(folder)
     env.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
     return env, embedded_dir
+
+
+def demo_mail_environment(folder: Path, port: int) -> dict[str, str]:
+    """Mail settings of the demo: every e-mail goes to the local sink, kept in ``folder/mail``,
+    and apprise URLs on loopback are allowed (a newcomer's test endpoint runs on this machine)."""
+    return {
+        "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(port), "MAIL_USE_TLS": "false", "MAIL_USE_SSL": "false",
+        "MAIL_USERNAME": "", "MAIL_PASSWORD": "", "MAIL_DEFAULT_SENDER": "DHgate Monitor demo <demo@localhost>",
+        "DEMO_MAIL_DIR": str(folder / "mail"), "NOTIFY_ALLOW_PRIVATE_HOSTS": "true",
+    }
 
 
 def build_children(args: argparse.Namespace) -> list[Child]:
@@ -176,6 +193,8 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     ]
     if args.demo:
         children.insert(0, Child("sandbox", [python, "scripts/demo.py", "sandbox", "--port", str(args.sandbox_port)]))
+        children.insert(1, Child("mailsink", [python, "scripts/demo.py", "mailsink", "--port", str(args.mail_port),
+                                              "--folder", str(demo_mail_folder(args))]))
     return children
 
 

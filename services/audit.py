@@ -24,6 +24,11 @@ EVENT_LABELS: dict[str, Any] = {
     "session_revoked": _l("Session ended"),
     "csrf_failed": _l("Refused form"),
     "admin_action": _l("Admin action"),
+    "signup": _l("Signed up"),
+    "email_verified": _l("E-mail address confirmed"),
+    "email_change_requested": _l("E-mail change requested"),
+    "email_changed": _l("E-mail address changed"),
+    "account_deleted": _l("Account deleted"),
 }
 
 

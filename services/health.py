@@ -23,22 +23,19 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
 from flask import Flask, current_app
-from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import CursorResult, Insert, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db, get_redis
-from models import Notification, User
-from models.base import Model
 from models.metrics import HealthCheck
 from services.dashboard_cache import invalidate_dashboard
+from services.notifications.admin_alerts import alert_admins
 from services.scheduler import scheduler_status
 from services.worker_heartbeat import list_workers
 
@@ -314,44 +311,19 @@ def record_results(results: list[CheckResult], *, checked_at: datetime | None = 
 
 
 def notify_admins(result: CheckResult, direction: str, incident: int) -> int:
-    """One notification per admin for one transition, in each admin's language; returns how
-    many were new (0 when another run already told them)."""
-    dedupe_key = f"health:{result.name}:{direction}:{incident}"
-    admins = db.session.execute(
-        select(User.id, User.locale).where(User.role == "admin", User.is_active.is_(True))
-    ).all()
-    if not admins:
-        return 0
-    now = datetime.now(UTC)
+    """One alert per admin for one transition, in each admin's language, through their channels
+    (``services.notifications.admin_alerts``); returns how many were new (0 when another run
+    already told them)."""
     severity = "info" if direction == "up" else ("critical" if result.critical else "warning")
-    rows = []
-    for admin_id, locale in admins:
-        title, body = _transition_text(result, direction, locale)
-        rows.append({
-            "user_id": admin_id, "kind": "system", "severity": severity, "title": title[:200], "body": body,
-            "link": PLATFORM_LINK, "dedupe_key": dedupe_key, "created_at": now,
-        })
-    statement = insert_ignoring_duplicates(Notification, rows, ["user_id", "dedupe_key"])
-    created = cast("CursorResult[Any]", db.session.execute(statement)).rowcount
-    db.session.commit()
-    return int(created or 0)
+    return alert_admins(f"health:{result.name}:{direction}:{incident}", lambda: _transition_text(result, direction),
+                        kind="system", severity=severity, link=PLATFORM_LINK)
 
 
-def _transition_text(result: CheckResult, direction: str, locale: str | None) -> tuple[str, str]:
-    """Title and body in ``locale`` (jobs have no request to pick a language from)."""
-    languages = current_app.config.get("LANGUAGES", ("en",))
-    with force_locale(locale if locale in languages else current_app.config.get("BABEL_DEFAULT_LOCALE", "en")):
-        if direction == "down":
-            return _("Health check failing: %(name)s", name=result.name), result.error or _("The check failed.")
-        return _("Health check recovered: %(name)s", name=result.name), _("The check is passing again.")
-
-
-def insert_ignoring_duplicates(model: type[Model], rows: list[dict[str, object]], unique: list[str]) -> Insert:
-    """``INSERT … ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL: the unique key decides, so
-    concurrent writers of the same row end with exactly one."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
-    return sqlite.insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
+def _transition_text(result: CheckResult, direction: str) -> tuple[str, str]:
+    """Title and body in the current language (the caller forces each admin's own)."""
+    if direction == "down":
+        return _("Health check failing: %(name)s", name=result.name), result.error or _("The check failed.")
+    return _("Health check recovered: %(name)s", name=result.name), _("The check is passing again.")
 
 
 def run_and_record() -> list[CheckResult]:

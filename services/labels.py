@@ -119,5 +119,7 @@ def event_label(kind: str) -> str:
         "missing": _("No longer in the store"),
         "target_price": _("Target price reached"),
         "poll_blocked": _("DHgate blocked our checks"),
+        "system": _("Platform health"),
+        "admin": _("Platform alert"),
     }
     return labels.get(kind, kind)

@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -290,9 +291,13 @@ def new_owner_id() -> str:
 class SchedulerRunner:
     """One ``flask scheduler run`` process: standby until it holds the lock, then active."""
 
-    def __init__(self, app: Flask, *, owner: str | None = None) -> None:
+    def __init__(self, app: Flask, *, owner: str | None = None, watch: Callable[[], object] | None = None) -> None:
         self.app = app
         self.owner = owner or new_owner_id()
+        # Called in an app context every ``PROCESS_WATCH_SECONDS`` while active: the command
+        # passes the look at the workers (admin alerts); this module knows nothing of alerts.
+        self.watch = watch
+        self.watch_every = float(app.config["PROCESS_WATCH_SECONDS"])
         with app.app_context():
             self.connection = get_redis()
             self.plan = schedule_plan(app.config)
@@ -346,11 +351,15 @@ class SchedulerRunner:
         clock = SlotClock(self.plan, self.misfire_grace, datetime.now(UTC))
         next_renewal = time.monotonic() + self.renew_every
         last_confirmed = next_release = time.monotonic()
+        next_watch = time.monotonic() + self.watch_every  # not at once: workers may be starting too
         try:
             while not self._stop.is_set():
                 if time.monotonic() >= next_release:
                     self._release_delayed()
                     next_release = time.monotonic() + self.release_every
+                if self.watch is not None and time.monotonic() >= next_watch:
+                    self._watch_safely()
+                    next_watch = time.monotonic() + self.watch_every
                 due, missed = clock.take_due(datetime.now(UTC))
                 for name, slot in missed:
                     logger.warning("skipping %s of %s: more than %d s late", name, slot.isoformat(), self.misfire_grace)
@@ -365,10 +374,19 @@ class SchedulerRunner:
                 until_slot = clock.seconds_until_next(datetime.now(UTC))
                 until_renewal = next_renewal - time.monotonic()
                 until_release = next_release - time.monotonic()
-                self._stop.wait(max(min(until_slot, until_renewal, until_release), 0.0))
+                until_watch = next_watch - time.monotonic() if self.watch is not None else until_release
+                self._stop.wait(max(min(until_slot, until_renewal, until_release, until_watch), 0.0))
         finally:
             self.active = False
             self.releaser.stop()
+
+    def _watch_safely(self) -> None:
+        try:
+            with self.app.app_context():
+                if self.watch is not None:
+                    self.watch()
+        except Exception:  # noqa: BLE001 - a failed look must not stop the scheduler
+            logger.warning("the scheduler's watch failed", exc_info=True)
 
     def _release_delayed(self) -> None:
         try:

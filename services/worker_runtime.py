@@ -44,6 +44,7 @@ from rq.worker import SimpleWorker, Worker
 from extensions import db
 from services import worker_heartbeat
 from services.dhgate.fetcher import warm_up
+from services.notifications.process_watch import watch_scheduler
 from services.queue import QUEUES, discover_jobs
 
 logger = logging.getLogger(__name__)
@@ -141,6 +142,19 @@ class AppWorkerMixin:
             return
         self._dhm_last_suspension_check = now
         super().check_for_suspension(burst)  # type: ignore[misc]
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's periodic maintenance (every ``maintenance_interval``, 10 minutes), plus a look at
+        the scheduler for admin alerts (``process_watch``). Not on the first run, at start-up,
+        when the scheduler may itself still be starting."""
+        first = getattr(self, "last_cleaned_at", None) is None
+        super().run_maintenance_tasks()  # type: ignore[misc]
+        if not first:
+            with self.app.app_context():
+                try:
+                    watch_scheduler()
+                finally:
+                    db.session.remove()
 
     def teardown(self) -> None:
         super().teardown()  # type: ignore[misc]

@@ -111,6 +111,9 @@ def login() -> Response | str | tuple[str, int]:
                 ),
                 retry_after=result.retry_after,
             )
+        if result.ok and result.user is not None and result.user.awaiting_verification:
+            error = _("Please confirm your e-mail address first: follow the link we sent to it.")
+            return render_template("auth/login.html", form=form, error=error, unverified_email=result.user.email), 403
         if result.ok and result.user is not None:
             return _finish_login(result.user, remember=bool(form.remember.data), next_url=next_url)
         if result.reason == "inactive":

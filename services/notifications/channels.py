@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import NotificationChannel, User
-from services.notifications.senders import valid_apprise_url
+from services.notifications.senders import SendError, apprise_host, internal_address, valid_apprise_url
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,24 @@ def add_apprise_channel(user_id: int, url: str, label: str = "") -> Notification
     if not valid_apprise_url(url):
         raise ChannelError(_("Apprise does not understand that URL. Check the service's URL format, "
                              "for example ntfy://ntfy.sh/my-topic or json://example.com/hook."))
+    if not current_app.config["NOTIFY_ALLOW_PRIVATE_HOSTS"]:
+        _refuse_internal_host(url)
     return _add(user_id, "apprise", url, (label or "").strip()[:LABEL_LIMIT])
+
+
+def _refuse_internal_host(url: str) -> None:
+    """A member's URL must not make the server post to its own network (the admin panel of a
+    router, a cloud metadata service): refused unless ``NOTIFY_ALLOW_PRIVATE_HOSTS`` is on."""
+    host = apprise_host(url)
+    if host is None:
+        return
+    try:
+        internal = internal_address(host)
+    except SendError:
+        raise ChannelError(_("The host %(host)s of that URL cannot be found.", host=host)) from None
+    if internal is not None:
+        raise ChannelError(_("That URL points at an internal address (%(address)s), which this site does not send "
+                             "to.", address=internal))
 
 
 def _add(user_id: int, kind: str, target: str, label: str) -> NotificationChannel:

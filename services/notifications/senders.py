@@ -6,8 +6,10 @@ is ``services.notifications.sending``.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -72,6 +74,36 @@ def send_email(message: EmailMessage, settings: MailSettings) -> None:
 def valid_apprise_url(url: str) -> bool:
     """Whether apprise knows how to send to ``url`` (checked when a member saves it)."""
     return bool(apprise.Apprise().add(url))
+
+
+def apprise_host(url: str) -> str | None:
+    """The host an apprise URL makes us connect to, when the member chooses it (``json://host``,
+    ``ntfy://host``, ``gotify://host``…); None for services with a fixed public endpoint
+    (Telegram, Discord, Slack…), whose URL holds tokens rather than a host, and for ntfy's
+    cloud mode."""
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None or not any("{host}" in template for template in getattr(plugin, "templates", ())):
+        return None
+    if getattr(plugin, "mode", None) == "cloud":
+        return None
+    host = str(getattr(plugin, "host", None) or "").strip("[]")  # an IPv6 literal comes bracketed
+    return host or None
+
+
+def internal_address(host: str) -> str | None:
+    """The first private, loopback, link-local or otherwise internal address ``host`` resolves
+    to (every address counts: a name may resolve to a public and a private one), or None.
+    ``SendError`` when the name does not resolve, since then nothing can be said about it."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise SendError(f"the host {host} does not resolve") from exc
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
+                or address.is_reserved or address.is_unspecified):
+            return str(address)
+    return None
 
 
 def send_apprise(url: str, title: str, body: str, *, body_format: str = "text") -> None:

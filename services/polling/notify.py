@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from extensions import db
-from models import Monitor, Notification, Product, ProductEvent, User
-from services.notifications.alerts import TITLE_LIMIT, clip, create_monitor_alert, locale_of, monitor_link
+from models import Monitor, Product, ProductEvent, User
+from services.notifications.admin_alerts import alert_admins
+from services.notifications.alerts import create_monitor_alert, monitor_link
 from services.notifications.delivery import queue_deliveries
-from services.polling.sql import insert_if_absent
 
 BLOCKED_KIND = "poll_blocked"
 
@@ -39,23 +36,20 @@ def notify_owner(monitor: Monitor, events: Sequence[ProductEvent], products: dic
 
 
 def notify_admins_blocked(monitor: Monitor, since: datetime, error: str | None) -> int:
-    """Tell every active admin that DHgate blocks this monitor's polls: once per incident (the
-    incident starts at ``since``; the key repeats for as long as it lasts)."""
-    admins = db.session.scalars(select(User).where(User.role == "admin", User.is_active.is_(True))).all()
+    """Tell every active admin, through their channels, that DHgate blocks this monitor's polls:
+    once per incident (the incident starts at ``since``; the key repeats for as long as it
+    lasts). Written in the poll's transaction."""
     key = f"{BLOCKED_KIND}:{monitor.id}:{int(since.timestamp() * 1_000_000)}"
-    rows: list[dict[str, Any]] = []
-    for admin in admins:
-        with force_locale(locale_of(admin)):
-            title = _("DHgate is blocking checks of “%(name)s”", name=monitor.name)
-            body = _(
-                "Since %(since)s DHgate answers the checks of monitor “%(name)s” (#%(id)s) with a "
-                "block page (%(error)s). Nothing about its products was changed; the monitor now "
-                "waits longer between checks and you will hear again only after a new block.",
-                since=since.strftime("%Y-%m-%d %H:%M UTC"), name=monitor.name, id=monitor.id,
-                error=error or _("access denied"),
-            )
-        rows.append({
-            "user_id": admin.id, "kind": BLOCKED_KIND, "severity": "warning", "title": clip(title, TITLE_LIMIT),
-            "body": body, "link": monitor_link(monitor.id), "dedupe_key": key, "created_at": since,
-        })
-    return insert_if_absent(db.session, Notification, rows, ["user_id", "dedupe_key"])
+
+    def words() -> tuple[str, str]:
+        title = _("DHgate is blocking checks of “%(name)s”", name=monitor.name)
+        body = _(
+            "Since %(since)s DHgate answers the checks of monitor “%(name)s” (#%(id)s) with a "
+            "block page (%(error)s). Nothing about its products was changed; the monitor now "
+            "waits longer between checks and you will hear again only after a new block.",
+            since=since.strftime("%Y-%m-%d %H:%M UTC"), name=monitor.name, id=monitor.id,
+            error=error or _("access denied"),
+        )
+        return title, body
+
+    return alert_admins(key, words, kind=BLOCKED_KIND, link=monitor_link(monitor.id), created_at=since, commit=False)

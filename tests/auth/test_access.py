@@ -22,6 +22,13 @@ PUBLIC_ENDPOINTS = frozenset({
     "auth.login",
     "auth.set_password",
     "auth.preferences",
+    # Accounts by e-mail: used before logging in, the signed token in a link is the authority.
+    "auth.forgot_password",
+    "auth.reset_password",
+    "auth.signup",
+    "auth.verify_account",
+    "auth.resend_verification",
+    "auth.confirm_email_change",
     "static",
     "dashboard.index",
     "go.follow",  # tracked links in e-mails and chat are followed without a session
