@@ -110,7 +110,8 @@ def test_an_admins_day(browser: Browser, admin_server: str, worker_process: subp
         expect(admin_page.locator(f'tr[data-session-id="{alice_session}"]')).to_have_count(0)
 
         alice_page.get_by_role("link", name="Monitors", exact=True).click()
-        expect(alice_page).to_have_url(f"{admin_server}/auth/login?next=%2Fmonitors%2F")
+        expect(alice_page).to_have_url(f"{admin_server}/auth/login?next=/monitors/")
+        expect(alice_page.get_by_text("Please log in to see this page.")).to_be_visible()
         expect(alice_page.get_by_label("E-mail or username")).to_be_visible()
         # The admin's own browser is untouched.
         admin_page.reload()
