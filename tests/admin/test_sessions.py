@@ -112,3 +112,13 @@ def test_all_sessions_page_for_one_person_and_its_pages(app: Flask, alice: User,
     assert "Sessions of alice." in html and ">alice</a>" in html and ">bob</a>" not in html
     assert admin_client.get("/admin/sessions?user_id=abc").status_code == 400
     assert "Nothing on this page" in admin_client.get("/admin/sessions?page=5").get_data(as_text=True)
+
+
+def test_log_out_everywhere_is_offered_once_per_person_and_not_for_oneself(app: Flask, alice: User, admin: User, browser) -> None:  # noqa: ANN001
+    browser("alice")
+    browser("alice")
+    browser("root")
+    html = browser("root").get("/admin/sessions").get_data(as_text=True)
+    assert html.count(f'action="/admin/users/{alice.id}/sessions/revoke-all"') == 1
+    assert f'action="/admin/users/{admin.id}/sessions/revoke-all"' not in html
+    assert "Log alice out everywhere" in html
