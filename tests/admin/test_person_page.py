@@ -148,3 +148,15 @@ def test_search_takes_wildcards_literally(admin_client: FlaskClient, alice: User
     found = admin_client.get("/admin/users?q=r_s").get_data(as_text=True)
     assert "under_score@example.com" in found and "alice@example.com" not in found
     assert "Nobody matches" in admin_client.get("/admin/users?q=%25").get_data(as_text=True)
+
+
+def test_the_command_line_cannot_deactivate_the_last_active_admin(app: Flask, admin: User, alice: User, runner) -> None:  # noqa: ANN001
+    refused = runner.invoke(args=["users", "deactivate", "root"])
+    assert refused.exit_code == 1
+    assert refused.output.strip() == "Error: This is the last active admin: make someone else an admin first."
+    db.session.expire_all()
+    assert admin.is_active
+    done = runner.invoke(args=["users", "deactivate", "alice"])
+    assert done.exit_code == 0 and "Deactivated alice" in done.output
+    db.session.expire_all()
+    assert not alice.is_active
