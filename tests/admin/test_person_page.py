@@ -160,3 +160,13 @@ def test_the_command_line_cannot_deactivate_the_last_active_admin(app: Flask, ad
     assert done.exit_code == 0 and "Deactivated alice" in done.output
     db.session.expire_all()
     assert not alice.is_active
+
+
+def test_the_people_tools_speak_dutch(admin_client: FlaskClient, alice: User) -> None:
+    dutch = {"Accept-Language": "nl"}
+    person = admin_client.get(f"/admin/users/{alice.id}", headers=dutch).get_data(as_text=True)
+    assert "Gebruik" in person and "Deactiveren" in person and "Deze persoon volgt nog niets." in person
+    sessions = admin_client.get("/admin/sessions", headers=dutch).get_data(as_text=True)
+    assert "Elke browser die nu is ingelogd." in sessions
+    log = admin_client.get("/admin/security-log?since=2026-03-02&until=2026-03-01", headers=dutch).get_data(as_text=True)
+    assert "Vanaf" in log and "“Tot en met” mag niet vóór “Vanaf” liggen." in log
