@@ -9,6 +9,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
+from wtforms import Field
 
 from blueprints.admin import bp
 from blueprints.admin.forms import EditUserForm, NewUserForm, PasswordSetup, UserFilterForm
@@ -59,10 +60,7 @@ def users() -> str:
     form = UserFilterForm(request.args)
     form.validate()
     filters = PeopleFilter(
-        search=(form.q.data or "") if not form.q.errors else "",
-        role=form.role.data or None if not form.role.errors else None,
-        tier=form.tier.data or None if not form.tier.errors else None,
-        state=form.state.data or None if not form.state.errors else None,
+        search=_valid(form.q) or "", role=_valid(form.role), tier=_valid(form.tier), state=_valid(form.state)
     )
     now = datetime.now(UTC)
     page = db.paginate(people_query(filters, now=now), page=page_arg(), per_page=USERS_PER_PAGE, error_out=False)
@@ -70,6 +68,12 @@ def users() -> str:
     return render_template(
         "admin/users.html", form=form, page=page, filters=kept, total=count_people(), now=now
     )
+
+
+def _valid(field: Field) -> str | None:
+    """A filter's value, or None when it is empty or not one of its choices (a stale or edited
+    link then shows everyone rather than an error: these filters only narrow a list)."""
+    return None if field.errors else (field.data or None)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
