@@ -1,6 +1,7 @@
 """Views of the admin area: the people who use the platform and their sessions (every live
-session on one page: ``sessions``; the security log: ``security_log``). The rules live in services; these views translate between HTTP and them. The blueprint
-itself refuses everyone but admins (see ``blueprints.admin``)."""
+session on one page is ``sessions``; the security log is ``security_log``). The rules live in
+services; these views translate between HTTP and them. The blueprint itself refuses everyone
+but admins (see ``blueprints.admin``)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
