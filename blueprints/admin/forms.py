@@ -3,6 +3,7 @@ the security log. Every label and message goes through ``lazy_gettext``."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -130,6 +131,22 @@ class SecurityLogFilterForm(FlaskForm):
         if text and not _IP_PART.fullmatch(text):
             raise ValidationError(_l("Enter an IP address or its beginning, like 192.168. or 2001:db8:"))
 
+    def validate_since(self, field: DateField) -> None:
+        _check_log_day(field.data)
+
     def validate_until(self, field: DateField) -> None:
+        _check_log_day(field.data)
         if self.since.data and field.data and field.data < self.since.data:
             raise ValidationError(_l("“Until” must not be before “From”."))
+
+
+# The security log's possible days, with room on both sides; a day far outside (year 1 or 9999)
+# would also overflow when turned into the bounds of a time range.
+FIRST_LOG_DAY, LAST_LOG_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _check_log_day(day: date | None) -> None:
+    if day is not None and not FIRST_LOG_DAY <= day <= LAST_LOG_DAY:
+        raise ValidationError(
+            _l("Choose a day from %(first)s to %(last)s.", first=FIRST_LOG_DAY.isoformat(), last=LAST_LOG_DAY.isoformat())
+        )

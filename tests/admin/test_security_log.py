@@ -87,6 +87,8 @@ def test_security_log_days_are_the_viewers_days(app: Flask, admin: User, browser
     ("since=10/03/2026", "Not a valid date value."),
     ("ip=not;an-ip", "Enter an IP address or its beginning"),
     ("event=no_such_event", "Not a valid choice."),
+    ("until=9999-12-31", "Choose a day from 2000-01-01 to 2099-12-31."),
+    ("since=0001-01-01", "Choose a day from 2000-01-01 to 2099-12-31."),
 ])
 def test_bad_filters_re_render_with_a_message(admin_client: FlaskClient, query: str, message: str) -> None:
     _event("lockout", ip="10.0.0.1", at=datetime.now(UTC))
