@@ -59,6 +59,16 @@ def people_query(filters: PeopleFilter, *, now: datetime | None = None) -> Selec
     return query.order_by(func.lower(User.username), User.id)
 
 
+def monitor_counts(user_ids: list[int]) -> dict[int, int]:
+    """How many monitors each of ``user_ids`` has, in one grouped statement (for a list page)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(Monitor.user_id, func.count(Monitor.id)).where(Monitor.user_id.in_(user_ids)).group_by(Monitor.user_id)
+    ).tuples()
+    return dict(rows.all())
+
+
 def count_people() -> int:
     return db.session.scalar(select(func.count()).select_from(User)) or 0
 

@@ -21,7 +21,15 @@ from services.accounts import AccountChanges, AccountError
 from services.audit import event_label, recent_events, record_admin_action, record_security_event
 from services.auth_login import unlock
 from services.auth_tokens import link_lifetime, make_set_password_token
-from services.people import USAGE_RECENT_DAYS, PeopleFilter, count_people, people_query, person_monitors, person_usage
+from services.people import (
+    USAGE_RECENT_DAYS,
+    PeopleFilter,
+    count_people,
+    monitor_counts,
+    people_query,
+    person_monitors,
+    person_usage,
+)
 from services.sessions import (
     describe_user_agent,
     find_live_session,
@@ -67,7 +75,8 @@ def users() -> str:
     page = db.paginate(people_query(filters, now=now), page=page_arg(), per_page=USERS_PER_PAGE, error_out=False)
     kept = {k: v for k, v in request.args.items() if k in ("q", "role", "tier", "state") and v}
     return render_template(
-        "admin/users.html", form=form, page=page, filters=kept, total=count_people(), now=now
+        "admin/users.html", form=form, page=page, filters=kept, total=count_people(), now=now,
+        monitors=monitor_counts([user.id for user in page.items]),
     )
 
 

@@ -170,3 +170,24 @@ def test_the_people_tools_speak_dutch(admin_client: FlaskClient, alice: User) ->
     assert "Elke browser die nu is ingelogd." in sessions
     log = admin_client.get("/admin/security-log?since=2026-03-02&until=2026-03-01", headers=dutch).get_data(as_text=True)
     assert "Vanaf" in log and "“Tot en met” mag niet vóór “Vanaf” liggen." in log
+
+
+def test_people_list_counts_monitors_per_person_in_fixed_statements(app: Flask, admin_client: FlaskClient, alice: User, bob: User) -> None:
+    from tests.dashboard.test_home import statements
+
+    _usage_rows(alice, monitors=3, polls=0, old_polls=0, failed=0, notifications=0, clicks=0, tag="a")
+    html = admin_client.get("/admin/users").get_data(as_text=True)
+
+    def monitors_of(user: User) -> str:
+        row = html.split(f'data-user-id="{user.id}"', 1)[1].split("</tr>", 1)[0]
+        return re.search(r'data-label="Monitors">(\d+)<', row).group(1)
+
+    assert (monitors_of(alice), monitors_of(bob)) == ("3", "0")
+    with statements() as few:
+        admin_client.get("/admin/users")
+    for n in range(30):
+        make_user(f"extra{n:02d}")
+    _usage_rows(bob, monitors=4, polls=0, old_polls=0, failed=0, notifications=0, clicks=0, tag="b")
+    with statements() as many:
+        admin_client.get("/admin/users")
+    assert len(few) == len(many)
