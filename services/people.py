@@ -65,8 +65,8 @@ def monitor_counts(user_ids: list[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         select(Monitor.user_id, func.count(Monitor.id)).where(Monitor.user_id.in_(user_ids)).group_by(Monitor.user_id)
-    ).tuples()
-    return dict(rows.all())
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 def count_people() -> int:
