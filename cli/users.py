@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models import User
 from services import accounts
-from services.accounts import AccountError
+from services.accounts import AccountChanges, AccountError, update_user
 from services.audit import record_security_event
 from services.sessions import revoke_user_sessions
 
@@ -131,8 +131,11 @@ def deactivate_command(login: str) -> None:
     user = _user_or_fail(login)
     if not user.is_active:
         raise click.ClickException(f"{user.username} is already deactivated.")
-    user.is_active = False
-    db.session.commit()
+    try:
+        update_user(user, AccountChanges(is_active=False))  # the rules: not the last active admin
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
     ended = revoke_user_sessions(user.id, "deactivated")
     record_security_event(
         "admin_action",

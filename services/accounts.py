@@ -196,10 +196,27 @@ class AccountChanges:
     is_active: bool | None = None
 
 
+def _removes_an_active_admin(user: User, changes: AccountChanges) -> bool:
+    """True when ``changes`` would take an active admin out of the running (demoted or
+    deactivated)."""
+    if user.role != "admin" or not user.is_active:
+        return False
+    return (changes.role is not None and changes.role != "admin") or changes.is_active is False
+
+
+def _other_active_admins(user_id: int) -> int:
+    """How many other active admins there are. Every active admin's row (the target's too) is
+    locked on PostgreSQL until the change commits, so two admins demoting each other at once
+    are serialised and the second one sees the first one's change."""
+    ids = db.session.scalars(select(User.id).where(User.role == "admin", User.is_active.is_(True)).with_for_update())
+    return sum(1 for admin_id in ids if admin_id != user_id)
+
+
 def update_user(user: User, changes: AccountChanges, *, actor: User | None = None) -> dict[str, list[object]]:
     """Apply an admin's changes and return them as ``{field: [old, new]}`` for the audit log.
 
-    An admin cannot demote or deactivate themselves: that is how a site loses its last admin.
+    An admin cannot demote or deactivate themselves, and nobody can demote or deactivate the
+    last active admin: either is how a site loses its way back in.
     Ending a deactivated user's sessions is the caller's job (it knows the request).
     """
     if actor is not None and actor.id == user.id:
@@ -209,6 +226,8 @@ def update_user(user: User, changes: AccountChanges, *, actor: User | None = Non
             raise AccountError(_("You cannot deactivate your own account."))
     if changes.role is not None and changes.role not in ROLES:
         raise AccountError(_("Role must be admin or member."))
+    if _removes_an_active_admin(user, changes) and not _other_active_admins(user.id):
+        raise AccountError(_("This is the last active admin: make someone else an admin first."))
     if changes.subscription_tier is not None and changes.subscription_tier not in TIERS:
         raise AccountError(_("Unknown subscription tier."))
     if changes.api_quota is not None and changes.api_quota < 0:

@@ -1,7 +1,10 @@
 """The security log: one place that writes and reads ``security_events`` rows."""
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_app_context, has_request_context
@@ -96,22 +99,71 @@ def record_admin_action(action: str, *, target: User | None = None, **details: A
     return record_security_event("admin_action", details=payload)
 
 
-def events_query(*, event: str | None = None, user: str | None = None, user_id: int | None = None) -> Select[SecurityEvent]:
-    """Newest first, optionally one kind of event and/or one person (by id, or by a fragment of
-    their e-mail or username)."""
+def events_query(
+    *,
+    event: str | None = None,
+    user: str | None = None,
+    user_id: int | None = None,
+    ip: str | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+) -> Select[SecurityEvent]:
+    """Newest first, optionally one kind of event, one person (by id, or by a fragment of their
+    e-mail or username), an IP address or its beginning, and a time range (``since`` included,
+    ``before`` excluded)."""
     query = select(SecurityEvent).options(selectinload(SecurityEvent.user))
     if event:
         query = query.where(SecurityEvent.event == event)
     if user_id is not None:
         query = query.where(SecurityEvent.user_id == user_id)
     if user:
-        pattern = f"%{user.strip().lower()}%"
+        pattern = f"%{_escape_like(user.strip().lower())}%"
         matching_ids = select(User.id).where(
-            or_(func.lower(User.email).like(pattern), func.lower(User.username).like(pattern))
+            or_(func.lower(User.email).like(pattern, escape="\\"), func.lower(User.username).like(pattern, escape="\\"))
         )
         query = query.where(SecurityEvent.user_id.in_(matching_ids))
+    if ip:
+        query = query.where(SecurityEvent.ip.like(f"{_escape_like(ip.strip())}%", escape="\\"))
+    if since is not None:
+        query = query.where(SecurityEvent.created_at >= since)
+    if before is not None:
+        query = query.where(SecurityEvent.created_at < before)
     return query.order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc())
+
+
+def _escape_like(text: str) -> str:
+    """``text`` with LIKE's wildcards taken literally (a ``_`` in a username is just a ``_``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def recent_events(user_id: int, limit: int = 10) -> list[SecurityEvent]:
     return list(db.session.scalars(events_query(user_id=user_id).limit(limit)))
+
+
+EXPORT_COLUMNS = ("time_utc", "event", "user_id", "username", "ip", "user_agent", "details")
+# A cell starting with one of these is a formula to a spreadsheet ("CSV injection"): an attacker
+# controls user agents and usernames, so such cells are prefixed with a quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def export_rows(query: Select[SecurityEvent], *, batch: int = 500) -> Iterator[list[str]]:
+    """The header, then one row per event of ``query``, read from the database ``batch`` rows at
+    a time so an export of the whole log never holds it in memory."""
+    yield list(EXPORT_COLUMNS)
+    for row in db.session.scalars(query.execution_options(yield_per=batch)):
+        yield [
+            spreadsheet_safe(cell)
+            for cell in (
+                row.created_at.astimezone(UTC).isoformat(timespec="seconds"),
+                row.event,
+                "" if row.user_id is None else str(row.user_id),
+                row.user.username if row.user is not None else "",
+                row.ip or "",
+                row.user_agent or "",
+                json.dumps(row.details, sort_keys=True, default=str) if row.details else "",
+            )
+        ]

@@ -124,8 +124,12 @@ QUERY_PARAMETERS = [
     ("/notifications/", "page", "blueprints/notifications/routes.py", True),
     ("/monitors/{monitor}/products", "page", "blueprints/monitoring/routes.py", True),
     ("/admin/users", "page", "blueprints/admin/routes.py", True),
-    ("/admin/security-log", "page", "blueprints/admin/routes.py", True),
-    ("/admin/security-log", "user_id", "blueprints/admin/routes.py", False),
+    ("/monitors/", "page", "blueprints/monitoring/routes.py", True),
+    ("/admin/security-log", "page", "blueprints/admin/security_log.py", True),
+    ("/admin/security-log", "user_id", "blueprints/admin/security_log.py", False),
+    ("/admin/security-log.csv", "user_id", "blueprints/admin/security_log.py", False),
+    ("/admin/sessions", "page", "blueprints/admin/sessions.py", True),
+    ("/admin/sessions", "user_id", "blueprints/admin/sessions.py", False),
     ("/affiliate/", "days", "blueprints/affiliate/routes.py", True),
 ]
 

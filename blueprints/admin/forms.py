@@ -2,12 +2,15 @@
 the security log. Every label and message goes through ``lazy_gettext``."""
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     IntegerField,
     RadioField,
@@ -16,11 +19,13 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from models.users import ROLES, TIERS
 from services.audit import EVENT_LABELS
 from services.labels import tier_label
+
+_IP_PART = re.compile(r"[0-9A-Fa-f.:]{1,45}")
 
 
 def tier_choices() -> list[SelectChoice]:
@@ -85,9 +90,14 @@ class UserFilterForm(FlaskForm):
     q = SearchField(_l("Search e-mail or username"), validators=[Optional(), Length(max=254)])
     role = SelectField(_l("Role"), validators=[Optional()])
     tier = SelectField(_l("Tier"), validators=[Optional()])
-    active = SelectField(
+    state = SelectField(
         _l("Status"),
-        choices=[_any(), SelectChoice("yes", _l("Active")), SelectChoice("no", _l("Deactivated"))],
+        choices=[
+            _any(),
+            SelectChoice("active", _l("Active")),
+            SelectChoice("deactivated", _l("Deactivated")),
+            SelectChoice("locked", _l("Locked")),
+        ],
         validators=[Optional()],
     )
 
@@ -98,14 +108,45 @@ class UserFilterForm(FlaskForm):
 
 
 class SecurityLogFilterForm(FlaskForm):
-    """The filters above the security log: a GET form like the user list's."""
+    """The filters above the security log: a GET form like the user list's. Dates are days in
+    the viewer's time zone, both ends included."""
 
     class Meta:
         csrf = False
 
     event = SelectField(_l("Event"), validators=[Optional()])
     user = SearchField(_l("User (e-mail or username)"), validators=[Optional(), Length(max=254)])
+    ip = SearchField(_l("IP address"), validators=[Optional(), Length(max=45)])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("Until"), validators=[Optional()])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.event.choices = [_any(), *(SelectChoice(event, label) for event, label in EVENT_LABELS.items())]
+
+    def validate_ip(self, field: StringField) -> None:
+        """A whole address or the start of one (``192.168.``, ``2001:db8:``): digits, hex
+        letters, dots and colons only, so a typo is named instead of silently matching nothing."""
+        text = (field.data or "").strip()
+        if text and not _IP_PART.fullmatch(text):
+            raise ValidationError(_l("Enter an IP address or its beginning, like 192.168. or 2001:db8:"))
+
+    def validate_since(self, field: DateField) -> None:
+        _check_log_day(field.data)
+
+    def validate_until(self, field: DateField) -> None:
+        _check_log_day(field.data)
+        if self.since.data and field.data and field.data < self.since.data:
+            raise ValidationError(_l("“Until” must not be before “From”."))
+
+
+# The security log's possible days, with room on both sides; a day far outside (year 1 or 9999)
+# would also overflow when turned into the bounds of a time range.
+FIRST_LOG_DAY, LAST_LOG_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _check_log_day(day: date | None) -> None:
+    if day is not None and not FIRST_LOG_DAY <= day <= LAST_LOG_DAY:
+        raise ValidationError(
+            _l("Choose a day from %(first)s to %(last)s.", first=FIRST_LOG_DAY.isoformat(), last=LAST_LOG_DAY.isoformat())
+        )

@@ -1,6 +1,7 @@
-"""Views of the admin area: the people who use the platform, their sessions, and the security
-log. The rules live in services; these views translate between HTTP and them. The blueprint
-itself refuses everyone but admins (see ``blueprints.admin``)."""
+"""Views of the admin area: the people who use the platform and their sessions (every live
+session on one page is ``sessions``; the security log is ``security_log``). The rules live in
+services; these views translate between HTTP and them. The blueprint itself refuses everyone
+but admins (see ``blueprints.admin``)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -8,18 +9,27 @@ from datetime import UTC, datetime
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
+from wtforms import Field
 
 from blueprints.admin import bp
-from blueprints.admin.forms import EditUserForm, NewUserForm, PasswordSetup, SecurityLogFilterForm, UserFilterForm
+from blueprints.admin.forms import EditUserForm, NewUserForm, PasswordSetup, UserFilterForm
 from extensions import db
 from models import User
 from services import accounts
 from services.accounts import AccountChanges, AccountError
-from services.audit import event_label, events_query, recent_events, record_admin_action, record_security_event
+from services.audit import event_label, recent_events, record_admin_action, record_security_event
 from services.auth_login import unlock
 from services.auth_tokens import link_lifetime, make_set_password_token
+from services.people import (
+    USAGE_RECENT_DAYS,
+    PeopleFilter,
+    count_people,
+    monitor_counts,
+    people_query,
+    person_monitors,
+    person_usage,
+)
 from services.sessions import (
     describe_user_agent,
     find_live_session,
@@ -28,11 +38,11 @@ from services.sessions import (
     revoke_user_sessions,
 )
 from web.login import end_current_session
-from web.params import int_arg, page_arg
+from web.params import page_arg
 from web.security import no_store
 
 USERS_PER_PAGE = 25
-EVENTS_PER_PAGE = 50
+PERSON_MONITORS_SHOWN = 50
 
 
 # --- template helpers ----------------------------------------------------------------------------
@@ -58,24 +68,22 @@ def security_event_label(event: str) -> str:
 def users() -> str:
     form = UserFilterForm(request.args)
     form.validate()
-    query = select(User)
-    q = (form.q.data or "").strip().lower() if not form.q.errors else ""
-    if q:
-        pattern = f"%{q}%"
-        query = query.where(or_(func.lower(User.email).like(pattern), func.lower(User.username).like(pattern)))
-    if form.role.data and not form.role.errors:
-        query = query.where(User.role == form.role.data)
-    if form.tier.data and not form.tier.errors:
-        query = query.where(User.subscription_tier == form.tier.data)
-    if form.active.data in ("yes", "no"):
-        query = query.where(User.is_active.is_(form.active.data == "yes"))
-    query = query.order_by(func.lower(User.username))
-    page = db.paginate(query, page=page_arg(), per_page=USERS_PER_PAGE, error_out=False)
-    filters = {k: v for k, v in request.args.items() if k != "page" and v}
-    total = db.session.scalar(select(func.count()).select_from(User)) or 0
-    return render_template(
-        "admin/users.html", form=form, page=page, filters=filters, total=total, now=datetime.now(UTC)
+    filters = PeopleFilter(
+        search=_valid(form.q) or "", role=_valid(form.role), tier=_valid(form.tier), state=_valid(form.state)
     )
+    now = datetime.now(UTC)
+    page = db.paginate(people_query(filters, now=now), page=page_arg(), per_page=USERS_PER_PAGE, error_out=False)
+    kept = {k: v for k, v in request.args.items() if k in ("q", "role", "tier", "state") and v}
+    return render_template(
+        "admin/users.html", form=form, page=page, filters=kept, total=count_people(), now=now,
+        monitors=monitor_counts([user.id for user in page.items]),
+    )
+
+
+def _valid(field: Field) -> str | None:
+    """A filter's value, or None when it is empty or not one of its choices (a stale or edited
+    link then shows everyone rather than an error: these filters only narrow a list)."""
+    return None if field.errors else (field.data or None)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -128,18 +136,7 @@ def user_edit(user_id: int) -> Response | str:
             api_quota=form.api_quota.data,
             is_active=bool(form.is_active.data),
         )
-        try:
-            diff = accounts.update_user(user, changes, actor=current_user._get_current_object())
-        except AccountError as exc:
-            flash(str(exc), "error")
-            db.session.rollback()
-        else:
-            if diff:
-                record_admin_action("user_updated", target=user, changes=diff)
-            if diff.get("is_active") == [True, False]:
-                ended = revoke_user_sessions(user.id, "deactivated")
-                record_security_event("session_revoked", user_id=user.id, details={"count": ended, "by": "admin", "reason": "deactivated"})
-            flash(_("Saved.") if diff else _("Nothing changed."), "success")
+        if _apply_changes(user, changes):
             return redirect(url_for("admin.user_edit", user_id=user.id))
     return render_template(
         "admin/user_edit.html",
@@ -150,7 +147,55 @@ def user_edit(user_id: int) -> Response | str:
         events=recent_events(user.id),
         is_self=user.id == current_user.id,
         is_locked=_is_locked(user),
+        usage=person_usage(user.id),
+        monitors=person_monitors(user.id, limit=PERSON_MONITORS_SHOWN),
+        usage_days=USAGE_RECENT_DAYS,
     )
+
+
+def _apply_changes(user: User, changes: AccountChanges) -> bool:
+    """Apply an admin's change, log it, end the sessions of a deactivated account, and flash
+    the outcome; False (with the reason flashed) when the rules refuse it."""
+    try:
+        diff = accounts.update_user(user, changes, actor=current_user._get_current_object())
+    except AccountError as exc:
+        flash(str(exc), "error")
+        db.session.rollback()
+        return False
+    if diff:
+        record_admin_action("user_updated", target=user, changes=diff)
+    if diff.get("is_active") == [True, False]:
+        ended = revoke_user_sessions(user.id, "deactivated")
+        record_security_event("session_revoked", user_id=user.id, details={"count": ended, "by": "admin", "reason": "deactivated"})
+        flash(_("%(name)s is deactivated and logged out everywhere.", name=user.username), "success")
+    elif diff.get("is_active") == [False, True]:
+        flash(_("%(name)s is active again and may log in.", name=user.username), "success")
+    else:
+        flash(_("Saved.") if diff else _("Nothing changed."), "success")
+    return True
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+def user_deactivate(user_id: int) -> Response:
+    """One button for what the form's checkbox also does: log them out and keep them out."""
+    user = _user_or_404(user_id)
+    _apply_changes(user, AccountChanges(is_active=False))
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+def user_reactivate(user_id: int) -> Response:
+    user = _user_or_404(user_id)
+    _apply_changes(user, AccountChanges(is_active=True))
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+def _back_to(user: User) -> Response:
+    """After ending sessions: the all-sessions page when the action came from there (a fixed
+    choice, not a URL, so nobody can aim the redirect elsewhere), else the person's page."""
+    if request.form.get("return_to") == "sessions":
+        return redirect(url_for("admin.all_sessions"))
+    return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
 def _is_locked(user: User) -> bool:
@@ -170,7 +215,7 @@ def user_session_revoke(user_id: int, session_id: int) -> Response:
         return redirect(url_for("auth.login"))
     revoke_session(row, "revoked_by_admin")
     flash(_("That session is logged out."), "success")
-    return redirect(url_for("admin.user_edit", user_id=user.id))
+    return _back_to(user)
 
 
 @bp.post("/users/<int:user_id>/sessions/revoke-all")
@@ -182,7 +227,7 @@ def user_sessions_revoke_all(user_id: int) -> Response:
         record_security_event("session_revoked", user_id=user.id, details={"count": ended, "by": "admin"})
         record_admin_action("sessions_revoked", target=user, count=ended)
     flash(_("%(n)s sessions were logged out.", n=ended), "success")
-    return redirect(url_for("admin.user_edit", user_id=user.id))
+    return _back_to(user)
 
 
 @bp.post("/users/<int:user_id>/password-link")
@@ -209,18 +254,3 @@ def user_unlock(user_id: int) -> Response:
     record_admin_action("user_unlocked", target=user)
     flash(_("The account is unlocked."), "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))
-
-
-# --- security log --------------------------------------------------------------------------------
-
-@bp.get("/security-log")
-def security_log() -> str:
-    form = SecurityLogFilterForm(request.args)
-    form.validate()
-    event = form.event.data if form.event.data and not form.event.errors else None
-    user_query = (form.user.data or "").strip() if not form.user.errors else ""
-    user_id = int_arg("user_id", minimum=1)
-    query = events_query(event=event, user=user_query or None, user_id=user_id)
-    page = db.paginate(query, page=page_arg(), per_page=EVENTS_PER_PAGE, error_out=False)
-    filters = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render_template("admin/security_log.html", form=form, page=page, filters=filters)

@@ -101,12 +101,23 @@ def index() -> str:
     status = request.args.get("status") or None
     status = status if status in queries.STATUS_FILTERS else None
     everyone = current_user.is_admin and request.args.get("everyone") == "1"
-    rows = queries.list_monitors(current_user, kind=kind, status=status, everyone=everyone)
+    sort = request.args.get("sort") or "name"
+    sort = sort if sort in queries.MONITOR_SORTS else "name"
+    listing = queries.monitors_page(
+        current_user, kind=kind, status=status, everyone=everyone, sort=sort, page=page_arg(), per_page=PER_PAGE
+    )
+    # What the pager's links carry, so the next page keeps the filters and the order.
+    keep = {name: value for name, value in (("kind", kind), ("status", status), ("sort", sort if sort != "name" else None)) if value}
+    if everyone:
+        keep["everyone"] = "1"
     return render_template(
         "monitoring/index.html",
-        rows=rows,
+        rows=listing.rows,
+        pagination=listing.pagination,
+        keep=keep,
         kind=kind,
         status=status,
+        sort=sort,
         everyone=everyone,
         filtered=bool(kind or status),
     )

@@ -18,9 +18,14 @@ ADMIN_GET_PAGES = {
     "/admin/users/new": "Add a person</h1>",
     "/admin/users/{bob}": "bob@example.com</span></h1>",
     "/admin/security-log": "<h1>Security log</h1>",
+    "/admin/sessions": "<h1>Sessions",
     "/admin/jobs": "<h1>Failed jobs</h1>",
     "/admin/status-page": "<h1>Status page</h1>",
     "/admin/affiliate/import": "<h1>Import conversions</h1>",
+}
+# Admin downloads: no page around them, so they are checked on their content alone.
+ADMIN_GET_FILES = {
+    "/admin/security-log.csv": "time_utc,event,user_id",
 }
 ADMIN_POST_ACTIONS = [
     "/admin/users/new",
@@ -29,6 +34,8 @@ ADMIN_POST_ACTIONS = [
     "/admin/users/{bob}/sessions/1/revoke",
     "/admin/users/{bob}/password-link",
     "/admin/users/{bob}/unlock",
+    "/admin/users/{bob}/deactivate",
+    "/admin/users/{bob}/reactivate",
     "/admin/jobs/job-1/retry",
     "/admin/jobs/retry-all",
     "/admin/jobs/job-1/delete",
@@ -41,21 +48,21 @@ ADMIN_POST_ACTIONS = [
 def test_every_admin_route_is_listed_here(app: Flask) -> None:
     """A route added to the blueprint must join the lists above, so its access is tested too."""
     rules = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("admin.")}
-    listed = {path.replace("{bob}", "<int:user_id>") for path in [*ADMIN_GET_PAGES, *ADMIN_POST_ACTIONS]}
+    listed = {path.replace("{bob}", "<int:user_id>") for path in [*ADMIN_GET_PAGES, *ADMIN_GET_FILES, *ADMIN_POST_ACTIONS]}
     listed = {path.replace("/sessions/1/", "/sessions/<int:session_id>/") for path in listed}
     listed = {path.replace("/jobs/job-1/", "/jobs/<job_id>/") for path in listed}
     listed = {path.replace("/upload-token-0000000000", "/<token>") for path in listed}
     assert rules == listed
 
 
-@pytest.mark.parametrize("path", ADMIN_GET_PAGES)
+@pytest.mark.parametrize("path", [*ADMIN_GET_PAGES, *ADMIN_GET_FILES])
 def test_admin_pages_refuse_members(app: Flask, alice: User, bob: User, browser: Callable[..., FlaskClient], path: str) -> None:
     response = browser("alice").get(path.format(bob=bob.id))
     assert response.status_code == 403
     assert "bob@example.com" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", ADMIN_GET_PAGES)
+@pytest.mark.parametrize("path", [*ADMIN_GET_PAGES, *ADMIN_GET_FILES])
 def test_admin_pages_send_anonymous_to_login(client: FlaskClient, bob: User, path: str) -> None:
     url = path.format(bob=bob.id)
     response = client.get(url)
@@ -72,6 +79,15 @@ def test_admin_pages_open_for_admins(
     html = response.get_data(as_text=True)
     assert content in html
     assert 'aria-label="Administration"' in html  # the admin section's own navigation
+
+
+@pytest.mark.parametrize(("path", "content"), ADMIN_GET_FILES.items())
+def test_admin_files_open_for_admins(
+    app: Flask, admin: User, browser: Callable[..., FlaskClient], path: str, content: str
+) -> None:
+    response = browser("root").get(path)
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).startswith(content)
 
 
 @pytest.mark.parametrize("path", ADMIN_POST_ACTIONS)

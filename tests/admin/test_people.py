@@ -42,7 +42,7 @@ def test_user_list_search_filter_and_pages(admin_client: FlaskClient, alice: Use
     bob.is_active = False
     bob.subscription_tier = "pro"
     db.session.commit()
-    inactive = admin_client.get("/admin/users?active=no").get_data(as_text=True)
+    inactive = admin_client.get("/admin/users?state=deactivated").get_data(as_text=True)
     assert "bob@example.com" in inactive and "alice@example.com" not in inactive
     pro = admin_client.get("/admin/users?tier=pro").get_data(as_text=True)
     assert "bob@example.com" in pro and "alice@example.com" not in pro
