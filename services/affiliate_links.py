@@ -19,6 +19,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from extensions import db
 from models import Monitor, Product
 from models.affiliate import CLICK_SOURCES
+from services import affiliate_settings
 from services.dhgate.urls import absolute_url, is_dhgate_url
 
 TOKEN_SALT = "affiliate-link"
@@ -104,9 +105,9 @@ def with_affiliate_params(url: str, click_ref: str, source: str) -> str:
     Placeholders are replaced literally, each value URL-encoded; an unknown ``{name}`` in the
     template is left as written rather than failing the redirect.
     """
-    config = current_app.config
-    query = config["AFFILIATE_URL_PARAMS"] or ""
-    for name, value in (("affiliate_id", config.get("AFFILIATE_ID") or ""), ("click_ref", click_ref),
+    settings = affiliate_settings.current()
+    query = settings.url_params
+    for name, value in (("affiliate_id", settings.affiliate_id), ("click_ref", click_ref),
                         ("source", source)):
         query = query.replace("{" + name + "}", quote(str(value), safe=""))
     query = query.strip("&?")

@@ -10,4 +10,10 @@ from web.access import refuse_non_admins
 bp = Blueprint("admin", __name__)
 bp.before_request(refuse_non_admins)
 
-from blueprints.admin import affiliate_import, operations, routes  # noqa: E402,F401  (registers the views on bp)
+from blueprints.admin import (  # noqa: E402,F401  (registers the views on bp)
+    affiliate_import,
+    affiliate_reports,
+    affiliate_settings,
+    operations,
+    routes,
+)
