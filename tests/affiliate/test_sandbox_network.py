@@ -107,7 +107,7 @@ def test_the_network_pushes_signed_postbacks_our_endpoint_accepts(
 ) -> None:
     app.config["DHGATE_BASE_URL"] = sandbox.base_url
     sandbox.network.configure(conversion_share=1)
-    ref, _price = _click_through(client, sandbox, member, shop)
+    _click_through(client, sandbox, member, shop)
     flush_clicks()
     push = f"{sandbox.base_url}/__sandbox__/affiliate/push"
     wrong = httpx.post(push, json={"url": f"{pushing_app}/affiliate/postback", "secret": "not-the-shared-secret"})
