@@ -4,7 +4,10 @@ Two commands, both idempotent and safe to run again:
 
 * ``python scripts/demo.py sandbox [--port 8700] [--seed 1] [--stores 12] [--evolve-every 20]``
   serves the sandbox marketplace in the foreground. Every ``--evolve-every`` seconds it lists new
-  products, moves prices, sells out and restocks, so there is always something to notice.
+  products, moves prices, sells out and restocks, so there is always something to notice. It
+  also plays the affiliate network: ``--conversion-share`` of the tracked clicks that land on it
+  become orders, pushed as signed postbacks to ``--postback-url`` (default
+  ``$BASE_URL/affiliate/postback`` when ``AFFILIATE_POSTBACK_SECRET`` is set, as ``make demo`` does).
 * ``python scripts/demo.py prepare --sandbox-url http://127.0.0.1:8700 [--seed 1] [--stores 12]``
   creates (or refreshes) the member ``demo@example.com`` with two store monitors, a search and a
   product, and prints a short banner: where to sign in, as whom, and what happens next. It does
@@ -58,6 +61,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sandbox.add_argument("--seed", type=int, default=1)
     sandbox.add_argument("--stores", type=int, default=12)
     sandbox.add_argument("--evolve-every", type=float, default=10.0, metavar="SECONDS")
+    sandbox.add_argument("--conversion-share", type=float, default=0.5,
+                         help="share of tracked clicks the sandbox's affiliate network turns into orders")
+    sandbox.add_argument("--postback-url", default=_default_postback_url(),
+                         help="where the network pushes its orders (default: BASE_URL/affiliate/postback "
+                              "when AFFILIATE_POSTBACK_SECRET is set)")
+    sandbox.add_argument("--postback-secret", default=os.environ.get("AFFILIATE_POSTBACK_SECRET"))
     prepare = commands.add_parser("prepare", help="create the demo member and its monitors")
     prepare.add_argument("--sandbox-url", default="http://127.0.0.1:8700")
     prepare.add_argument("--seed", type=int, default=1)
@@ -69,9 +78,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "sandbox":
-        run_sandbox(args.host, args.port, args.seed, args.stores, args.evolve_every or None)
+        run_sandbox(args.host, args.port, args.seed, args.stores, args.evolve_every or None,
+                    postback_url=args.postback_url, postback_secret=args.postback_secret,
+                    conversion_share=args.conversion_share)
         return 0
     return prepare(args)
+
+
+def _default_postback_url() -> str | None:
+    base = os.environ.get("BASE_URL")
+    return f"{base.rstrip('/')}/affiliate/postback" if base and os.environ.get("AFFILIATE_POSTBACK_SECRET") else None
 
 
 # ----------------------------------------------------------------------------------- prepare
@@ -136,6 +152,9 @@ def banner(base_url: str, password: str, targets: list[dict[str, Any]], sandbox_
         f"watching  {len(targets)} monitors ({watching}), each checked every {DEMO_INTERVAL} s,",
         f"          on a pretend DHgate at {sandbox_url}: it lists new products, moves prices",
         "          and sells out every few seconds, so changes show up within a minute",
+        "affiliate click “View on DHgate” on a product: the pretend DHgate notes the click and turns",
+        "          half of them into orders, pushed back within a minute; see Affiliate for clicks",
+        "          and commission",
         f"data      {instance} (apart from `make run`)",
     ))
 
