@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import string
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ MAX_PARAMS_LENGTH = 500
 MAX_ID_LENGTH = 64
 MAX_THRESHOLD = Decimal("1000000")
 CENT = Decimal("0.01")
+LINK_CACHE_SECONDS = 10.0
+_CACHE_KEY = "affiliate_settings.for_links"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,27 @@ def format_rates(rates: Mapping[str, Decimal]) -> str:
 
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
+
+
+def for_links() -> AffiliateSettings:
+    """The settings the redirect builds outbound links with: read at most every
+    ``LINK_CACHE_SECONDS`` per app process (the redirect is the hottest path of the site).
+
+    Saving here clears this process's copy at once; other processes follow within the interval.
+    Imports never use this copy: a rate must be the one in force when the order is imported.
+    """
+    cache: dict[str, tuple[float, AffiliateSettings]] = current_app.extensions.setdefault(_CACHE_KEY, {})
+    now = time.monotonic()
+    entry = cache.get("settings")
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    settings = current()
+    cache["settings"] = (now + LINK_CACHE_SECONDS, settings)
+    return settings
+
+
+def _forget_cached() -> None:
+    current_app.extensions.pop(_CACHE_KEY, None)
 
 
 def environment() -> AffiliateSettings:
@@ -190,6 +214,7 @@ def save(text: Mapping[str, str], by_user_id: int | None) -> AffiliateSettings:
     except BaseException:
         db.session.rollback()
         raise
+    _forget_cached()
     logger.info("affiliate settings saved by user %s", by_user_id)
     return current()
 
@@ -198,4 +223,5 @@ def reset(by_user_id: int | None) -> None:
     """Back to the environment's values: every override removed."""
     db.session.execute(delete(SiteSetting).where(SiteSetting.key.like(PREFIX + "%")))
     db.session.commit()
+    _forget_cached()
     logger.info("affiliate settings reset to the environment by user %s", by_user_id)
