@@ -1,9 +1,12 @@
 """Clicks on tracked links: counted cheaply in Redis, moved into ``affiliate_clicks`` exactly once.
 
-The redirect must stay about as fast as a bare route, so it never writes to the database. One
-Lua script (one round trip, atomic) does everything a counted click needs: ``SET NX PX`` on the
-visitor+link key drops a repeat within the dedupe window, then the click (a small JSON record)
-is appended to the buffer list of its minute and the minute is listed in an index.
+The redirect must stay about as fast as a bare route, so it never writes to the database and,
+by default, does not even wait for Redis: each process collects its clicks in a ``ClickBatch``
+and sends them every ``AFFILIATE_CLICK_PUSH_SECONDS`` (as request metrics are sent). One Lua
+script per batch and minute (one round trip, atomic) does everything a counted click needs:
+``SET NX PX`` on the visitor+link key drops a repeat within the dedupe window, then the click (a
+small JSON record) is appended to the buffer list of its minute and the minute is listed in an
+index. With the setting at 0 every click makes that round trip before the response.
 
 Moving clicks into the database follows ``services.metrics_flush``, each step safe to interrupt:
 
