@@ -17,7 +17,8 @@ from services.affiliate_settings import MAX_ID_LENGTH, MAX_PARAMS_LENGTH
 class AffiliateSettingsForm(FlaskForm):
     affiliate_id = StringField(_l("Affiliate id"), validators=[Optional(), Length(max=MAX_ID_LENGTH)])
     url_params = TextAreaField(_l("Parameters added to DHgate links"),
-                               validators=[InputRequired(), Length(max=MAX_PARAMS_LENGTH)])
+                               validators=[InputRequired(), Length(max=MAX_PARAMS_LENGTH)],
+                               render_kw={"rows": 4, "spellcheck": "false"})
     commission_rates = StringField(_l("Commission rates (percent per category)"),
                                    validators=[InputRequired(), Length(max=1000)])
     currency = StringField(_l("Currency"), validators=[InputRequired(), Length(min=3, max=3)])
