@@ -88,8 +88,9 @@ def dhgate_target(link: LinkTarget) -> str | None:
     """The DHgate page the link leads to (the product's, else the monitor's), or None when it
     names nothing that still exists or the stored URL is not on a DHgate host.
 
-    Remembered per app process for ``TARGET_CACHE_SECONDS``: a product's DHgate address does
-    not change, and a popular link is followed many times a minute."""
+    A real page is remembered per app process for ``TARGET_CACHE_SECONDS``: a product's DHgate
+    address rarely changes (and an old slug still leads to the product), while a popular link
+    is followed many times a minute."""
     cache: dict[tuple[int | None, int | None], tuple[float, str | None]] = \
         current_app.extensions.setdefault(_TARGET_CACHE_KEY, {})
     key = (link.product_id, link.monitor_id)
@@ -98,6 +99,8 @@ def dhgate_target(link: LinkTarget) -> str | None:
     if entry is not None and entry[0] > now:
         return entry[1]
     target = _lookup_target(link)
+    if target is None or urlsplit(target).path in ("", "/"):
+        return target  # a refusal or the home-page fallback: the stored address may be fixed any moment
     if len(cache) >= TARGET_CACHE_SIZE:
         cache.clear()  # crude but bounded; refilling costs one query per link
     cache[key] = (now + TARGET_CACHE_SECONDS, target)
