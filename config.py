@@ -303,6 +303,7 @@ class TestingConfig(Config):
     SESSION_TOUCH_SECONDS = 0
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
     NOTIFY_ALLOW_PRIVATE_HOSTS = True  # the tests' endpoints are on loopback
+    AFFILIATE_CLICK_PUSH_SECONDS = 0.0  # each click reaches Redis before the response (tests read it)
 
 
 class ProductionConfig(Config):

@@ -194,6 +194,9 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=0.0),
     S("AFFILIATE_CLICK_DEDUPE_SECONDS", "int", 30,
       "a repeat click by the same visitor on the same link within this is not counted again", minimum=1),
+    S("AFFILIATE_CLICK_PUSH_SECONDS", "float", 0.5,
+      "each web process sends its counted clicks to Redis in one batch this often (0: every click at once)",
+      minimum=0.0),
     S("AFFILIATE_POSTBACK_SECRET", "secret", None,
       "shared secret the network signs conversion postbacks with, ≥ 16 chars; `/affiliate/postback` is off "
       "(404) while unset", minimum=16),

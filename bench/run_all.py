@@ -32,6 +32,9 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_metrics.py": ["--rounds", "3", "--requests", "200"],
     "bench_polling.py": ["--monitors", "20", "--memory-polls", "0", "--latency-ms", "0"],
     "bench_lists.py": ["--rounds", "2", "--requests", "10", "--monitors", "40", "--products", "10"],
+    # goals: /go/<token> >= 0.7 of /hello's req/s; rollup <= 1.5x a bare aggregate (SQLite, PostgreSQL)
+    "bench_affiliate.py": ["--rounds", "1", "--requests", "100", "--clicks", "20000", "--orders", "1000",
+                           "--rollup-rounds", "1"],
 }
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
+from .affiliate_api import AffiliateApi
+from .affiliate_network import AffiliateNetwork
 from .catalog import Catalog
 from .control import ControlApi
 from .faults import Fault, FaultBook, FaultError
@@ -42,10 +44,13 @@ SEARCH_EXAMPLES = ("led strip", "wireless earbuds", "phone case", "running shoes
 class SandboxApp:
     """The WSGI application: routing, the marketplace pages, and the control API."""
 
-    def __init__(self, catalog: Catalog, faults: FaultBook, counter: RequestCounter) -> None:
+    def __init__(self, catalog: Catalog, faults: FaultBook, counter: RequestCounter,
+                 network: AffiliateNetwork | None = None) -> None:
         self.catalog = catalog
         self.faults = faults
         self.counter = counter
+        self.network = network or AffiliateNetwork(seed=catalog.seed)
+        self.affiliate = AffiliateApi(self.network)
         self.serving = PageServing(catalog, faults)
         self.control = ControlApi(catalog, faults, counter)
 
@@ -70,7 +75,9 @@ class SandboxApp:
             return exc.get_response(request.environ)  # redirects and the like
         kind = KIND_BY_ENDPOINT.get(endpoint, "control")
         self.counter.record(kind, request.path)
-        handler = getattr(self.control, endpoint) if endpoint.startswith("ctl_") else getattr(self, f"_{endpoint}")
+        handler = (getattr(self.control, endpoint) if endpoint.startswith("ctl_")
+                   else getattr(self.affiliate, endpoint) if endpoint.startswith("aff_")
+                   else getattr(self, f"_{endpoint}"))
         try:
             return handler(request, **args)
         except (UnknownStore, UnknownProduct) as exc:
@@ -117,6 +124,8 @@ class SandboxApp:
             return self.serving.cached(("product", base, code), lambda: self._render_product(code, base))
 
         response = self.serving.serve(request, store_id, build, lambda text, _fault: truncate_product_page(text))
+        if response.status_code == 200 and product is not None:  # a tracked click landed: the network notes it
+            self.network.note_landing(request.args.get(self.network.ref_param), code, product.price_min)
         if request.args.get("saved") == "utf-16" and response.status_code == 200:
             return _saved_as_utf16(response, code)
         return response

@@ -38,6 +38,13 @@ URL_MAP = Map([
     Rule(f"{CONTROL_PREFIX}/stores/<store_id>", endpoint="ctl_store", methods=["GET"]),
     Rule(f"{CONTROL_PREFIX}/products/<item_code>", endpoint="ctl_product", methods=["GET"]),
     Rule(f"{CONTROL_PREFIX}/img/<item_code>.svg", endpoint="image", methods=["GET"]),
+    # the affiliate network the sandbox also plays (sandbox/affiliate_api.py)
+    Rule(f"{CONTROL_PREFIX}/affiliate", endpoint="aff_state", methods=["GET"]),
+    Rule(f"{CONTROL_PREFIX}/affiliate/report.csv", endpoint="aff_report", methods=["GET"]),
+    Rule(f"{CONTROL_PREFIX}/affiliate/confirm", endpoint="aff_confirm", methods=["POST"]),
+    Rule(f"{CONTROL_PREFIX}/affiliate/push", endpoint="aff_push", methods=["POST"]),
+    Rule(f"{CONTROL_PREFIX}/affiliate/config", endpoint="aff_config", methods=["POST"]),
+    Rule(f"{CONTROL_PREFIX}/affiliate/reset", endpoint="aff_reset", methods=["POST"]),
 ], strict_slashes=False)
 
 # Request kinds the counter reports ("how many store pages did the poller fetch?").

@@ -21,6 +21,7 @@ from urllib.parse import quote_plus
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from .affiliate_network import AffiliateNetwork, Pusher
 from .application import SandboxApp
 from .catalog import Catalog
 from .faults import Fault, FaultBook, FaultMode
@@ -79,6 +80,7 @@ class SandboxServer:
         *,
         store_page_size: int = 24,
         search_page_size: int = 40,
+        conversion_share: float = 0.3,
     ) -> None:
         if evolve_every is not None and not evolve_every > 0:
             raise CatalogError(f"evolve_every must be a positive number of seconds, got {evolve_every!r}")
@@ -90,7 +92,8 @@ class SandboxServer:
                                store_page_size=store_page_size, search_page_size=search_page_size)
         self.faults = FaultBook()
         self.requests = RequestCounter()
-        self.app = SandboxApp(self.catalog, self.faults, self.requests)
+        self.network = AffiliateNetwork(seed=seed, conversion_share=conversion_share)
+        self.app = SandboxApp(self.catalog, self.faults, self.requests, self.network)
         self._httpd: _SandboxWSGIServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -208,15 +211,27 @@ class SandboxServer:
         self.catalog.reset()
         self.faults.clear_all()
         self.requests.reset()
+        self.network.reset()
 
 
-def run_sandbox(host: str, port: int, seed: int, stores: int, evolve_every: float | None) -> None:
-    """Serve the sandbox in the foreground until Ctrl-C (what ``flask dhgate sandbox`` runs)."""
+def run_sandbox(host: str, port: int, seed: int, stores: int, evolve_every: float | None, *,
+                postback_url: str | None = None, postback_secret: str | None = None,
+                push_every: float = 10.0, push_delay: float = 20.0, conversion_share: float = 0.3) -> None:
+    """Serve the sandbox in the foreground until Ctrl-C (what ``flask dhgate sandbox`` runs).
+
+    With ``postback_url`` and ``postback_secret`` the affiliate network pushes its orders there
+    every ``push_every`` seconds, once they are ``push_delay`` seconds old (the demo)."""
+    pusher: Pusher | None = None
     try:
-        server = SandboxServer(host=host, port=port, seed=seed, stores=stores, evolve_every=evolve_every)
+        server = SandboxServer(host=host, port=port, seed=seed, stores=stores, evolve_every=evolve_every,
+                               conversion_share=conversion_share)
         server.start()
-    except (SandboxStartError, CatalogError) as exc:
+    except (SandboxStartError, CatalogError, ValueError) as exc:
         raise SystemExit(f"DHgate sandbox: {exc}") from None
+    if postback_url and postback_secret:
+        pusher = Pusher(server.network, postback_url, postback_secret, push_every, push_delay).start()
+        print(f"affiliate network: {conversion_share:.0%} of clicks become orders, pushed to {postback_url}",
+              flush=True)
     evolving = f", evolving every {evolve_every:g}s" if evolve_every else ""
     print(f"DHgate sandbox marketplace on {server.base_url} (seed {seed}, {stores} stores{evolving}); "
           f"Ctrl-C to stop", flush=True)
@@ -226,4 +241,6 @@ def run_sandbox(host: str, port: int, seed: int, stores: int, evolve_every: floa
     except KeyboardInterrupt:
         pass
     finally:
+        if pusher is not None:
+            pusher.stop()
         server.stop()

@@ -1,10 +1,13 @@
 """The offline demo: a local DHgate imitation that changes by itself, and a member watching it.
 
-Two commands, both idempotent and safe to run again:
+Three commands, all idempotent and safe to run again:
 
 * ``python scripts/demo.py sandbox [--port 8700] [--seed 1] [--stores 12] [--evolve-every 20]``
   serves the sandbox marketplace in the foreground. Every ``--evolve-every`` seconds it lists new
-  products, moves prices, sells out and restocks, so there is always something to notice.
+  products, moves prices, sells out and restocks, so there is always something to notice. It
+  also plays the affiliate network: ``--conversion-share`` of the tracked clicks that land on it
+  become orders, pushed as signed postbacks to ``--postback-url`` (default
+  ``$BASE_URL/affiliate/postback`` when ``AFFILIATE_POSTBACK_SECRET`` is set, as ``make demo`` does).
 * ``python scripts/demo.py mailsink --port 8725 --folder instance/demo/mail`` runs a local SMTP
   server (aiosmtpd) in the foreground that keeps every message it receives in a Maildir; the
   demo's ``MAIL_*`` settings point at it and ``/demo/mail`` shows what it holds.
@@ -70,6 +73,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--port", type=int, default=8725)
     sink.add_argument("--folder", required=True, help="the Maildir the messages are kept in")
+    sandbox.add_argument("--conversion-share", type=float, default=0.5,
+                         help="share of tracked clicks the sandbox's affiliate network turns into orders")
+    sandbox.add_argument("--postback-url", default=_default_postback_url(),
+                         help="where the network pushes its orders (default: BASE_URL/affiliate/postback "
+                              "when AFFILIATE_POSTBACK_SECRET is set)")
+    sandbox.add_argument("--postback-secret", default=os.environ.get("AFFILIATE_POSTBACK_SECRET"))
     prepare = commands.add_parser("prepare", help="create the demo member and its monitors")
     prepare.add_argument("--sandbox-url", default="http://127.0.0.1:8700")
     prepare.add_argument("--seed", type=int, default=1)
@@ -81,7 +90,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "sandbox":
-        run_sandbox(args.host, args.port, args.seed, args.stores, args.evolve_every or None)
+        run_sandbox(args.host, args.port, args.seed, args.stores, args.evolve_every or None,
+                    postback_url=args.postback_url, postback_secret=args.postback_secret,
+                    conversion_share=args.conversion_share)
         return 0
     if args.command == "mailsink":
         return run_mail_sink(args.host, args.port, args.folder)
@@ -122,6 +133,9 @@ def run_mail_sink(host: str, port: int, folder: str) -> int:
     finally:
         controller.stop()
     return 0
+def _default_postback_url() -> str | None:
+    base = os.environ.get("BASE_URL")
+    return f"{base.rstrip('/')}/affiliate/postback" if base and os.environ.get("AFFILIATE_POSTBACK_SECRET") else None
 
 
 # ----------------------------------------------------------------------------------- prepare
@@ -187,6 +201,9 @@ def banner(base_url: str, password: str, targets: list[dict[str, Any]], sandbox_
         f"          on a pretend DHgate at {sandbox_url}: it lists new products, moves prices",
         "          and sells out every few seconds, so changes show up within a minute",
         f"mail      {base_url.rstrip('/')}/demo/mail shows the e-mails it sends (to a local mail sink)",
+        "affiliate click “View on DHgate” on a product: the pretend DHgate notes the click and turns",
+        "          half of them into orders, pushed back within a minute; see Affiliate for clicks",
+        "          and commission",
         f"data      {instance} (apart from `make run`)",
     ))
 

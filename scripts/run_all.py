@@ -55,6 +55,7 @@ BACKOFF_MAX_SECONDS = 60.0  # a child that keeps failing is still tried once a m
 QUIET_SECONDS = 120.0  # a child that ran this long without exiting has its crashes forgotten
 REDIS_CHECK_SECONDS = 2.0
 DEMO_FOLDER = "demo"  # inside the instance folder
+DEMO_POSTBACK_SECRET = "demo-only-affiliate-postback-secret"  # the sandbox network signs with it
 
 
 @dataclass
@@ -164,6 +165,12 @@ def prepare_environment(args: argparse.Namespace) -> tuple[dict[str, str], Path 
         # A demo should show events within a minute: look for due monitors every 10 s.
         env.setdefault("SCHEDULE_POLL_DUE_MONITORS", "every 10s")
         env.update(demo_mail_environment(folder, args.mail_port))
+        # The sandbox also plays the affiliate network and pushes its orders to /affiliate/postback
+        # (signed with this demo-only secret); clicks and the rollup move faster than in production.
+        env.setdefault("AFFILIATE_ID", "demo-affiliate")
+        env.setdefault("AFFILIATE_POSTBACK_SECRET", DEMO_POSTBACK_SECRET)
+        env.setdefault("SCHEDULE_FLUSH_AFFILIATE_CLICKS", "every 10s")
+        env.setdefault("SCHEDULE_ROLLUP_AFFILIATE", "every 30s")
     embedded_dir = None
     if not env.get("REDIS_URL"):
         embedded_dir = folder

@@ -73,7 +73,12 @@ def summary(user_id: int | None, *, days: int = 30, today: date | None = None) -
     """The last ``days`` days (today included) for one member, or everyone when ``user_id`` is
     None (admins)."""
     end = today or datetime.now(UTC).date()
-    start = end - timedelta(days=days - 1)
+    return summary_between(user_id, end - timedelta(days=days - 1), end)
+
+
+def summary_between(user_id: int | None, start: date, end: date, *, top: int = TOP_PRODUCTS) -> AffiliateSummary:
+    """Every day from ``start`` to ``end`` (inclusive) for one member, or everyone (None)."""
+    days = (end - start).days + 1
     scope = [AffiliatePerformance.date >= start, AffiliatePerformance.date <= end]
     if user_id is not None:
         scope.append(AffiliatePerformance.user_id == user_id)
@@ -94,7 +99,7 @@ def summary(user_id: int | None, *, days: int = 30, today: date | None = None) -
     result.conversions = sum(d.conversions for d in result.per_day)
     result.revenue = sum((d.revenue for d in result.per_day), ZERO)
     result.commission = sum((d.commission for d in result.per_day), ZERO)
-    result.top_products = top_products(user_id, start, end)
+    result.top_products = top_products(user_id, start, end, limit=top)
     return result
 
 

@@ -1,9 +1,12 @@
 """Clicks on tracked links: counted cheaply in Redis, moved into ``affiliate_clicks`` exactly once.
 
-The redirect must stay about as fast as a bare route, so it never writes to the database. One
-Lua script (one round trip, atomic) does everything a counted click needs: ``SET NX PX`` on the
-visitor+link key drops a repeat within the dedupe window, then the click (a small JSON record)
-is appended to the buffer list of its minute and the minute is listed in an index.
+The redirect must stay about as fast as a bare route, so it never writes to the database and,
+by default, does not even wait for Redis: each process collects its clicks in a ``ClickBatch``
+and sends them every ``AFFILIATE_CLICK_PUSH_SECONDS`` (as request metrics are sent). One Lua
+script per batch and minute (one round trip, atomic) does everything a counted click needs:
+``SET NX PX`` on the visitor+link key drops a repeat within the dedupe window, then the click (a
+small JSON record) is appended to the buffer list of its minute and the minute is listed in an
+index. With the setting at 0 every click makes that round trip before the response.
 
 Moving clicks into the database follows ``services.metrics_flush``, each step safe to interrupt:
 
@@ -19,20 +22,26 @@ link-preview bots and crawlers. They are still redirected.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
 import logging
+import os
 import re
+import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import ua_parser
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -67,6 +76,28 @@ redis.call('EXPIRE', buffer, ARGV[4])
 redis.call('ZADD', index, ARGV[3], ARGV[3])
 return 1
 """
+
+
+# The same for several clicks of one minute at once (a process's batch, see ``ClickBatch``):
+# KEYS = buffer, index, then one dedupe key per click; ARGV = dedupe ms, minute, ttl, then the
+# records in the order of their keys. A repeat inside the batch is dropped like any other.
+RECORD_BATCH_SCRIPT = """
+local buffer, index = KEYS[1], KEYS[2]
+local counted = 0
+for i = 3, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
+    redis.call('RPUSH', buffer, ARGV[i + 1])
+    counted = counted + 1
+  end
+end
+if counted > 0 then
+  redis.call('EXPIRE', buffer, ARGV[3])
+  redis.call('ZADD', index, ARGV[2], ARGV[2])
+end
+return counted
+"""
+PUSH_SIZE = 200  # clicks that make a batch due at once, whatever the time
+MAX_PENDING = 50_000  # what a process keeps for Redis while it is unreachable
 
 
 def buffer_key(prefix: str, minute: int) -> str:
@@ -156,12 +187,30 @@ def new_click_ref() -> str:
     return uuid.uuid4().hex
 
 
-def record(click: Click) -> bool:
+def record(click: Click) -> bool | None:
     """Count the click unless the same visitor followed the same link within the dedupe window.
 
-    Returns whether it was counted. Raises ``redis.RedisError`` when Redis is down: the caller
-    redirects anyway, losing that one count rather than the visitor.
+    With ``AFFILIATE_CLICK_PUSH_SECONDS`` > 0 the click joins this process's batch, sent to
+    Redis in one round trip with the others at most that many seconds later (None: not known
+    yet); with 0 it is sent at once and the answer is whether it counted. Raises
+    ``redis.RedisError`` when Redis is down: the caller redirects anyway (a batched click
+    stays in the batch for the next try).
     """
+    if float(current_app.config.get("AFFILIATE_CLICK_PUSH_SECONDS") or 0) > 0:
+        batch(current_app._get_current_object()).add(_entry(click))  # type: ignore[attr-defined]
+        return None
+    return record_now(click)
+
+
+def _entry(click: Click) -> tuple[int, str, str]:
+    """(minute, dedupe key, record) of a click, as the batch keeps it."""
+    prefix = current_app.config["REDIS_KEY_PREFIX"]
+    visitor = f"{click.ip_hash or '-'}\0{click.user_agent or '-'}"
+    return int(click.at.timestamp()) // 60 * 60, dedupe_key(prefix, visitor, click.token), _encode(click)
+
+
+def record_now(click: Click) -> bool:
+    """One click to Redis in its own round trip; whether it was counted."""
     config = current_app.config
     prefix = config["REDIS_KEY_PREFIX"]
     minute = int(click.at.timestamp()) // 60 * 60
@@ -194,6 +243,94 @@ def decode(raw: bytes | str) -> dict[str, Any] | None:
     except (ValueError, KeyError, TypeError):
         logger.warning("skipping malformed click record %r", raw[:200])
         return None
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def batch(app: Any) -> ClickBatch:
+    """This process's batch for ``app`` (a forked process starts its own)."""
+    current = app.extensions.get(_BATCH_KEY)
+    if current is None or current.pid != os.getpid():
+        current = app.extensions[_BATCH_KEY] = ClickBatch(app, float(app.config["AFFILIATE_CLICK_PUSH_SECONDS"]))
+    return cast(ClickBatch, current)
+
+
+_BATCH_KEY = "affiliate_clicks.batch"
+
+
+class ClickBatch:
+    """Clicks of this process on their way to Redis, like the request metrics' batches: the
+    redirect appends and returns; every ``push_seconds`` (a timer thread, so a lone click does
+    not wait for the next one), at ``PUSH_SIZE`` clicks, and at exit, one script call per
+    minute sends them all. What a ``kill -9`` can lose is the last ``push_seconds`` of this
+    process's clicks; a failed push keeps its clicks for the next one."""
+
+    def __init__(self, app: Any, push_seconds: float) -> None:
+        self.app = app
+        self.push_seconds = push_seconds
+        self.pid = os.getpid()
+        self.pending: deque[tuple[int, str, str]] = deque()
+        self._lock = threading.Lock()
+        self._timer: threading.Thread | None = None
+        atexit.register(self.push_quietly)
+
+    def add(self, entry: tuple[int, str, str]) -> None:
+        self.pending.append(entry)
+        if len(self.pending) >= PUSH_SIZE:
+            self.push()
+        elif self._timer is None or not self._timer.is_alive():
+            self._timer = threading.Thread(target=self._tick, name="affiliate-click-push", daemon=True)
+            self._timer.start()
+
+    def _tick(self) -> None:
+        """Push every ``push_seconds`` while clicks keep coming; end when a push found none."""
+        while True:
+            time.sleep(self.push_seconds)
+            if not self.push_quietly():
+                return
+
+    def push_quietly(self) -> int:
+        """``push`` from the timer or at exit: a Redis failure is logged, the clicks kept."""
+        try:
+            with self.app.app_context():
+                return self.push()
+        except RedisError as exc:
+            logger.warning("affiliate clicks not pushed yet, Redis unavailable (%s); kept %d",
+                           type(exc).__name__, len(self.pending))
+            return -1
+
+    def push(self) -> int:
+        """Send every pending click (needs an app context); the number sent."""
+        with self._lock:
+            taken: list[tuple[int, str, str]] = []
+            while self.pending:
+                taken.append(self.pending.popleft())
+            if not taken:
+                return 0
+            try:
+                _send_batch(taken)
+            except RedisError:
+                self.pending.extendleft(reversed(taken[-MAX_PENDING:]))
+                raise
+            return len(taken)
+
+
+def _send_batch(entries: list[tuple[int, str, str]]) -> int:
+    """One script call per minute of the batch; how many clicks counted."""
+    config = current_app.config
+    prefix = config["REDIS_KEY_PREFIX"]
+    by_minute: dict[int, list[tuple[str, str]]] = {}
+    for minute, key, encoded in entries:
+        by_minute.setdefault(minute, []).append((key, encoded))
+    script = get_redis().register_script(RECORD_BATCH_SCRIPT)
+    counted = 0
+    for minute, items in sorted(by_minute.items()):
+        keys = [buffer_key(prefix, minute), buffers_index_key(prefix), *(key for key, _ in items)]
+        args: list[Any] = [int(config["AFFILIATE_CLICK_DEDUPE_SECONDS"]) * 1000, minute, BUFFER_TTL_SECONDS,
+                           *(encoded for _, encoded in items)]
+        counted += int(script(keys=keys, args=args))
+    return counted
 
 
 # --------------------------------------------------------------------------- flushing

@@ -14,7 +14,7 @@ Why it is shaped like this:
 * *Matched to clicks by our click reference* (``click_ref``, sent out as ``subid``). An order whose
   reference we do not know is still stored (it is money the network owes) but belongs to no member.
 * *The commission rate is a snapshot*: when the report states no commission, it is computed from
-  the category's rate in ``AFFILIATE_COMMISSION_RATES`` *at import* and that rate is stored with
+  the category's rate in force (``services.affiliate_settings``) *at import* and that rate is stored with
   the order, so changing the configured rates later never rewrites what was earned.
 
 After the commit the days whose orders changed are rolled up again, so the report shows them at once.
@@ -30,13 +30,13 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from models import AffiliateClick, AffiliateConversion
 from models.affiliate import CONVERSION_STATUSES
+from services import affiliate_settings
 from services.affiliate_rollup import day_runs, rollup
 
 logger = logging.getLogger(__name__)
@@ -168,8 +168,10 @@ def read_csv(text: str, mapping: Mapping[str, str] | None = None, *,
     return records
 
 
-def parse_record(values: Mapping[str, Any], *, line: int = 1) -> ConversionRow:
-    """One record's fields checked and converted; ``ValueError`` with a readable reason."""
+def parse_record(values: Mapping[str, Any], *, line: int = 1, currency: str | None = None) -> ConversionRow:
+    """One record's fields checked and converted; ``ValueError`` with a readable reason.
+
+    ``currency`` is the one an order without its own is in (default: the configured one)."""
     text = {name: str(values.get(name) or "").strip() for name in FIELDS}
     if not text["order_id"]:
         raise ValueError("the order id is empty")
@@ -179,7 +181,7 @@ def parse_record(values: Mapping[str, Any], *, line: int = 1) -> ConversionRow:
         raise ValueError("the click reference is longer than 32 characters")
     order_value = _money(text["order_value"], "order value")
     commission = _money(text["commission"], "commission") if text["commission"] else None
-    currency = (text["currency"] or current_app.config["AFFILIATE_CURRENCY"]).upper()
+    currency = (text["currency"] or currency or affiliate_settings.current().currency).upper()
     if len(currency) != 3 or not currency.isalpha():
         raise ValueError(f"the currency must be a three-letter code, got {text['currency']!r}")
     status = (text["status"] or "pending").lower()
@@ -200,9 +202,10 @@ def parse_rows(records: Iterable[tuple[int, Mapping[str, Any]]]) -> list[Convers
     rows: list[ConversionRow] = []
     errors: list[LineError] = []
     seen: dict[str, int] = {}
+    currency = affiliate_settings.current().currency
     for line, values in records:
         try:
-            row = parse_record(values, line=line)
+            row = parse_record(values, line=line, currency=currency)
         except ValueError as exc:
             errors.append(LineError(line, str(exc)))
         else:
@@ -269,7 +272,7 @@ def import_conversions(rows: list[ConversionRow], *, now: datetime | None = None
     import inserted the same new order at the same moment (the caller can simply retry).
     """
     now = now or datetime.now(UTC)
-    rates = current_app.config["AFFILIATE_COMMISSION_RATES"]
+    rates = affiliate_settings.current().commission_rates
     report = ImportReport()
     days: set[date] = set()
     session = db.session
@@ -297,7 +300,7 @@ def import_conversions(rows: list[ConversionRow], *, now: datetime | None = None
                 errors.append(LineError(row.line, f"order {row.order_id} is already {order.status}; "
                                                   "it cannot go back to pending"))
                 continue
-            if _update(order, row, click_id, now):
+            if _update(order, row, click_id, now, rates):
                 report.updated += 1
                 report.unmatched += order.click_id is None
                 days.update({order.ordered_at.astimezone(UTC).date(), row.ordered_at.date()})
@@ -322,14 +325,15 @@ def import_conversions(rows: list[ConversionRow], *, now: datetime | None = None
     return report
 
 
-def _update(order: AffiliateConversion, row: ConversionRow, click_id: int | None, now: datetime) -> bool:
+def _update(order: AffiliateConversion, row: ConversionRow, click_id: int | None, now: datetime,
+            rates: Mapping[str, Decimal]) -> bool:
     """Apply a re-reported order; whether anything changed. The stored rate is kept: a
     commission the network did not state is recomputed with the rate of the first import."""
     if row.commission is not None:
         commission, rate = row.commission, None
     else:
         rate = order.commission_rate if order.commission_rate is not None else Decimal(
-            rate_for(row.category or order.category, current_app.config["AFFILIATE_COMMISSION_RATES"]))
+            rate_for(row.category or order.category, rates))
         commission = commission_at(row.order_value, rate)
     new = {"status": row.status, "order_value": row.order_value, "commission": commission,
            "commission_rate": rate, "currency": row.currency, "category": row.category or order.category,

@@ -9,6 +9,7 @@ token can never make the site an open redirect.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -19,9 +20,13 @@ from itsdangerous import BadData, URLSafeSerializer
 from extensions import db
 from models import Monitor, Product
 from models.affiliate import CLICK_SOURCES
+from services import affiliate_settings
 from services.dhgate.urls import absolute_url, is_dhgate_url
 
 TOKEN_SALT = "affiliate-link"
+TARGET_CACHE_SECONDS = 60.0
+TARGET_CACHE_SIZE = 10_000
+_TARGET_CACHE_KEY = "affiliate_links.targets"
 MAX_TOKEN_LENGTH = 200  # real tokens are about 40 characters; longer is not ours
 _SOURCE_CODES = {source: source[0] for source in CLICK_SOURCES}  # page → p, email → e, chat → c
 _SOURCES_BY_CODE = {code: source for source, code in _SOURCE_CODES.items()}
@@ -81,7 +86,33 @@ def _is_id(value: object) -> bool:
 
 def dhgate_target(link: LinkTarget) -> str | None:
     """The DHgate page the link leads to (the product's, else the monitor's), or None when it
-    names nothing that still exists or the stored URL is not on a DHgate host."""
+    names nothing that still exists or the stored URL is not on a DHgate host.
+
+    A real page is remembered per app process for ``TARGET_CACHE_SECONDS``: a product's DHgate
+    address rarely changes (and an old slug still leads to the product), while a popular link
+    is followed many times a minute."""
+    cache: dict[tuple[int | None, int | None], tuple[float, str | None]] = \
+        current_app.extensions.setdefault(_TARGET_CACHE_KEY, {})
+    key = (link.product_id, link.monitor_id)
+    now = time.monotonic()
+    entry = cache.get(key)
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    target = _lookup_target(link)
+    if target is None or urlsplit(target).path in ("", "/"):
+        return target  # a refusal or the home-page fallback: the stored address may be fixed any moment
+    if len(cache) >= TARGET_CACHE_SIZE:
+        cache.clear()  # crude but bounded; refilling costs one query per link
+    cache[key] = (now + TARGET_CACHE_SECONDS, target)
+    return target
+
+
+def forget_targets() -> None:
+    """Drop this process's remembered targets (after changing a product's address by hand)."""
+    current_app.extensions.pop(_TARGET_CACHE_KEY, None)
+
+
+def _lookup_target(link: LinkTarget) -> str | None:
     url: str | None = None
     if link.product_id is not None:
         product = db.session.get(Product, link.product_id)
@@ -104,9 +135,9 @@ def with_affiliate_params(url: str, click_ref: str, source: str) -> str:
     Placeholders are replaced literally, each value URL-encoded; an unknown ``{name}`` in the
     template is left as written rather than failing the redirect.
     """
-    config = current_app.config
-    query = config["AFFILIATE_URL_PARAMS"] or ""
-    for name, value in (("affiliate_id", config.get("AFFILIATE_ID") or ""), ("click_ref", click_ref),
+    settings = affiliate_settings.for_links()
+    query = settings.url_params
+    for name, value in (("affiliate_id", settings.affiliate_id), ("click_ref", click_ref),
                         ("source", source)):
         query = query.replace("{" + name + "}", quote(str(value), safe=""))
     query = query.strip("&?")

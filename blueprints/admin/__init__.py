@@ -12,6 +12,8 @@ bp.before_request(refuse_non_admins)
 
 from blueprints.admin import (  # noqa: E402,F401  (registers the views on bp)
     affiliate_import,
+    affiliate_reports,
+    affiliate_settings,
     operations,
     routes,
     security_log,

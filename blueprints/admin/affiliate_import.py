@@ -70,6 +70,6 @@ def affiliate_import_mapping(token: str) -> Response | tuple[str, int]:
                 flash(_("Imported: %(created)s new, %(updated)s updated, %(unchanged)s unchanged orders "
                         "(%(unmatched)s without a known click).", created=report.created, updated=report.updated,
                         unchanged=report.unchanged, unmatched=report.unmatched), "success")
-                return redirect(url_for("affiliate.index", scope="all"))
+                return redirect(url_for("admin.affiliate_report"))
     return render_template("admin/affiliate_import_mapping.html", preview=preview, chosen=chosen, fields=FIELDS,
                            errors=errors, token=token), 400 if errors else 200

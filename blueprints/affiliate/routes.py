@@ -6,17 +6,22 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from flask import abort, current_app, jsonify, redirect, render_template, request
+from flask import abort, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user, login_required
-from markupsafe import Markup
 from redis.exceptions import RedisError
 from werkzeug.wrappers import Response
 
 from blueprints.affiliate import bp, go_bp
 from extensions import csrf
-from services import affiliate, affiliate_clicks, affiliate_links, affiliate_postback, charts, formatting
+from services import (
+    affiliate,
+    affiliate_clicks,
+    affiliate_links,
+    affiliate_postback,
+    affiliate_reports,
+    affiliate_settings,
+)
 from web.params import int_arg
 
 logger = logging.getLogger(__name__)
@@ -29,32 +34,10 @@ def index() -> str:
     days = int_arg("days", 30, minimum=1, maximum=366, clamp=True)
     days = days if days in affiliate.PERIODS else 30
     data = affiliate.summary(None if everyone else current_user.id, days=days)
+    currency = affiliate_settings.current().currency
     return render_template(
         "affiliate/index.html", data=data, everyone=everyone, days=days, periods=affiliate.PERIODS,
-        chart=_chart(data), currency=current_app.config["AFFILIATE_CURRENCY"],
-    )
-
-
-def _chart(data: affiliate.AffiliateSummary) -> Markup:
-    """Clicks per day; each bar's tooltip carries that day's orders and commission too."""
-    currency = current_app.config["AFFILIATE_CURRENCY"]
-    bars = []
-    for day in data.per_day:
-        tooltip = "{}: {}, {}, {}".format(
-            formatting.day(day.day),
-            ngettext("%(num)s click", "%(num)s clicks", day.clicks),
-            ngettext("%(num)s order", "%(num)s orders", day.conversions),
-            _("%(amount)s commission", amount=formatting.money(day.commission, currency)),
-        )
-        bars.append((tooltip, day.clicks, "with-orders" if day.conversions else ""))
-    return charts.daily_bars_svg(
-        bars, chart_id="affiliate-per-day",
-        title=_("Clicks per day, last %(n)s days", n=data.days),
-        desc=_("%(clicks)s clicks and %(orders)s orders from %(start)s to %(end)s.",
-               clicks=data.clicks, orders=data.conversions,
-               start=formatting.day(data.start), end=formatting.day(data.end)),
-        empty_text=_("No clicks in this period"),
-        first_label=formatting.day(data.start, "short"), last_label=formatting.day(data.end, "short"),
+        chart=affiliate_reports.per_day_chart(data, currency), currency=currency,
     )
 
 

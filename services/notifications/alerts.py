@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Monitor, Notification, Product, ProductEvent, User
+from services.affiliate_links import tracked_path
 from services.formatting import money
 
 logger = logging.getLogger(__name__)
@@ -129,8 +130,11 @@ class AlertItem:
     dhgate_url: str | None
 
 
-def alert_items(notification: Notification) -> list[AlertItem]:
-    """The events an alert lists, in the current locale (empty for a message without events)."""
+def alert_items(notification: Notification, link_source: str = "email") -> list[AlertItem]:
+    """The events an alert lists, in the current locale (empty for a message without events).
+
+    ``dhgate_url`` is the owner's tracked ``/go`` link (absolute, on ``BASE_URL``) naming
+    ``link_source`` (``email`` or ``chat``), so a click from a message counts like one on a page."""
     details = notification.details or {}
     ids = list(details.get("event_ids") or ([notification.product_event_id] if notification.product_event_id else []))
     if not ids:
@@ -154,9 +158,16 @@ def alert_items(notification: Notification) -> list[AlertItem]:
             old_price=None if event.old_value is None else money(event.old_value, currency),
             new_price=None if event.new_value is None else money(event.new_value, currency),
             percent=(event.details or {}).get("percent"),
-            page_path=product_link(monitor.id, product.id), dhgate_url=product.url,
+            page_path=product_link(monitor.id, product.id),
+            dhgate_url=tracked_url(notification.user_id, product.id, monitor.id, link_source) if product.url else None,
         ))
     return items
+
+
+def tracked_url(user_id: int, product_id: int, monitor_id: int, source: str) -> str:
+    """The absolute tracked link to a product's DHgate page (``services.affiliate_links``)."""
+    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    return base + tracked_path(user_id, product_id, monitor_id, source)
 
 
 def event_text(monitor: Monitor, product: Product, event: ProductEvent) -> tuple[str, str]:

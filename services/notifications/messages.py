@@ -39,7 +39,7 @@ def render(notification: Notification, channel: NotificationChannel, user: User)
     unsubscribe = unsubscribe_url(channel)
     with force_locale(locale_of(user)):
         context: dict[str, Any] = {
-            "notification": notification, "items": alert_items(notification), "base_url": base,
+            "notification": notification, "items": alert_items(notification, link_source(channel)), "base_url": base,
             "link": base + notification.link if notification.link and notification.link.startswith("/") else None,
             "unsubscribe_url": unsubscribe, "channels_url": f"{base}/notifications/channels",
             "channel_name": channel_name(channel), "user": user,
@@ -48,6 +48,11 @@ def render(notification: Notification, channel: NotificationChannel, user: User)
         text = env.get_template("email/alert.txt").render(context)
         html = env.get_template("email/alert.html").render(context)
     return RenderedMessage(subject=notification.title, text=text, html=html, unsubscribe_url=unsubscribe)
+
+
+def link_source(channel: NotificationChannel) -> str:
+    """What a product link in this channel's messages counts as: ``email``, else ``chat``."""
+    return "email" if channel.kind == "email" else "chat"
 
 
 def build_email(delivery: Delivery, message: RenderedMessage, sender: str) -> EmailMessage:

@@ -22,9 +22,12 @@ ADMIN_GET_PAGES = {
     "/admin/jobs": "<h1>Failed jobs</h1>",
     "/admin/status-page": "<h1>Status page</h1>",
     "/admin/affiliate/import": "<h1>Import conversions</h1>",
+    "/admin/affiliate/settings": "Affiliate settings</h1>",
+    "/admin/affiliate/report": "<h1>Affiliate report</h1>",
 }
-# Admin downloads: no page around them, so they are checked on their content alone.
-ADMIN_GET_FILES = {
+# Files (no page around them, so no admin navigation), with their first words.
+ADMIN_DOWNLOADS = {
+    "/admin/affiliate/report/members.csv": "user_id,username,email,clicks",
     "/admin/security-log.csv": "time_utc,event,user_id",
 }
 ADMIN_POST_ACTIONS = [
@@ -42,27 +45,31 @@ ADMIN_POST_ACTIONS = [
     "/admin/status-page",
     "/admin/affiliate/import",
     "/admin/affiliate/import/upload-token-0000000000",
+    "/admin/affiliate/settings",
+    "/admin/affiliate/settings/reset",
 ]
 
 
 def test_every_admin_route_is_listed_here(app: Flask) -> None:
     """A route added to the blueprint must join the lists above, so its access is tested too."""
     rules = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("admin.")}
-    listed = {path.replace("{bob}", "<int:user_id>") for path in [*ADMIN_GET_PAGES, *ADMIN_GET_FILES, *ADMIN_POST_ACTIONS]}
+    listed = {path.replace("{bob}", "<int:user_id>") for path in [*ADMIN_GET_PAGES, *ADMIN_POST_ACTIONS,
+                                                                  *ADMIN_DOWNLOADS]}
     listed = {path.replace("/sessions/1/", "/sessions/<int:session_id>/") for path in listed}
     listed = {path.replace("/jobs/job-1/", "/jobs/<job_id>/") for path in listed}
     listed = {path.replace("/upload-token-0000000000", "/<token>") for path in listed}
+    listed = {path.replace("/members.csv", "/<table>.csv") for path in listed}
     assert rules == listed
 
 
-@pytest.mark.parametrize("path", [*ADMIN_GET_PAGES, *ADMIN_GET_FILES])
+@pytest.mark.parametrize("path", [*ADMIN_GET_PAGES, *ADMIN_DOWNLOADS])
 def test_admin_pages_refuse_members(app: Flask, alice: User, bob: User, browser: Callable[..., FlaskClient], path: str) -> None:
     response = browser("alice").get(path.format(bob=bob.id))
     assert response.status_code == 403
     assert "bob@example.com" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", [*ADMIN_GET_PAGES, *ADMIN_GET_FILES])
+@pytest.mark.parametrize("path", [*ADMIN_GET_PAGES, *ADMIN_DOWNLOADS])
 def test_admin_pages_send_anonymous_to_login(client: FlaskClient, bob: User, path: str) -> None:
     url = path.format(bob=bob.id)
     response = client.get(url)
@@ -81,13 +88,14 @@ def test_admin_pages_open_for_admins(
     assert 'aria-label="Administration"' in html  # the admin section's own navigation
 
 
-@pytest.mark.parametrize(("path", "content"), ADMIN_GET_FILES.items())
-def test_admin_files_open_for_admins(
-    app: Flask, admin: User, browser: Callable[..., FlaskClient], path: str, content: str
+@pytest.mark.parametrize(("path", "content"), ADMIN_DOWNLOADS.items())
+def test_admin_downloads_only_for_admins(
+    app: Flask, alice: User, admin: User, browser: Callable[..., FlaskClient], path: str, content: str
 ) -> None:
+    refused = browser("alice").get(path)
+    assert refused.status_code == 403 and content not in refused.get_data(as_text=True)
     response = browser("root").get(path)
-    assert response.status_code == 200
-    assert response.get_data(as_text=True).startswith(content)
+    assert response.status_code == 200 and response.get_data(as_text=True).startswith(content)
 
 
 @pytest.mark.parametrize("path", ADMIN_POST_ACTIONS)

@@ -7,12 +7,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from extensions import db, get_redis
 from jobs.affiliate import flush_affiliate_clicks
 from models import AffiliateClick, Monitor, Product, User
 from services import affiliate_clicks
-from services.affiliate_links import make_token, read_token
+from services.affiliate_links import forget_targets, make_token, read_token
 from tests.affiliate.conftest import BROWSER
 
 HUMAN = {"User-Agent": BROWSER, "Referer": "http://127.0.0.1/monitors/1/products/1"}
@@ -94,6 +95,7 @@ def test_foreign_hosts_are_never_a_target(client: FlaskClient, member, shop, pro
                 "https://user@dhgate.com.evil.example/", "javascript:alert(1)//dhgate.com"):
         product.url = url
         db.session.commit()
+        forget_targets()  # each process remembers a link's target for a minute
         response = client.get(f"/go/{make_token(member.id, product.id, shop.id)}", headers=HUMAN)
         if url.startswith("javascript:"):  # not http(s): falls back to DHgate's home page
             assert response.status_code == 302
@@ -102,6 +104,7 @@ def test_foreign_hosts_are_never_a_target(client: FlaskClient, member, shop, pro
         assert "does not lead to a DHgate page" in response.get_data(as_text=True)
     product.url = "https://www.dhgate.com/product/x/77.html"
     db.session.commit()
+    forget_targets()
     response = client.get(f"/go/{make_token(member.id, product.id, shop.id)}", headers=HUMAN)
     assert response.headers["Location"].startswith("https://www.dhgate.com/product/x/77.html?")
 
@@ -174,3 +177,21 @@ def test_redis_down_still_redirects(stores, app: Flask, link: str) -> None:  # n
     with broken.app_context():
         response = broken.test_client().get(link, headers=HUMAN)
     assert response.status_code == 302
+
+
+def test_a_followed_link_needs_no_query_the_second_time(client: FlaskClient, link: str, product) -> None:  # noqa: ANN001
+    """The redirect is the hottest path: a link's target and the link settings are remembered
+    per process, so following it again costs no SQL (only the click's Redis call)."""
+    statements: list[str] = []
+
+    def listener(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    assert client.get(link, headers=HUMAN).status_code == 302
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        again = client.get(link, headers=HUMAN)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert again.status_code == 302 and "/product/glow-lamp/77.html" in again.headers["Location"]
+    assert statements == []
