@@ -131,6 +131,7 @@ QUERY_PARAMETERS = [
     ("/admin/sessions", "page", "blueprints/admin/sessions.py", True),
     ("/admin/sessions", "user_id", "blueprints/admin/sessions.py", False),
     ("/affiliate/", "days", "blueprints/affiliate/routes.py", True),
+    ("/admin/affiliate/report", "days", "blueprints/admin/affiliate_reports.py", True),
 ]
 
 BAD_VALUES = [

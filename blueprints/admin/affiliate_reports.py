@@ -15,6 +15,7 @@ from blueprints.admin.affiliate_forms import ReportRangeForm
 from services import affiliate_reports, affiliate_settings, formatting
 from services.affiliate import PERIODS
 from services.affiliate_reports import Period, PeriodError
+from web.params import int_arg
 
 DEFAULT_DAYS = 30
 
@@ -31,7 +32,7 @@ def _period(form: ReportRangeForm) -> tuple[Period, str | None]:
             return affiliate_reports.custom_period(form.start.data, form.end.data, today), None
         except PeriodError as exc:
             return fallback, str(exc)
-    days = request.args.get("days", type=int)
+    days = int_arg("days", DEFAULT_DAYS, minimum=1, maximum=366, clamp=True)
     return affiliate_reports.last_days(days if days in PERIODS else DEFAULT_DAYS, today), None
 
 
