@@ -22,6 +22,7 @@ from jobs import monitoring as monitoring_jobs
 from models import Monitor, MonitorProduct, PollRun, ProductEvent
 from sandbox import SandboxServer
 from services.embedded_redis import ensure_embedded_redis, is_running, socket_path_for, stop_embedded_redis
+from services.polling.batch import job_ids_for
 from services.polling.recovery import RECOVERY_GRACE_SECONDS, recover_claims
 from services.polling.schedule import due_monitor_ids, poll_job_id
 from services.queue import enqueue
@@ -126,14 +127,17 @@ def test_the_recover_polls_job_puts_lost_polls_back_between_minute_ticks(
 def test_a_claim_whose_job_ended_is_polled_again_and_waiting_ones_are_left_alone(
     papp: Flask, sandbox: SandboxServer, alice,  # noqa: ANN001
 ) -> None:
-    papp.config["POLL_SPREAD_SECONDS"] = 0
+    papp.config.update(POLL_SPREAD_SECONDS=0, POLL_JOB_SIZE=1)
     ended, waiting = _due(alice, sandbox, 2)
     assert monitoring_jobs.poll_due_monitors() == 2
-    Job.fetch(poll_job_id(ended), connection=get_redis()).set_status(JobStatus.FAILED)  # a horse killed under it
+    ended_job, waiting_job = job_ids_for([ended, waiting])
+    assert ended_job != waiting_job  # two batches: two stores, one per job
+    Job.fetch(ended_job, connection=get_redis()).set_status(JobStatus.FAILED)  # a horse killed under it
     recovered = recover_claims(_next_tick_time(), lease_seconds=LEASE, limit=100)
     assert [(r.monitor_id, r.reason) for r in recovered] == [(ended, "ended")]
+    assert job_ids_for([ended]) == [poll_job_id(ended)]  # now polled by a job of its own
     assert Job.fetch(poll_job_id(ended), connection=get_redis()).get_status() == JobStatus.QUEUED
-    assert Job.fetch(poll_job_id(waiting), connection=get_redis()).get_status() == JobStatus.QUEUED
+    assert Job.fetch(waiting_job, connection=get_redis()).get_status() == JobStatus.QUEUED
 
 
 # -- real processes: kill -9 of the worker ---------------------------------------------------
@@ -169,7 +173,8 @@ def test_kill_9_of_the_worker_during_a_poll_polls_it_again_without_duplicates(
     workers = [_worker(env, tmp_path / "worker.log", "polling")]
     try:
         wait_for(lambda: sandbox.request_count("store") >= 1, timeout=60, what="the poll to fetch its first page")
-        assert Job.fetch(poll_job_id(monitor_id), connection=get_redis()).get_status() == JobStatus.STARTED
+        (batch_job,) = job_ids_for([monitor_id])
+        assert Job.fetch(batch_job, connection=get_redis()).get_status() == JobStatus.STARTED
         _kill_group(workers[0])
         workers.append(_worker(env, tmp_path / "worker.log", "polling"))  # what the supervisor does
 
