@@ -142,10 +142,11 @@ def test_a_claim_whose_job_ended_is_polled_again_and_waiting_ones_are_left_alone
 
 # -- real processes: kill -9 of the worker ---------------------------------------------------
 
-def _worker(env: dict[str, str], log: Path, *queues: str) -> subprocess.Popen[bytes]:
+def _worker(env: dict[str, str], log: Path, *queues: str, no_fork: bool = False) -> subprocess.Popen[bytes]:
+    command = [str(BIN / "python"), "worker.py", "--queues", ",".join(queues)] + (["--no-fork"] if no_fork else [])
     with log.open("ab") as out:
-        return subprocess.Popen([str(BIN / "python"), "worker.py", "--queues", ",".join(queues)], cwd=PROJECT_ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -199,6 +200,47 @@ def test_kill_9_of_the_worker_during_a_poll_polls_it_again_without_duplicates(
     ).all()
     assert doubled == []
     assert db.session.get(Monitor, monitor_id).claimed_until is None
+
+
+def _polled(monitor_id: int) -> bool:
+    db.session.expire_all()
+    return db.session.get(Monitor, monitor_id).last_polled_at is not None
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_polling_worker_mid_batch_polls_only_the_unfinished_monitors_again(
+    papp: Flask, stores: Stores, sandbox: SandboxServer, alice, tmp_path: Path,  # noqa: ANN001
+) -> None:
+    """A batch of four in a non-forking worker (as ``make run`` polls): three finish, one hangs
+    on a slow page, the worker dies. The hung monitor is polled again; the three are not."""
+    papp.config.update(POLL_SPREAD_SECONDS=0, POLL_JOB_SIZE=10)
+    ids = _due(alice, sandbox, 4)
+    slow_store = sandbox.catalog.store_ids()[0]
+    hung = db.session.scalar(select(Monitor.id).where(Monitor.dhgate_id == slow_store))
+    sandbox.faults.fail_next(1, "slow", store=slow_store, delay=45)
+    assert monitoring_jobs.poll_due_monitors() == 4
+    (batch_job,) = set(job_ids_for(ids))  # one batch carries all four
+    env = _crash_env(stores, sandbox)
+    worker_args = ("polling",)
+    workers = [_worker(env, tmp_path / "worker.log", *worker_args, no_fork=True)]
+    try:
+        finished = [i for i in ids if i != hung]
+        wait_for(lambda: all(_polled(i) for i in finished), timeout=60, what="three polls to finish")
+        assert not _polled(hung)
+        assert Job.fetch(batch_job, connection=get_redis()).get_status() == JobStatus.STARTED
+        _kill_group(workers[0])
+        workers.append(_worker(env, tmp_path / "worker.log", *worker_args, no_fork=True))
+
+        recovered = recover_claims(_next_tick_time(), lease_seconds=LEASE, limit=100)
+        assert [(r.monitor_id, r.reason) for r in recovered] == [(hung, "abandoned")]
+        wait_for(lambda: _polled(hung), timeout=60, what="the hung monitor to be polled again", interval=0.2)
+    finally:
+        for worker in workers:
+            _kill_group(worker)
+    runs = db.session.execute(select(PollRun.monitor_id, PollRun.outcome)).all()
+    assert sorted(runs) == sorted((i, "ok") for i in ids)  # each polled once to the end
+    assert Job.fetch(batch_job, connection=get_redis()).get_status() == JobStatus.FAILED
+    assert db.session.scalar(select(func.count()).select_from(Monitor).where(Monitor.claimed_until.is_not(None))) == 0
 
 
 @pytest.mark.slow
