@@ -16,21 +16,25 @@ polling is, the Platform page shows it, and the admins hear about it once per in
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db, get_redis
 from models import Monitor, Notification, PollRun, User
 from services.notifications.alerts import TITLE_LIMIT, clip, locale_of
 from services.polling.sql import insert_if_absent
 from services.schedule_plan import schedule_plan
+
+logger = logging.getLogger(__name__)
 
 OVERLOAD_KIND = "poll_overload"
 PIPE_FULL = 1.5  # ticks' worth of requests claimed ahead: the rate limiter never runs dry
@@ -123,6 +127,17 @@ def polling_pressure(now: datetime, config: Mapping[str, Any]) -> Pressure:
     due, oldest = db.session.execute(waiting).one()
     behind = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
     return Pressure(float(per_minute) * pages_per_poll(), Budget.from_config(config).per_minute, int(due or 0), behind)
+
+
+def current_pressure(config: Mapping[str, Any]) -> Pressure | None:
+    """``polling_pressure`` for a page: ``None`` when the database cannot say (the page shows
+    the rest)."""
+    try:
+        return polling_pressure(datetime.now(UTC), config)
+    except SQLAlchemyError:
+        db.session.rollback()
+        logger.warning("polling pressure unavailable", exc_info=True)
+        return None
 
 
 def note_pressure(now: datetime, config: Mapping[str, Any]) -> Pressure:
