@@ -147,7 +147,7 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=60),
     S("POLL_SPREAD_SECONDS", "int", 55, "due polls are spread over this many seconds after each tick", minimum=0),
     S("POLL_BATCH_SIZE", "int", 2000, "most monitors claimed per tick; the rest wait for the next one", minimum=1),
-    S("POLL_JOB_SIZE", "int", 50, "monitors per polling job (one job polls them side by side)", minimum=1),
+    S("POLL_JOB_SIZE", "int", 256, "monitors per polling job (one job polls them side by side)", minimum=1),
     S("POLL_CONCURRENCY", "int", 32, "polls in flight per polling job (fewer when the request budget is small)",
       minimum=1),
     S("MISSING_POLLS_THRESHOLD", "int", 3, "complete polls a product must be absent from to be \"missing\"",

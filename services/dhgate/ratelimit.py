@@ -8,6 +8,14 @@ workers on machines with skewed clocks still agree.
 Instead of refusing a request that comes too early, the script *reserves* the next free slot
 and tells the caller how long to wait for it. Waiting workers therefore queue up in arrival
 order instead of polling Redis in a loop, and the host sees requests at an even pace.
+
+A reserved slot is only as exact as the wake-up of the thread that holds it: on a busy machine
+a sleeper can wake a few hundred milliseconds late, and its request then reaches the host right
+before the next one, on time, so that some second holds more requests than the budget. So a
+slot is good only within a quarter of an interval of its time (plus the burst tolerance): a
+holder that wakes later gives its slot up and reserves a new one (``wait_for`` says
+``late``). The budget is then never exceeded at the host, at the price of the rare slot that
+goes unused.
 """
 from __future__ import annotations
 
@@ -58,15 +66,18 @@ return {reserved[1], reserved[2], state, counter}
 """
 
 MICROS = 1_000_000
+LATE_RETRIES = 4  # late wake-ups in a row before a request goes out on its last slot anyway
 
 
 @dataclass(frozen=True)
 class Reservation:
-    """A reserved request slot: ``slot_us`` on Redis's clock, reached after ``wait`` seconds."""
+    """A reserved request slot: ``slot_us`` on Redis's clock, reached after ``wait`` seconds.
+    ``late``: its holder woke up too long after it, so it must not be used (reserve again)."""
 
     granted: bool
     wait: float
     slot_us: int
+    late: bool = False
 
 
 class HostRateLimiter:
@@ -74,19 +85,22 @@ class HostRateLimiter:
 
     def __init__(
         self, redis_client: redis.Redis, key: str, requests_per_second: float, burst: int = 1,
-        *, sleep: Callable[[float], None] = time.sleep,
+        *, sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``sleep`` waits for a reserved slot (injectable: the slots themselves are on Redis's
-        clock, so a test can skip the waiting without changing which slot it got)."""
+        """``sleep`` waits for a reserved slot and ``monotonic`` tells how late the wake-up was
+        (injectable: the slots themselves are on Redis's clock, so a test can skip the waiting
+        without changing which slot it got)."""
         if requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
         if burst < 1:
             raise ValueError("burst must be at least 1")
         self._redis = redis_client
         self._sleep = sleep
+        self._monotonic = monotonic
         self.key = key
         self.interval_us = max(1, round(MICROS / requests_per_second))
         self.tolerance_us = self.interval_us * (burst - 1)
+        self.late_after = (self.tolerance_us + self.interval_us / 4) / MICROS  # seconds after the slot
         self._script = redis_client.register_script(_GCRA_RESERVE)
         self._gated_script = redis_client.register_script(_GCRA_RESERVE_GATED)
 
@@ -118,14 +132,26 @@ class HostRateLimiter:
         return Reservation(True, wait_us / MICROS, slot_us)
 
     def wait_for(self, reservation: Reservation) -> Reservation:
-        """Sleep until a reserved slot comes (nothing to wait for when it was not granted)."""
+        """Sleep until a reserved slot comes (nothing to wait for when it was not granted); the
+        answer is ``late`` when the wake-up came too long after the slot to use it."""
         if reservation.granted and reservation.wait > 0:
+            due = self._monotonic() + reservation.wait
             self._sleep(reservation.wait)
+            if self._monotonic() - due > self.late_after:
+                return Reservation(True, reservation.wait, reservation.slot_us, late=True)
         return reservation
 
-    def acquire(self, max_wait: float) -> Reservation:
-        """Reserve a slot and sleep until it comes; ``granted`` is False when it is too far."""
-        return self.wait_for(self.reserve(max_wait))
+    def acquire(self, max_wait: float, *, deadline: float | None = None) -> Reservation:
+        """Reserve a slot and sleep until it comes; ``granted`` is False when it is too far.
+        A slot woken up to too late is given up and a new one reserved (a few times at most;
+        ``deadline``, on the ``monotonic`` clock, bounds the waiting)."""
+        for _ in range(LATE_RETRIES):
+            reservation = self.wait_for(self.reserve(max_wait))
+            if not reservation.late:
+                return reservation
+            if deadline is not None:
+                max_wait = deadline - self._monotonic()
+        return reservation
 
 
 def _redis_now_us(client: redis.Redis) -> int:

@@ -75,3 +75,24 @@ def test_the_claim_and_the_concurrency_follow_the_budget(app: Flask, alice) -> N
     assert poll_concurrency(app.config) == 4  # four seconds of requests in flight
     app.config["DHGATE_REQUESTS_PER_SECOND"] = 100.0
     assert poll_concurrency(app.config) == 32 and claim_limit(now, app.config) == 2000
+
+
+def test_a_slot_woken_up_to_too_late_is_given_up_and_another_reserved(app: Flask) -> None:
+    """A sleeper that wakes long after its slot would reach DHgate right before the next slot's
+    request: it reserves a new slot instead of using the old one."""
+    from extensions import get_redis
+    from services.dhgate.ratelimit import HostRateLimiter
+
+    now = [0.0]
+    oversleep = [0.3, 0.0]  # the first wake-up comes 0.3 s late (more than a quarter interval)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds + (oversleep.pop(0) if oversleep else 0.0)
+
+    limiter = HostRateLimiter(get_redis(), "dhm:test:late", 2.0, 1, sleep=sleep, monotonic=lambda: now[0])
+    first = limiter.acquire(10)
+    assert first.granted and first.wait == 0 and not first.late
+    second = limiter.acquire(10)
+    assert second.granted and not second.late
+    assert second.slot_us - first.slot_us == 1_000_000  # the slot at +0.5 s went unused
+    assert now[0] >= 0.5 + 0.3 + 0.5 - 0.01  # it slept for both slots
