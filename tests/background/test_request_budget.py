@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from rq import Queue
 from rq.job import Job
 
 from extensions import get_redis
 from jobs import monitoring as monitoring_jobs
 from sandbox import SandboxServer
+from services.polling.batch import job_ids_for
+from services.worker_heartbeat import list_workers
 from tests.background.conftest import BIN, Processes, process_env, wait_for
 from tests.conftest import Stores
 from tests.polling.conftest import FAST_POLLING, product_monitor
@@ -29,8 +30,7 @@ def test_two_workers_never_exceed_the_budget_and_use_it_under_excess_demand(
     app.config.update(FAST_POLLING, DHGATE_BASE_URL=sandbox.base_url, DHGATE_REQUESTS_PER_SECOND=RATE,
                       DHGATE_RATE_BURST=1, POLL_SPREAD_SECONDS=0, POLL_JOB_SIZE=MONITORS // 2, RQ_SYNC=False)
     codes = [p.item_code for s in sandbox.catalog.store_ids() for p in sandbox.catalog.products(s)][:MONITORS]
-    for code in codes:
-        product_monitor(alice, sandbox, code)
+    ids = [product_monitor(alice, sandbox, code).id for code in codes]
     arrivals: list[float] = []
     lock = threading.Lock()
 
@@ -40,14 +40,16 @@ def test_two_workers_never_exceed_the_budget_and_use_it_under_excess_demand(
         return 0.0
 
     sandbox.app.serving.latency.seconds = arrived  # type: ignore[method-assign]
-    assert monitoring_jobs.poll_due_monitors() == MONITORS  # 100 polls of one page: 10 s of budget
-    batches = Queue("polling", connection=get_redis()).job_ids
-    assert len(batches) == 2
     env = process_env(stores, DHGATE_BASE_URL=sandbox.base_url, DHGATE_REQUESTS_PER_SECOND=str(RATE),
                       DHGATE_RATE_BURST="1", DHGATE_RETRY_WAIT_SECONDS="0.01")
     for n in range(2):
         processes.start([str(BIN / "python"), "worker.py", "--queues", "polling", "--no-fork"], env,
                         tmp_path / f"worker{n}.log")
+    wait_for(lambda: len([w for w in list_workers(get_redis()) if w.alive]) == 2, timeout=60,
+             what="both workers to be up")
+    assert monitoring_jobs.poll_due_monitors() == MONITORS  # 100 polls of one page: 10 s of budget
+    batches = set(job_ids_for(ids))
+    assert len(batches) == 2
     wait_for(lambda: sandbox.request_count("product") >= MONITORS, timeout=120, what="every poll to fetch its page")
     workers = {Job.fetch(job_id, connection=get_redis()).worker_name for job_id in batches}
     assert len(workers) == 2  # each worker process ran one batch, side by side
