@@ -157,7 +157,7 @@ class DHgateFetcher:
         host_key = f"{self.origin.host}:{self.origin.port or ''}"
         self.limiter = HostRateLimiter(
             redis_client, f"{settings.key_prefix}dhgate:rate:{host_key}", settings.requests_per_second, settings.burst,
-            sleep=clock.sleep, monotonic=clock.monotonic,
+            sleep=clock.sleep,
         )
         self.breaker = HostBreaker(
             redis_client,
@@ -280,10 +280,10 @@ class DHgateFetcher:
         remaining = deadline - self.clock.monotonic()
         if remaining <= 0:
             return _Attempt("budget", error="the poll's time budget ran out")
-        reservation = self.limiter.wait_for(reserved) if reserved is not None else None
-        if reservation is None or reservation.late:  # a late wake-up gives its slot up
-            reservation = self.limiter.acquire(max_wait=max(0.0, deadline - self.clock.monotonic()),
-                                               deadline=deadline)
+        if reserved is not None:
+            reservation = self.limiter.wait_for(reserved)
+        else:
+            reservation = self.limiter.acquire(max_wait=remaining)
         if not reservation.granted:
             return _Attempt("budget", error="the poll's time budget ran out waiting for the DHgate rate limit")
         remaining = deadline - self.clock.monotonic()

@@ -10,12 +10,14 @@ and tells the caller how long to wait for it. Waiting workers therefore queue up
 order instead of polling Redis in a loop, and the host sees requests at an even pace.
 
 A reserved slot is only as exact as the wake-up of the thread that holds it: on a busy machine
-a sleeper can wake a few hundred milliseconds late, and its request then reaches the host right
-before the next one, on time, so that some second holds more requests than the budget. So a
-slot is good only within a quarter of an interval of its time (plus the burst tolerance): a
-holder that wakes later gives its slot up and reserves a new one (``wait_for`` says
-``late``). The budget is then never exceeded at the host, at the price of the rare slot that
-goes unused.
+a sleeper can wake a few hundred milliseconds late, and its request would then reach the host
+right before the next one, on time, so that some second held more requests than the budget.
+With no burst allowed (``burst`` 1), every request also passes a *send gate*: the time of the
+last request sent is kept next to the TAT, a request that had to wait for its slot asks the
+gate once more when it wakes (one more round trip, only when the budget binds), and the gate
+holds it until a full interval after the previous send. Requests then leave at least one
+interval apart, whoever woke late; a late wake-up delays the ones after it a little instead of
+crowding them, and no slot goes unused.
 """
 from __future__ import annotations
 
@@ -28,30 +30,59 @@ import redis
 # The reservation itself, shared by both scripts. Times in microseconds; returns {wait_us,
 # slot_us}; wait_us = -1 means "not reserved: the slot is further away than the caller is
 # willing to wait".
+# With ``gap`` > 0 (no burst), the slot is also at least ``gap`` after the last request sent
+# (``sent_key``), and a request that goes out at once is recorded there as sent.
 _GCRA_FUNCTION = """
-local function reserve(key, interval, tolerance, max_wait)
+local function reserve(key, interval, tolerance, max_wait, sent_key, gap)
   local now_parts = redis.call('TIME')
   local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
   local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
   local slot = tat - tolerance
   if slot < now then slot = now end
+  if gap > 0 then
+    local last = tonumber(redis.call('GET', sent_key) or 0)
+    if last + gap > slot then slot = last + gap end
+  end
   local wait = slot - now
   if wait > max_wait then
     return {-1, slot}
   end
   local new_tat = tat + interval
+  if gap > 0 and slot + interval > new_tat then new_tat = slot + interval end
   redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  if gap > 0 and wait == 0 then
+    redis.call('SET', sent_key, string.format('%d', now), 'PX', math.ceil(gap / 1000) + 1000)
+  end
   return {wait, slot}
 end
 """
 
-# KEYS[1]: the host's TAT key. ARGV: emission interval, burst tolerance, longest acceptable wait.
+# KEYS[1]: the host's TAT key, KEYS[2] its last-sent key. ARGV: emission interval, burst
+# tolerance, longest acceptable wait, send gap.
 _GCRA_RESERVE = _GCRA_FUNCTION + """
-return reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), KEYS[2], tonumber(ARGV[4]))
 """
 
-# The same, behind a gate: KEYS[2] holds a state that must be absent or ARGV[4] (the circuit
+# The send gate, asked by a request that waited for its slot ``ARGV[2]`` once it wakes: it
+# goes out at its slot or now, whichever is later, but never less than ``ARGV[1]`` after the
+# last request sent (KEYS[1]). Returns how much longer to wait (microseconds) and records
+# the send. The slot, not only Redis's clock, counts as "now": a caller whose sleep is
+# simulated (tests) is never held back for time it has already waited.
+_SEND_GATE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local gap = tonumber(ARGV[1])
+local at = tonumber(ARGV[2])
+if now > at then at = now end
+local last = tonumber(redis.call('GET', KEYS[1]) or 0)
+local send = at
+if last + gap > send then send = last + gap end
+redis.call('SET', KEYS[1], string.format('%d', send), 'PX', math.ceil((send - now + gap) / 1000) + 1000)
+return send - at
+"""
+
+# The same, behind a gate (KEYS[4] and ARGV[5]: the last-sent key and the send gap): KEYS[2] holds a state that must be absent or ARGV[4] (the circuit
 # breaker's "closed"), KEYS[3] a value returned alongside (its failure count). Nothing is
 # reserved when the gate is not open; wait_us is then -2. Returns {wait_us, slot_us, state,
 # counter} ('' for a missing key), so a fetch asks Redis once for both.
@@ -61,23 +92,20 @@ local counter = redis.call('GET', KEYS[3]) or ''
 if state ~= '' and state ~= ARGV[4] then
   return {-2, 0, state, counter}
 end
-local reserved = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+local reserved = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), KEYS[4], tonumber(ARGV[5]))
 return {reserved[1], reserved[2], state, counter}
 """
 
 MICROS = 1_000_000
-LATE_RETRIES = 4  # late wake-ups in a row before a request goes out on its last slot anyway
 
 
 @dataclass(frozen=True)
 class Reservation:
-    """A reserved request slot: ``slot_us`` on Redis's clock, reached after ``wait`` seconds.
-    ``late``: its holder woke up too long after it, so it must not be used (reserve again)."""
+    """A reserved request slot: ``slot_us`` on Redis's clock, reached after ``wait`` seconds."""
 
     granted: bool
     wait: float
     slot_us: int
-    late: bool = False
 
 
 class HostRateLimiter:
@@ -85,30 +113,31 @@ class HostRateLimiter:
 
     def __init__(
         self, redis_client: redis.Redis, key: str, requests_per_second: float, burst: int = 1,
-        *, sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
+        *, sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``sleep`` waits for a reserved slot and ``monotonic`` tells how late the wake-up was
-        (injectable: the slots themselves are on Redis's clock, so a test can skip the waiting
-        without changing which slot it got)."""
+        """``sleep`` waits for a reserved slot (injectable: the slots themselves are on Redis's
+        clock, so a test can skip the waiting without changing which slot it got)."""
         if requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
         if burst < 1:
             raise ValueError("burst must be at least 1")
         self._redis = redis_client
         self._sleep = sleep
-        self._monotonic = monotonic
         self.key = key
+        self.sent_key = f"{key}:sent"
         self.interval_us = max(1, round(MICROS / requests_per_second))
         self.tolerance_us = self.interval_us * (burst - 1)
-        self.late_after = (self.tolerance_us + self.interval_us / 4) / MICROS  # seconds after the slot
+        self.gap_us = self.interval_us if burst == 1 else 0  # a burst allows requests back to back
         self._script = redis_client.register_script(_GCRA_RESERVE)
         self._gated_script = redis_client.register_script(_GCRA_RESERVE_GATED)
+        self._send_gate = redis_client.register_script(_SEND_GATE)
 
     def reserve(self, max_wait: float) -> Reservation:
         """Reserve the next slot if it comes within ``max_wait`` seconds (nothing is reserved
         otherwise, so a caller that gives up does not slow down everybody else)."""
         max_wait_us = max(0, int(max_wait * MICROS))
-        wait_us, slot_us = self._script(keys=[self.key], args=[self.interval_us, self.tolerance_us, max_wait_us])
+        wait_us, slot_us = self._script(keys=[self.key, self.sent_key],
+                                        args=[self.interval_us, self.tolerance_us, max_wait_us, self.gap_us])
         return self._reservation(int(wait_us), int(slot_us))
 
     def reserve_gated(
@@ -119,8 +148,8 @@ class HostRateLimiter:
         the gate is shut, the gate's raw value, the counter's raw value)."""
         max_wait_us = max(0, int(max_wait * MICROS))
         wait_us, slot_us, state, counter = self._gated_script(
-            keys=[self.key, gate_key, counter_key],
-            args=[self.interval_us, self.tolerance_us, max_wait_us, open_value],
+            keys=[self.key, gate_key, counter_key, self.sent_key],
+            args=[self.interval_us, self.tolerance_us, max_wait_us, open_value, self.gap_us],
         )
         reservation = None if int(wait_us) == -2 else self._reservation(int(wait_us), int(slot_us))
         return reservation, (state or None), (counter or None)
@@ -132,26 +161,20 @@ class HostRateLimiter:
         return Reservation(True, wait_us / MICROS, slot_us)
 
     def wait_for(self, reservation: Reservation) -> Reservation:
-        """Sleep until a reserved slot comes (nothing to wait for when it was not granted); the
-        answer is ``late`` when the wake-up came too long after the slot to use it."""
+        """Sleep until a reserved slot comes (nothing to wait for when it was not granted),
+        then, with no burst allowed, pass the send gate: a slot woken up to late never goes
+        out less than an interval after the request before it."""
         if reservation.granted and reservation.wait > 0:
-            due = self._monotonic() + reservation.wait
             self._sleep(reservation.wait)
-            if self._monotonic() - due > self.late_after:
-                return Reservation(True, reservation.wait, reservation.slot_us, late=True)
+            if self.gap_us:
+                held_us = int(self._send_gate(keys=[self.sent_key], args=[self.gap_us, reservation.slot_us]))
+                if held_us > 0:
+                    self._sleep(held_us / MICROS)
         return reservation
 
-    def acquire(self, max_wait: float, *, deadline: float | None = None) -> Reservation:
-        """Reserve a slot and sleep until it comes; ``granted`` is False when it is too far.
-        A slot woken up to too late is given up and a new one reserved (a few times at most;
-        ``deadline``, on the ``monotonic`` clock, bounds the waiting)."""
-        for _ in range(LATE_RETRIES):
-            reservation = self.wait_for(self.reserve(max_wait))
-            if not reservation.late:
-                return reservation
-            if deadline is not None:
-                max_wait = deadline - self._monotonic()
-        return reservation
+    def acquire(self, max_wait: float) -> Reservation:
+        """Reserve a slot and sleep until it comes; ``granted`` is False when it is too far."""
+        return self.wait_for(self.reserve(max_wait))
 
 
 def _redis_now_us(client: redis.Redis) -> int:

@@ -1,14 +1,17 @@
 """Demand against the request budget: what the Platform page says and the admins hear (once)."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import select, update
 
-from extensions import db
+from extensions import db, get_redis
 from jobs import monitoring as monitoring_jobs
 from models import Monitor, Notification
+from services.dhgate.ratelimit import HostRateLimiter
 from services.polling.budget import OVERLOAD_KIND, claim_limit, note_pressure, poll_concurrency, polling_pressure
 from tests.conftest import AuthActions
 from tests.factories import make_monitor
@@ -77,22 +80,32 @@ def test_the_claim_and_the_concurrency_follow_the_budget(app: Flask, alice) -> N
     assert poll_concurrency(app.config) == 32 and claim_limit(now, app.config) == 2000
 
 
-def test_a_slot_woken_up_to_too_late_is_given_up_and_another_reserved(app: Flask) -> None:
-    """A sleeper that wakes long after its slot would reach DHgate right before the next slot's
-    request: it reserves a new slot instead of using the old one."""
-    from extensions import get_redis
-    from services.dhgate.ratelimit import HostRateLimiter
 
-    now = [0.0]
-    oversleep = [0.3, 0.0]  # the first wake-up comes 0.3 s late (more than a quarter interval)
+def test_a_request_woken_up_late_still_leaves_an_interval_after_the_one_before(app: Flask) -> None:
+    """The send gate: a sleeper that wakes after the next slot's holder has already sent does not
+    follow it straight away; it is held until a full interval after that request."""
+    limiter = HostRateLimiter(get_redis(), "dhm:test:gate", 2.0, 1)
+    redis_client = get_redis()
+    assert limiter.reserve(10).wait == 0  # someone sends right now
+    late, on_time = limiter.reserve(10), limiter.reserve(10)  # slots at +0.5 s and +1.0 s
+    assert on_time.slot_us - late.slot_us == 500_000
+    sent_by_on_time: list[int] = []
 
-    def sleep(seconds: float) -> None:
-        now[0] += seconds + (oversleep.pop(0) if oversleep else 0.0)
+    def send_on_time() -> None:
+        limiter.wait_for(on_time)
+        sent_by_on_time.append(int(redis_client.get(limiter.sent_key)))
 
-    limiter = HostRateLimiter(get_redis(), "dhm:test:late", 2.0, 1, sleep=sleep, monotonic=lambda: now[0])
-    first = limiter.acquire(10)
-    assert first.granted and first.wait == 0 and not first.late
-    second = limiter.acquire(10)
-    assert second.granted and not second.late
-    assert second.slot_us - first.slot_us == 1_000_000  # the slot at +0.5 s went unused
-    assert now[0] >= 0.5 + 0.3 + 0.5 - 0.01  # it slept for both slots
+    other = threading.Thread(target=send_on_time)
+    other.start()
+    sleeps: list[float] = []
+
+    def oversleep(seconds: float) -> None:  # the first wake-up comes 0.7 s after the slot
+        sleeps.append(seconds)
+        time.sleep(seconds + (0.7 if len(sleeps) == 1 else 0.0))
+
+    late_limiter = HostRateLimiter(get_redis(), "dhm:test:gate", 2.0, 1, sleep=oversleep)
+    late_limiter.wait_for(late)
+    other.join()
+    sent_late = int(redis_client.get(limiter.sent_key))
+    assert sent_late - sent_by_on_time[0] >= 500_000  # never closer than one interval
+    assert len(sleeps) == 2 or sent_late - sent_by_on_time[0] > 500_000  # held, unless it woke later still
