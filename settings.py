@@ -122,6 +122,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("DHGATE_REQUESTS_PER_SECOND", "float", 1.0, "requests per second to DHgate, shared by every worker",
       minimum=0.01),
     S("DHGATE_RATE_BURST", "int", 1, "requests allowed back to back before that rate applies", minimum=1),
+    S("DHGATE_PROXIES", "list", (), "outbound HTTP proxies to DHgate (comma-separated URLs), each with its own "
+      "request budget, breaker and block cool-down; empty: direct"),
     S("DHGATE_RETRY_ATTEMPTS", "int", 3, "tries per page on timeouts, 408, 429 and 5xx", minimum=1),
     S("DHGATE_RETRY_WAIT_SECONDS", "float", 2.0, "first backoff; doubles per attempt, plus jitter", minimum=0.0),
     S("DHGATE_RETRY_MAX_WAIT_SECONDS", "float", 30.0, "longest backoff between two tries", minimum=0.0),

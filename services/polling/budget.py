@@ -51,11 +51,17 @@ class Budget:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Budget:
-        return cls(float(config["DHGATE_REQUESTS_PER_SECOND"]), poll_tick_seconds(config))
+        """Each egress (each proxy of ``DHGATE_PROXIES``, or the direct route) has a budget."""
+        return cls(float(config["DHGATE_REQUESTS_PER_SECOND"]) * egress_count(config), poll_tick_seconds(config))
 
     @property
     def per_minute(self) -> float:
         return self.requests_per_second * 60
+
+
+def egress_count(config: Mapping[str, Any]) -> int:
+    """How many ways out to DHgate there are, each with a budget of its own."""
+    return max(1, len(config.get("DHGATE_PROXIES") or ()))
 
 
 def poll_tick_seconds(config: Mapping[str, Any]) -> int:
@@ -88,7 +94,7 @@ def poll_concurrency(config: Mapping[str, Any]) -> int:
     """Targets one batch polls at a time: ``POLL_CONCURRENCY``, but no more than keeps about
     four seconds of the budget's requests in flight. More would only queue in the rate limiter
     and eat into every poll's time budget while it waits."""
-    useful = max(2, math.ceil(float(config["DHGATE_REQUESTS_PER_SECOND"]) * 4))
+    useful = max(2, math.ceil(Budget.from_config(config).requests_per_second * 4))
     return max(1, min(int(config["POLL_CONCURRENCY"]), useful))
 
 
