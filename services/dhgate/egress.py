@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 import redis
@@ -25,8 +25,28 @@ from services.dhgate.clock import Clock
 from services.dhgate.http_client import StatelessClient, tls_context
 from services.dhgate.ratelimit import HostRateLimiter
 
-if TYPE_CHECKING:
-    from services.dhgate.fetcher import FetchSettings
+
+class FetchSettings(Protocol):
+    """What an egress needs of the fetcher's settings (``services.dhgate.fetcher.FetchSettings``)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def key_prefix(self) -> str: ...
+    @property
+    def requests_per_second(self) -> float: ...
+    @property
+    def burst(self) -> int: ...
+    @property
+    def breaker_failures(self) -> int: ...
+    @property
+    def breaker_reset(self) -> float: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def read_timeout(self) -> float: ...
+    @property
+    def proxies(self) -> tuple[str, ...]: ...
 
 DIRECT = "direct"
 
