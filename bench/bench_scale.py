@@ -10,7 +10,8 @@ no core):
    product monitors from the batch jobs one scheduler tick enqueued; the time is RQ's own, from
    the first batch's start to the last one's end. A bare ``httpx.AsyncClient`` loop fetches the
    same URLs at the same concurrency (before and after; the mean counts). Goals: ≥ 0.9 of the
-   bare loop, ≥ 300 polls a minute, the worker's peak RSS within 150 MB.
+   bare loop, ≥ 300 polls a minute, the worker's peak RSS within 150 MB. A bare thread pool
+   sharing one ``httpx.Client`` fetches them too, to compare threads with asyncio as such.
 2. **The budget under excess demand.** ``--rate`` requests a second, burst 1, far more polls due
    than that; two polling worker processes share the budget through Redis. The sandbox notes
    when each request arrives: requests in the middle ``--window`` seconds ÷ the budget of that
@@ -204,6 +205,22 @@ def bare_seconds(urls: list[str], concurrency: int) -> float:
     return asyncio.run(_bare_loop(urls, concurrency))
 
 
+def bare_thread_seconds(urls: list[str], concurrency: int) -> float:
+    """The same fetches from a thread pool sharing one ``httpx.Client`` (how batches fetch)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+        def one(url: str) -> None:
+            client.get(url).raise_for_status()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(one, urls))
+        return time.perf_counter() - started
+
+
 def throughput(bench: Bench, monitors: int, latency_ms: float) -> dict[str, float]:
     import psutil
 
@@ -227,12 +244,13 @@ def throughput(bench: Bench, monitors: int, latency_ms: float) -> dict[str, floa
     if worker.returncode:
         raise SystemExit(f"the polling worker failed with {worker.returncode}")
     first, last = bench.batch_times()
+    threads = bare_thread_seconds(urls, CONCURRENCY)
     bare.append(bare_seconds(urls, CONCURRENCY))
     bench.latency = 0.0
     ours = last - first
     bare_mean = sum(bare) / len(bare)
     return {"ours": ours, "bare": bare_mean, "ratio": bare_mean / ours, "per_minute": monitors / ours * 60,
-            "rss_mb": peak / 2**20, "bare_rounds": bare}
+            "rss_mb": peak / 2**20, "bare_rounds": bare, "threads": threads}
 
 
 # ---------------------------------------------------------------------------- 2. budget
@@ -367,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.monitors / speed['bare'] * 60:,.0f}/min at concurrency {CONCURRENCY} "
           f"(rounds {', '.join(f'{t:.2f}s' for t in speed['bare_rounds'])}): {speed['ratio']:.2f}x; "
           f"worker peak RSS {speed['rss_mb']:.0f} MB")
+    print(f"            bare httpx.Client in a pool of {CONCURRENCY} threads: {speed['threads']:.2f} s, "
+          f"{speed['bare'] / speed['threads']:.2f}x the AsyncClient loop's speed")
     print(f"budget:     {spend['sent']} requests in the middle {args.window:g} s at {spend['rate']:g}/s "
           f"(2 worker processes, {spend['claimed']} polls due, {spend['requests']} requests in all): "
           f"{spend['ratio']:.3f} of the budget; busiest 5 s {spend['busiest_5s']} requests "
