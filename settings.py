@@ -122,6 +122,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("DHGATE_REQUESTS_PER_SECOND", "float", 1.0, "requests per second to DHgate, shared by every worker",
       minimum=0.01),
     S("DHGATE_RATE_BURST", "int", 1, "requests allowed back to back before that rate applies", minimum=1),
+    S("DHGATE_PROXIES", "list", (), "outbound HTTP proxies to DHgate (comma-separated URLs), each with its own "
+      "request budget, breaker and block cool-down; empty: direct"),
     S("DHGATE_RETRY_ATTEMPTS", "int", 3, "tries per page on timeouts, 408, 429 and 5xx", minimum=1),
     S("DHGATE_RETRY_WAIT_SECONDS", "float", 2.0, "first backoff; doubles per attempt, plus jitter", minimum=0.0),
     S("DHGATE_RETRY_MAX_WAIT_SECONDS", "float", 30.0, "longest backoff between two tries", minimum=0.0),
@@ -147,6 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=60),
     S("POLL_SPREAD_SECONDS", "int", 55, "due polls are spread over this many seconds after each tick", minimum=0),
     S("POLL_BATCH_SIZE", "int", 2000, "most monitors claimed per tick; the rest wait for the next one", minimum=1),
+    S("POLL_JOB_SIZE", "int", 256, "monitors per polling job (one job polls them side by side)", minimum=1),
+    S("POLL_CONCURRENCY", "int", 32, "polls in flight per polling job (fewer when the request budget is small)",
+      minimum=1),
     S("MISSING_POLLS_THRESHOLD", "int", 3, "complete polls a product must be absent from to be \"missing\"",
       minimum=1),
     # Worker and scheduler

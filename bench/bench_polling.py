@@ -350,7 +350,7 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
         store_ids = [store["store_id"] for store in store_ids][:monitors]
         settings = {
             "DHGATE_BASE_URL": base_url, "DHGATE_REQUESTS_PER_SECOND": 100000.0, "DHGATE_RATE_BURST": 1000,
-            "DHGATE_MAX_PAGES": PAGES, "POLL_SPREAD_SECONDS": 0,
+            "DHGATE_MAX_PAGES": PAGES, "POLL_SPREAD_SECONDS": 0, "POLL_JOB_SIZE": -(-monitors // workers),
         }
         config = {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url,
                   "INSTANCE_PATH": str(scratch / "instance"), "SECRET_KEY": SECRET, **settings}

@@ -35,6 +35,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     # goals: /go/<token> >= 0.7 of /hello's req/s; rollup <= 1.5x a bare aggregate (SQLite, PostgreSQL)
     "bench_affiliate.py": ["--rounds", "1", "--requests", "100", "--clicks", "20000", "--orders", "1000",
                            "--rollup-rounds", "1"],
+    "bench_scale.py": ["--monitors", "64", "--latency-ms", "200", "--window", "3"],
 }
 
 

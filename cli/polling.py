@@ -119,7 +119,12 @@ def parse_command(file: Path, kind: str | None, status_code: int) -> None:
 @click.option("--stores", default=12, show_default=True, type=click.IntRange(1, 5000), help="How many stores.")
 @click.option("--evolve-every", "evolve_every", default=None, type=click.FloatRange(min=0.1),
               help="Let the marketplace change every SECONDS (new listings, prices, stock).")
-def sandbox_command(host: str, port: int, seed: int, stores: int, evolve_every: float | None) -> None:
+@click.option("--latency-ms", "latency_ms", default=0.0, show_default=True, type=click.FloatRange(0, 600_000),
+              help="Every page waits this many milliseconds, like a page from the real site.")
+@click.option("--jitter-ms", "jitter_ms", default=0.0, show_default=True, type=click.FloatRange(0, 600_000),
+              help="Vary that wait by up to this many milliseconds either way.")
+def sandbox_command(host: str, port: int, seed: int, stores: int, evolve_every: float | None,
+                    latency_ms: float, jitter_ms: float) -> None:
     """Run the local DHgate imitation in the foreground (point DHGATE_BASE_URL at it)."""
-    run_sandbox(host, port, seed, stores, evolve_every)
+    run_sandbox(host, port, seed, stores, evolve_every, latency_ms=latency_ms, jitter_ms=jitter_ms)
 

@@ -36,7 +36,7 @@ from .routing import (
     base_url,
     json_error,
 )
-from .serving import Page, PageServing
+from .serving import Latency, Page, PageServing
 
 SEARCH_EXAMPLES = ("led strip", "wireless earbuds", "phone case", "running shoes")
 
@@ -45,14 +45,14 @@ class SandboxApp:
     """The WSGI application: routing, the marketplace pages, and the control API."""
 
     def __init__(self, catalog: Catalog, faults: FaultBook, counter: RequestCounter,
-                 network: AffiliateNetwork | None = None) -> None:
+                 network: AffiliateNetwork | None = None, latency: Latency | None = None) -> None:
         self.catalog = catalog
         self.faults = faults
         self.counter = counter
         self.network = network or AffiliateNetwork(seed=catalog.seed)
         self.affiliate = AffiliateApi(self.network)
-        self.serving = PageServing(catalog, faults)
-        self.control = ControlApi(catalog, faults, counter)
+        self.serving = PageServing(catalog, faults, latency)
+        self.control = ControlApi(catalog, faults, counter, self.serving.latency)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)

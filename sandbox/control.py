@@ -19,15 +19,17 @@ from .faults import FaultBook, FaultError
 from .model import STORE_TABS, CatalogError, UnknownProduct, UnknownStore
 from .render_common import store_tab_url
 from .routing import RequestCounter, base_url, json_response
+from .serving import Latency
 
 
 class ControlApi:
     """Handlers for the ``ctl_*`` endpoints of the URL map, one method per endpoint."""
 
-    def __init__(self, catalog: Catalog, faults: FaultBook, counter: RequestCounter) -> None:
+    def __init__(self, catalog: Catalog, faults: FaultBook, counter: RequestCounter, latency: Latency) -> None:
         self.catalog = catalog
         self.faults = faults
         self.counter = counter
+        self.latency = latency
 
     def ctl_state(self, request: Request) -> Response:
         """The whole sandbox state as JSON (see ``state``)."""
@@ -43,7 +45,24 @@ class ControlApi:
             store["urls"] = {tab: store_tab_url(base, tab, sid, 0) for tab in STORE_TABS}
         summary["faults"] = faults
         summary["requests"] = self.counter.snapshot()
+        summary["latency"] = self.latency.to_dict()
         return summary
+
+    def ctl_latency(self, request: Request) -> Response:
+        """GET: the latency every page waits; POST ``latency_ms`` (and ``jitter_ms``) sets it."""
+        if request.method == "POST":
+            params = request_params(request)
+            if "latency_ms" not in params:
+                raise CatalogError("latency_ms is required (milliseconds; jitter_ms optional)")
+            self.latency.set(params["latency_ms"], params.get("jitter_ms", 0))
+        return json_response(self.latency.to_dict())
+
+    def ctl_requests(self, request: Request) -> Response:
+        """GET: requests served per kind and per exact path; DELETE counts from zero again."""
+        if request.method == "DELETE":
+            self.counter.reset()
+        return json_response({"kinds": self.counter.snapshot(), "paths": self.counter.paths(),
+                              "total": self.counter.count()})
 
     def ctl_evolve(self, request: Request) -> Response:
         """Let the marketplace evolve ``steps`` steps; answers every change."""

@@ -34,6 +34,8 @@ URL_MAP = Map([
     Rule(f"{CONTROL_PREFIX}/evolve", endpoint="ctl_evolve", methods=["POST"]),
     Rule(f"{CONTROL_PREFIX}/fault", endpoint="ctl_fault", methods=["POST", "DELETE"]),
     Rule(f"{CONTROL_PREFIX}/reset", endpoint="ctl_reset", methods=["POST"]),
+    Rule(f"{CONTROL_PREFIX}/latency", endpoint="ctl_latency", methods=["GET", "POST"]),
+    Rule(f"{CONTROL_PREFIX}/requests", endpoint="ctl_requests", methods=["GET", "DELETE"]),
     Rule(f"{CONTROL_PREFIX}/change/<action>", endpoint="ctl_change", methods=["POST"]),
     Rule(f"{CONTROL_PREFIX}/stores/<store_id>", endpoint="ctl_store", methods=["GET"]),
     Rule(f"{CONTROL_PREFIX}/products/<item_code>", endpoint="ctl_product", methods=["GET"]),
@@ -89,6 +91,11 @@ class RequestCounter:
         """All kinds with their counts."""
         with self._lock:
             return dict(self._kinds)
+
+    def paths(self) -> dict[str, int]:
+        """Every path requested, with its count (a bench compares requests sent with a budget)."""
+        with self._lock:
+            return dict(self._paths)
 
     def reset(self) -> None:
         """Start counting from zero."""

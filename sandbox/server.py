@@ -8,7 +8,8 @@ marketplace while it runs. This module owns the process side: binding the port, 
 evolver threads, and the convenience methods tests call.
 
 It is a threaded werkzeug server (no Flask): a benchmark opens hundreds of connections at once,
-so the listen backlog is deep and request threads are daemons.
+so the listen backlog is deep and request threads are daemons. ``latency_ms``/``jitter_ms`` make
+every page wait like a real one (a sleep in its request thread, so slow pages hold no core).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .faults import Fault, FaultBook, FaultMode
 from .model import CatalogError
 from .render_common import store_tab_url
 from .routing import RequestCounter
+from .serving import Latency
 
 LISTEN_BACKLOG = 1024  # hundreds of simultaneous connects are queued, not refused
 
@@ -81,6 +83,8 @@ class SandboxServer:
         store_page_size: int = 24,
         search_page_size: int = 40,
         conversion_share: float = 0.3,
+        latency_ms: float = 0.0,
+        jitter_ms: float = 0.0,
     ) -> None:
         if evolve_every is not None and not evolve_every > 0:
             raise CatalogError(f"evolve_every must be a positive number of seconds, got {evolve_every!r}")
@@ -93,7 +97,8 @@ class SandboxServer:
         self.faults = FaultBook()
         self.requests = RequestCounter()
         self.network = AffiliateNetwork(seed=seed, conversion_share=conversion_share)
-        self.app = SandboxApp(self.catalog, self.faults, self.requests, self.network)
+        self.latency = Latency(latency_ms, jitter_ms, seed=seed)
+        self.app = SandboxApp(self.catalog, self.faults, self.requests, self.network, self.latency)
         self._httpd: _SandboxWSGIServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -198,6 +203,10 @@ class SandboxServer:
         without a kind, all but control-API calls."""
         return self.requests.count(kind)
 
+    def set_latency(self, latency_ms: float, jitter_ms: float = 0.0) -> None:
+        """Every marketplace answer waits ``latency_ms`` ± ``jitter_ms`` from now on."""
+        self.latency.set(latency_ms, jitter_ms)
+
     def path_count(self, path: str) -> int:
         """Requests for exactly this path."""
         return self.requests.path_count(path)
@@ -216,7 +225,8 @@ class SandboxServer:
 
 def run_sandbox(host: str, port: int, seed: int, stores: int, evolve_every: float | None, *,
                 postback_url: str | None = None, postback_secret: str | None = None,
-                push_every: float = 10.0, push_delay: float = 20.0, conversion_share: float = 0.3) -> None:
+                push_every: float = 10.0, push_delay: float = 20.0, conversion_share: float = 0.3,
+                latency_ms: float = 0.0, jitter_ms: float = 0.0) -> None:
     """Serve the sandbox in the foreground until Ctrl-C (what ``flask dhgate sandbox`` runs).
 
     With ``postback_url`` and ``postback_secret`` the affiliate network pushes its orders there
@@ -224,7 +234,7 @@ def run_sandbox(host: str, port: int, seed: int, stores: int, evolve_every: floa
     pusher: Pusher | None = None
     try:
         server = SandboxServer(host=host, port=port, seed=seed, stores=stores, evolve_every=evolve_every,
-                               conversion_share=conversion_share)
+                               conversion_share=conversion_share, latency_ms=latency_ms, jitter_ms=jitter_ms)
         server.start()
     except (SandboxStartError, CatalogError, ValueError) as exc:
         raise SystemExit(f"DHgate sandbox: {exc}") from None
@@ -233,7 +243,8 @@ def run_sandbox(host: str, port: int, seed: int, stores: int, evolve_every: floa
         print(f"affiliate network: {conversion_share:.0%} of clicks become orders, pushed to {postback_url}",
               flush=True)
     evolving = f", evolving every {evolve_every:g}s" if evolve_every else ""
-    print(f"DHgate sandbox marketplace on {server.base_url} (seed {seed}, {stores} stores{evolving}); "
+    slow = f", {latency_ms:g}±{jitter_ms:g} ms per page" if latency_ms or jitter_ms else ""
+    print(f"DHgate sandbox marketplace on {server.base_url} (seed {seed}, {stores} stores{evolving}{slow}); "
           f"Ctrl-C to stop", flush=True)
     try:
         while server.running:

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from .catalog import Catalog
 from .faults import Fault, FaultBook, FaultMode
+from .model import CatalogError
 from .render_failures import (
     render_access_denied,
     render_challenge,
@@ -29,6 +30,48 @@ from .render_failures import (
 from .routing import HTML
 
 PAGE_CACHE_LIMIT = 20_000
+
+
+class Latency:
+    """How long every marketplace answer waits before it is sent: ``fixed_ms`` ± up to
+    ``jitter_ms`` (uniform, never below zero), like a page coming over a WAN from DHgate.
+
+    The wait is a sleep in the request's own thread (the server is threaded), so a thousand
+    slow answers in flight hold no core: a benchmark measures the poller, not the sandbox.
+    """
+
+    def __init__(self, fixed_ms: float = 0.0, jitter_ms: float = 0.0, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self.fixed_ms = 0.0
+        self.jitter_ms = 0.0
+        self.set(fixed_ms, jitter_ms)
+
+    def set(self, fixed_ms: float, jitter_ms: float = 0.0) -> None:
+        """Change the latency while the server runs; negative or non-numeric values are refused."""
+        fixed, jitter = _milliseconds("latency_ms", fixed_ms), _milliseconds("jitter_ms", jitter_ms)
+        with self._lock:
+            self.fixed_ms, self.jitter_ms = fixed, jitter
+
+    def seconds(self) -> float:
+        """The wait for one answer."""
+        with self._lock:
+            jitter = self._rng.uniform(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0.0
+            return max(0.0, self.fixed_ms + jitter) / 1000.0
+
+    def to_dict(self) -> dict[str, float]:
+        with self._lock:
+            return {"latency_ms": self.fixed_ms, "jitter_ms": self.jitter_ms}
+
+
+def _milliseconds(name: str, value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise CatalogError(f"{name} must be a number of milliseconds, got {value!r}") from None
+    if not 0 <= number <= 600_000:
+        raise CatalogError(f"{name} must be between 0 and 600000 milliseconds, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -66,9 +109,10 @@ class PageCache:
 class PageServing:
     """Serves the catalog's pages through the cache, with the scope's fault applied."""
 
-    def __init__(self, catalog: Catalog, faults: FaultBook) -> None:
+    def __init__(self, catalog: Catalog, faults: FaultBook, latency: Latency | None = None) -> None:
         self.catalog = catalog
         self.faults = faults
+        self.latency = latency or Latency()
         self.cache = PageCache()
         self._garble_lock = threading.Lock()
         self._garble_rng = random.Random(catalog.seed)
@@ -84,7 +128,11 @@ class PageServing:
 
     def serve(self, request: Request, store_id: str | None, build: Callable[[], Page],
                truncate: Callable[[str, Fault], str]) -> Response:
-        """Apply the scope's fault (if any) around building the normal page."""
+        """Wait the configured latency, then apply the scope's fault (if any) around building
+        the normal page."""
+        delay = self.latency.seconds()
+        if delay > 0:
+            time.sleep(delay)
         fault = self.faults.take(store_id)
         if fault is not None and fault.mode is FaultMode.SLOW:
             time.sleep(float(fault.options["delay"]))

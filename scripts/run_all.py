@@ -1,4 +1,8 @@
-"""Run the whole product on one machine: web (gunicorn), RQ worker and scheduler.
+"""Run the whole product on one machine: web (gunicorn), RQ workers and scheduler.
+
+Two workers run: ``worker`` for every queue but polling (a forked process per job, isolated),
+and ``poller`` for the polling queue alone, running its batch jobs in-process (``--no-fork``):
+each batch polls many monitors side by side (``services.polling.batch``).
 
 This is what ``make run`` starts. It makes sure Redis is there (it starts the embedded one when
 ``REDIS_URL`` is unset) so all three processes share it, supervises the children, and on Ctrl-C
@@ -41,6 +45,7 @@ from services.embedded_redis import (  # noqa: E402
     socket_path_for,
     stop_embedded_redis,
 )
+from services.queue import QUEUES  # noqa: E402
 from services.supervisor_status import (  # noqa: E402
     WRITE_EVERY_SECONDS,
     ProcessStatus,
@@ -187,6 +192,8 @@ def demo_mail_environment(folder: Path, port: int) -> dict[str, str]:
         "MAIL_USERNAME": "", "MAIL_PASSWORD": "", "MAIL_DEFAULT_SENDER": "DHgate Monitor demo <demo@localhost>",
         "DEMO_MAIL_DIR": str(folder / "mail"), "NOTIFY_ALLOW_PRIVATE_HOSTS": "true",
     }
+POLL_QUEUE = "polling"  # services.polling.schedule.POLL_QUEUE (a test keeps them equal); not imported
+# from there, so the supervisor does not load the models
 
 
 def build_children(args: argparse.Namespace) -> list[Child]:
@@ -195,7 +202,12 @@ def build_children(args: argparse.Namespace) -> list[Child]:
         Child("web", [str(BIN / "gunicorn"), "wsgi:app", "--bind", f"{args.host}:{args.port}",
                       "--workers", str(args.web_workers), "--access-logfile", "-",
                       "--graceful-timeout", "10", "--timeout", "60"]),
-        Child("worker", [python, "worker.py"]),
+        Child("worker", [python, "worker.py", "--queues", ",".join(q for q in QUEUES if q != POLL_QUEUE)]),
+        # Polling gets a worker of its own that runs its batch jobs in-process: each batch polls
+        # dozens of monitors side by side in threads, and a fork per job would cost more than
+        # a short poll. It runs only our own polling code, whose claims are released and
+        # recovered whatever happens to the process (services.polling.recovery).
+        Child("poller", [python, "worker.py", "--queues", POLL_QUEUE, "--no-fork"]),
         Child("scheduler", [str(BIN / "flask"), "--app", "app:create_app", "scheduler", "run"]),
     ]
     if args.demo:

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from blueprints.dashboard import bp
 from services import overview
 from services.platform import dashboard_metrics
+from services.polling.budget import current_pressure
 from web.security import here_as_next
 
 
@@ -36,4 +37,5 @@ def platform_page() -> Response | str:
         return redirect(url_for("auth.login", next=here_as_next() or None))
     if not current_user.is_admin:
         abort(403)
-    return render_template("dashboard/platform.html", m=dashboard_metrics())
+    return render_template("dashboard/platform.html", m=dashboard_metrics(),
+                           polling=current_pressure(current_app.config))

@@ -31,6 +31,7 @@ are too large or redirect off the host count as neither.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import os
 import threading
 from collections.abc import Mapping
@@ -49,8 +50,9 @@ from tenacity.stop import stop_base
 from extensions import get_redis
 from services.dhgate.breaker import Admission, CircuitOpen, HostBreaker
 from services.dhgate.clock import SYSTEM_CLOCK, Clock, clock_of
+from services.dhgate.egress import Egress, build_egresses, new_client
 from services.dhgate.encoding import decode_page
-from services.dhgate.http_client import StatelessClient, tls_context
+from services.dhgate.http_client import tls_context
 from services.dhgate.parsers_common import detect_blocked
 from services.dhgate.ratelimit import HostRateLimiter, Reservation
 from services.dhgate.types import PageBlocked, PollOutcome
@@ -87,6 +89,7 @@ class FetchSettings:
     user_agent: str
     max_bytes: int
     key_prefix: str
+    proxies: tuple[str, ...]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FetchSettings:
@@ -106,6 +109,7 @@ class FetchSettings:
             user_agent=str(config["DHGATE_USER_AGENT"] or ""),
             max_bytes=int(config["DHGATE_MAX_PAGE_BYTES"]),
             key_prefix=str(config["REDIS_KEY_PREFIX"]),
+            proxies=tuple(str(proxy) for proxy in config.get("DHGATE_PROXIES") or ()),
         )
 
 
@@ -121,6 +125,7 @@ class FetchResult:
     attempts: int = 0
     waits: list[float] = field(default_factory=list)  # seconds slept before each retry
     elapsed_ms: int = 0
+    egress: str | None = None  # "direct", or the proxy (host:port) it went through
 
     @property
     def answered(self) -> bool:
@@ -155,39 +160,36 @@ class DHgateFetcher:
         if self.origin.scheme not in ("http", "https") or not self.origin.host:
             raise ForbiddenTarget(f"DHGATE_BASE_URL must be an http(s) URL, got {settings.base_url!r}")
         host_key = f"{self.origin.host}:{self.origin.port or ''}"
-        self.limiter = HostRateLimiter(
-            redis_client, f"{settings.key_prefix}dhgate:rate:{host_key}", settings.requests_per_second, settings.burst,
-            sleep=clock.sleep,
-        )
-        self.breaker = HostBreaker(
-            redis_client,
-            host_key,
-            namespace=f"{settings.key_prefix}dhgate:breaker:{host_key}",
-            fail_max=settings.breaker_failures,
-            reset_timeout=settings.breaker_reset,
-            trial_ttl=settings.connect_timeout + settings.read_timeout + 5,
-            clock=clock.time,
-        )
-        self.client = self._new_client()
+        try:
+            self.egresses = build_egresses(settings, redis_client, clock, host_key, self._headers())
+        except ValueError as exc:
+            raise ForbiddenTarget(str(exc)) from None
+        self._turn = itertools.count()
         self._backoff = wait_exponential_jitter(
             multiplier=settings.retry_wait, max=settings.retry_max_wait, jitter=settings.retry_wait
         )
         self._pid = os.getpid()
 
-    def _new_client(self) -> httpx.Client:
-        return StatelessClient(
-            headers=self._headers(),
-            verify=tls_context() if self.origin.scheme == "https" else False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30),
-        )
+    @property
+    def limiter(self) -> HostRateLimiter:
+        """The first egress's rate limiter (the only one without proxies)."""
+        return self.egresses[0].limiter
+
+    @property
+    def breaker(self) -> HostBreaker:
+        """The first egress's circuit breaker (the only one without proxies)."""
+        return self.egresses[0].breaker
+
+    @property
+    def client(self) -> httpx.Client:
+        return self.egresses[0].client
 
     def adopt(self) -> None:
-        """Make a fetcher inherited through ``fork`` this process's own: a new HTTP client (the
-        inherited one's sockets, if any, stay the parent's: they are dropped, never closed);
-        the rate limiter and breaker are kept (redis-py opens new connections after a fork)."""
-        self.client = self._new_client()
+        """Make a fetcher inherited through ``fork`` this process's own: new HTTP clients (the
+        inherited ones' sockets, if any, stay the parent's: they are dropped, never closed);
+        the rate limiters and breakers are kept (redis-py opens new connections after a fork)."""
+        for egress in self.egresses:
+            egress.client = new_client(self.settings, self._headers(), egress.proxy)
         self._pid = os.getpid()
 
     def _headers(self) -> dict[str, str]:
@@ -207,7 +209,8 @@ class DHgateFetcher:
         return headers
 
     def close(self) -> None:
-        self.client.close()
+        for egress in self.egresses:
+            egress.client.close()
 
     # ------------------------------------------------------------------ public
 
@@ -233,7 +236,7 @@ class DHgateFetcher:
         if deadline is None:
             deadline = started + self.settings.attempts * (self.settings.read_timeout + self.settings.retry_max_wait)
         try:
-            admission, first_slot = self._admit(deadline)
+            egress, admission, first_slot = self._admit(deadline)
         except CircuitOpen as exc:
             return FetchResult(PollOutcome.CIRCUIT_OPEN, url, error=str(exc))
         waits: list[float] = []
@@ -243,7 +246,7 @@ class DHgateFetcher:
             nonlocal tries, first_slot
             tries += 1
             reserved, first_slot = first_slot, None  # retries reserve slots of their own
-            return self._attempt(url, deadline, reserved)
+            return self._attempt(egress, url, deadline, reserved)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.attempts) | _stop_at_deadline(deadline, self.clock),
@@ -257,33 +260,49 @@ class DHgateFetcher:
         try:
             final: _Attempt = retrying(attempt)
         except BaseException:
-            self.breaker.release(admission)
+            egress.breaker.release(admission)
             raise
         result = self._result(url, final, tries, waits, started)
-        self._record(admission, result, final)
+        result.egress = egress.name
+        self._record(egress, admission, result, final)
         return result
 
-    def _admit(self, deadline: float) -> tuple[Admission, Reservation | None]:
-        """The breaker's permission and, when the circuit is closed, the first attempt's
-        rate-limit slot, in one Redis round trip; raises ``CircuitOpen``."""
+    def _admit(self, deadline: float) -> tuple[Egress, Admission, Reservation | None]:
+        """An egress whose circuit lets the fetch through, taken in turn (a blocked proxy is
+        skipped while it cools down), with its breaker's permission and, when its circuit is
+        closed, the first attempt's rate-limit slot, in one Redis round trip per egress tried;
+        raises ``CircuitOpen`` when every egress is open."""
+        first = next(self._turn) % len(self.egresses)
+        refused: CircuitOpen | None = None
+        for egress in self.egresses[first:] + self.egresses[:first]:
+            try:
+                admission, slot = self._admit_through(egress, deadline)
+            except CircuitOpen as exc:
+                refused = exc
+                continue
+            return egress, admission, slot
+        assert refused is not None
+        raise refused
+
+    def _admit_through(self, egress: Egress, deadline: float) -> tuple[Admission, Reservation | None]:
         remaining = deadline - self.clock.monotonic()
         if remaining <= 0:
-            return self.breaker.admit(), None  # the attempt gives up at once: reserve no slot
-        first_slot, raw_state, raw_failures = self.limiter.reserve_gated(
-            self.breaker.state_key, self.breaker.counter_key, pybreaker.STATE_CLOSED, max_wait=remaining,
+            return egress.breaker.admit(), None  # the attempt gives up at once: reserve no slot
+        first_slot, raw_state, raw_failures = egress.limiter.reserve_gated(
+            egress.breaker.state_key, egress.breaker.counter_key, pybreaker.STATE_CLOSED, max_wait=remaining,
         )
-        return self.breaker.admission(raw_state, raw_failures), first_slot
+        return egress.breaker.admission(raw_state, raw_failures), first_slot
 
     # ------------------------------------------------------------------ one attempt
 
-    def _attempt(self, url: str, deadline: float, reserved: Reservation | None = None) -> _Attempt:
+    def _attempt(self, egress: Egress, url: str, deadline: float, reserved: Reservation | None = None) -> _Attempt:
         remaining = deadline - self.clock.monotonic()
         if remaining <= 0:
             return _Attempt("budget", error="the poll's time budget ran out")
         if reserved is not None:
-            reservation = self.limiter.wait_for(reserved)
+            reservation = egress.limiter.wait_for(reserved)
         else:
-            reservation = self.limiter.acquire(max_wait=remaining)
+            reservation = egress.limiter.acquire(max_wait=remaining)
         if not reservation.granted:
             return _Attempt("budget", error="the poll's time budget ran out waiting for the DHgate rate limit")
         remaining = deadline - self.clock.monotonic()
@@ -293,7 +312,7 @@ class DHgateFetcher:
             min(self.settings.read_timeout, remaining), connect=min(self.settings.connect_timeout, remaining)
         )
         try:
-            return self._get(url, timeout)
+            return self._get(egress.client, url, timeout)
         except httpx.TimeoutException as exc:
             return _Attempt("timeout", error=f"timed out ({type(exc).__name__})")
         except (httpx.NetworkError, httpx.ProxyError) as exc:  # DNS, refused, reset: no answer
@@ -301,10 +320,10 @@ class DHgateFetcher:
         except httpx.RequestError as exc:  # protocol or content-decoding trouble
             return _Attempt("transport", error=f"request failed: {exc or type(exc).__name__}")
 
-    def _get(self, url: str, timeout: httpx.Timeout) -> _Attempt:
+    def _get(self, client: httpx.Client, url: str, timeout: httpx.Timeout) -> _Attempt:
         """GET with redirects followed by hand, only while they stay on the DHgate host."""
         for _ in range(MAX_REDIRECTS + 1):
-            with self.client.stream("GET", url, timeout=timeout) as response:
+            with client.stream("GET", url, timeout=timeout) as response:
                 if response.is_redirect:
                     target = urljoin(url, response.headers.get("location", ""))
                     if not self._same_origin(target):
@@ -359,14 +378,14 @@ class DHgateFetcher:
         text = final.text if outcome in (PollOutcome.OK, PollOutcome.GONE) else None
         return FetchResult(outcome, url, final.status_code, text, final.error, tries, waits, elapsed_ms)
 
-    def _record(self, admission: Admission, result: FetchResult, final: _Attempt) -> None:
+    def _record(self, egress: Egress, admission: Admission, result: FetchResult, final: _Attempt) -> None:
         if final.kind in ("budget", "refused", "too_large"):
-            self.breaker.release(admission)  # our own limits, not the host's health
+            egress.breaker.release(admission)  # our own limits, not the host's health
             return
         failed = result.outcome in (PollOutcome.BLOCKED, PollOutcome.TIMEOUT, PollOutcome.UNREACHABLE) or (
             result.outcome is PollOutcome.HTTP_ERROR and (result.status_code is None or result.status_code >= 500)
         )
-        self.breaker.record(admission, success=not failed)
+        egress.breaker.record(admission, success=not failed)
 
     def _same_origin(self, url: str) -> bool:
         try:

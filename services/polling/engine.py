@@ -44,7 +44,10 @@ from services.polling.snapshot import Snapshot, take_snapshot
 __all__ = [
     "MonitorNotFound",
     "PollSettings",
+    "PollStart",
     "poll_monitor",
+    "record_crash",
+    "record_poll",
     "record_snapshot",
     "take_monitor_snapshot",
     "took_fast_path",
@@ -92,22 +95,46 @@ def poll_monitor(monitor_id: int) -> PollRun:
     target = db.session.execute(select(Monitor.kind, Monitor.dhgate_id).where(Monitor.id == monitor_id)).first()
     if target is None:
         raise MonitorNotFound(monitor_id)
-    started_clock = time.monotonic()
-    started_at = datetime.now(UTC)
+    started = PollStart.now()
     kind, dhgate_id = target
     db.session.commit()  # end the read: no transaction stays open while pages are fetched
     try:
-        snapshot = take_monitor_snapshot(kind, dhgate_id, settings, deadline=started_clock + settings.budget_seconds)
+        snapshot = take_monitor_snapshot(kind, dhgate_id, settings, deadline=started.clock + settings.budget_seconds)
+    except Exception as exc:
+        _record_crash(monitor_id, started.at, exc, started.clock, settings)
+        raise
+    return record_poll(monitor_id, snapshot, started, settings)
+
+
+@dataclass(frozen=True)
+class PollStart:
+    """When a poll started, on the wall clock (its run's ``started_at``) and the monotonic one
+    (its duration and time budget)."""
+
+    at: datetime
+    clock: float
+
+    @classmethod
+    def now(cls) -> PollStart:
+        return cls(datetime.now(UTC), time.monotonic())
+
+
+def record_poll(monitor_id: int, snapshot: Snapshot, started: PollStart, settings: PollSettings) -> PollRun:
+    """Write what ``snapshot`` says about one monitor, its run and its next poll, in one
+    transaction, and return the run. Several monitors watching the same page are each recorded
+    from the same snapshot (``services.polling.batch``): each is diffed against its own state,
+    so each gets its own events."""
+    try:
         monitor = db.session.get(Monitor, monitor_id)
         if monitor is None:
             raise MonitorNotFound(monitor_id)  # deleted while its pages were being fetched
         # The run, the product changes and the schedule are written in one transaction. The
         # run joins the session only when its id is needed (events refer to it) or at the end:
         # an ordinary poll then writes it with a single INSERT.
-        run = PollRun(monitor_id=monitor_id, started_at=started_at)
+        run = PollRun(monitor_id=monitor_id, started_at=started.at)
         now = datetime.now(UTC)
         plan = record_snapshot(monitor, snapshot, run, now=now, settings=settings) if snapshot.succeeded else None
-        finish_poll(monitor, run, snapshot, plan, now=now, started_clock=started_clock, settings=settings)
+        finish_poll(monitor, run, snapshot, plan, now=now, started_clock=started.clock, settings=settings)
         db.session.commit()
         if plan is not None and plan.alert_ids:
             request_delivery(plan.alert_ids)  # after the commit: the job must find the rows
@@ -117,7 +144,7 @@ def poll_monitor(monitor_id: int) -> PollRun:
         raise
     except Exception as exc:
         db.session.rollback()
-        _record_crash(monitor_id, started_at, exc, started_clock, settings)
+        _record_crash(monitor_id, started.at, exc, started.clock, settings)
         raise
 
 
@@ -211,6 +238,12 @@ def _schedule_failure(monitor: Monitor, now: datetime, error: str | None, settin
     monitor.last_error = _clip(error)
     delay = backoff_seconds(monitor.consecutive_failures, monitor.poll_interval, settings.backoff_cap)
     monitor.next_poll_at = now + timedelta(seconds=delay)
+
+
+def record_crash(monitor_id: int, started: PollStart, exc: Exception, settings: PollSettings) -> None:
+    """Record a poll that failed on our side before anything was written (run ``error``,
+    monitor backed off, claim released)."""
+    _record_crash(monitor_id, started.at, exc, started.clock, settings)
 
 
 def _record_crash(

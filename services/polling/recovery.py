@@ -1,8 +1,9 @@
 """Claims whose poll will never come: found every tick and polled again at once.
 
 The database says what is due; Redis only carries the jobs. A monitor is claimed
-(``claimed_until`` in the future) while its ``poll_monitor-N`` job is on its way, and that job can
-vanish behind the claim's back:
+(``claimed_until`` in the future) while the job polling it is on its way (a ``poll_batch`` job,
+found through the link ``services.polling.batch`` writes, or its own ``poll_monitor-N``), and
+that job can vanish behind the claim's back:
 
 * its worker was killed mid-poll (``kill -9``, out of memory, a machine gone): the job stays
   ``started`` in RQ's work-in-progress registry, and, because ``enqueue`` skips an id that is
@@ -14,8 +15,10 @@ vanish behind the claim's back:
 ``RECOVERY_GRACE_SECONDS`` it looks at the job behind it: queued, scheduled or running on a live
 worker is fine; anything else is recovered — the claim's lease is renewed (a conditional update, so
 a poll that just finished and released it is left alone) and the poll is put on the queue with no
-start delay: the same job again when its worker died (removed from the work-in-progress registry
-first), a new one otherwise. A worker counts as dead when its heartbeat is older than
+start delay: the same job again when a ``poll_monitor`` job's worker died (removed from the
+work-in-progress registry first), a ``poll_monitor`` job of its own otherwise (a dead batch is
+taken out of the registry; its monitors already polled have released their claims and stay
+alone). A worker counts as dead when its heartbeat is older than
 ``WORKER_STALE_SECONDS`` or, on the same machine, as soon as its pid is gone
 (``services.worker_heartbeat``). Polls are idempotent (unique keys on products and events), so
 even a wrong verdict costs one extra fetch, never a duplicate event.
@@ -33,6 +36,7 @@ from sqlalchemy import select, update
 
 from extensions import db, get_redis
 from models import Monitor
+from services.polling.batch import forget_batches, job_ids_for
 from services.polling.schedule import POLL_JOB, POLL_QUEUE, poll_job_id
 from services.queue import enqueue
 from services.worker_heartbeat import list_workers
@@ -68,17 +72,24 @@ def recover_claims(now: datetime, *, lease_seconds: int, limit: int) -> list[Rec
         return []
     claimed = [monitor_id for monitor_id, _ in rows]
     connection = get_redis()
-    jobs = Job.fetch_many([poll_job_id(monitor_id) for monitor_id in claimed], connection=connection)
+    job_ids = job_ids_for(claimed)  # a batch job, or the monitor's own poll job
+    unique = list(dict.fromkeys(job_ids))
+    jobs = dict(zip(unique, Job.fetch_many(unique, connection=connection), strict=True))
     live = {worker.name for worker in list_workers(connection) if worker.alive}
     recovered: list[Recovered] = []
-    for (monitor_id, claimed_until), job in zip(rows, jobs, strict=True):
+    unregistered: set[str] = set()
+    for (monitor_id, claimed_until), job_id in zip(rows, job_ids, strict=True):
+        job = jobs[job_id]
         reason = _verdict(job, live)
         if reason is None or claimed_until is None or not _renew_claim(monitor_id, claimed_until, now, lease_seconds):
             continue
-        if reason == "abandoned":
-            assert job is not None
+        if reason == "abandoned" and job is not None and job.id == poll_job_id(monitor_id):
             _requeue_abandoned(job)
         else:
+            if reason == "abandoned" and job is not None and job.id not in unregistered:
+                _unregister_abandoned(job)  # a batch: its unfinished monitors are polled one by one
+                unregistered.add(job.id)
+            forget_batches([monitor_id])
             enqueue(POLL_JOB, job_id=poll_job_id(monitor_id), queue=POLL_QUEUE, monitor_id=monitor_id)
         recovered.append(Recovered(monitor_id, reason))
     if recovered:
@@ -110,6 +121,15 @@ def _renew_claim(monitor_id: int, seen: datetime, now: datetime, lease_seconds: 
     )
     db.session.commit()
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _unregister_abandoned(job: Job) -> None:
+    """Take a batch job whose worker died out of the work-in-progress registry and mark it
+    failed, so nothing takes it for running any more."""
+    queue = Queue(job.origin or POLL_QUEUE, connection=job.connection)
+    StartedJobRegistry(queue.name, connection=job.connection).remove_executions(job)
+    job.set_status(JobStatus.FAILED)
+    logger.warning("batch %s was abandoned by dead worker %s", job.id, job.worker_name)
 
 
 def _requeue_abandoned(job: Job) -> None:

@@ -22,6 +22,7 @@ from jobs import monitoring as monitoring_jobs
 from models import Monitor, MonitorProduct, PollRun, ProductEvent
 from sandbox import SandboxServer
 from services.embedded_redis import ensure_embedded_redis, is_running, socket_path_for, stop_embedded_redis
+from services.polling.batch import job_ids_for
 from services.polling.recovery import RECOVERY_GRACE_SECONDS, recover_claims
 from services.polling.schedule import due_monitor_ids, poll_job_id
 from services.queue import enqueue
@@ -126,22 +127,26 @@ def test_the_recover_polls_job_puts_lost_polls_back_between_minute_ticks(
 def test_a_claim_whose_job_ended_is_polled_again_and_waiting_ones_are_left_alone(
     papp: Flask, sandbox: SandboxServer, alice,  # noqa: ANN001
 ) -> None:
-    papp.config["POLL_SPREAD_SECONDS"] = 0
+    papp.config.update(POLL_SPREAD_SECONDS=0, POLL_JOB_SIZE=1)
     ended, waiting = _due(alice, sandbox, 2)
     assert monitoring_jobs.poll_due_monitors() == 2
-    Job.fetch(poll_job_id(ended), connection=get_redis()).set_status(JobStatus.FAILED)  # a horse killed under it
+    ended_job, waiting_job = job_ids_for([ended, waiting])
+    assert ended_job != waiting_job  # two batches: two stores, one per job
+    Job.fetch(ended_job, connection=get_redis()).set_status(JobStatus.FAILED)  # a horse killed under it
     recovered = recover_claims(_next_tick_time(), lease_seconds=LEASE, limit=100)
     assert [(r.monitor_id, r.reason) for r in recovered] == [(ended, "ended")]
+    assert job_ids_for([ended]) == [poll_job_id(ended)]  # now polled by a job of its own
     assert Job.fetch(poll_job_id(ended), connection=get_redis()).get_status() == JobStatus.QUEUED
-    assert Job.fetch(poll_job_id(waiting), connection=get_redis()).get_status() == JobStatus.QUEUED
+    assert Job.fetch(waiting_job, connection=get_redis()).get_status() == JobStatus.QUEUED
 
 
 # -- real processes: kill -9 of the worker ---------------------------------------------------
 
-def _worker(env: dict[str, str], log: Path, *queues: str) -> subprocess.Popen[bytes]:
+def _worker(env: dict[str, str], log: Path, *queues: str, no_fork: bool = False) -> subprocess.Popen[bytes]:
+    command = [str(BIN / "python"), "worker.py", "--queues", ",".join(queues)] + (["--no-fork"] if no_fork else [])
     with log.open("ab") as out:
-        return subprocess.Popen([str(BIN / "python"), "worker.py", "--queues", ",".join(queues)], cwd=PROJECT_ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -169,7 +174,8 @@ def test_kill_9_of_the_worker_during_a_poll_polls_it_again_without_duplicates(
     workers = [_worker(env, tmp_path / "worker.log", "polling")]
     try:
         wait_for(lambda: sandbox.request_count("store") >= 1, timeout=60, what="the poll to fetch its first page")
-        assert Job.fetch(poll_job_id(monitor_id), connection=get_redis()).get_status() == JobStatus.STARTED
+        (batch_job,) = job_ids_for([monitor_id])
+        assert Job.fetch(batch_job, connection=get_redis()).get_status() == JobStatus.STARTED
         _kill_group(workers[0])
         workers.append(_worker(env, tmp_path / "worker.log", "polling"))  # what the supervisor does
 
@@ -194,6 +200,47 @@ def test_kill_9_of_the_worker_during_a_poll_polls_it_again_without_duplicates(
     ).all()
     assert doubled == []
     assert db.session.get(Monitor, monitor_id).claimed_until is None
+
+
+def _polled(monitor_id: int) -> bool:
+    db.session.expire_all()
+    return db.session.get(Monitor, monitor_id).last_polled_at is not None
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_polling_worker_mid_batch_polls_only_the_unfinished_monitors_again(
+    papp: Flask, stores: Stores, sandbox: SandboxServer, alice, tmp_path: Path,  # noqa: ANN001
+) -> None:
+    """A batch of four in a non-forking worker (as ``make run`` polls): three finish, one hangs
+    on a slow page, the worker dies. The hung monitor is polled again; the three are not."""
+    papp.config.update(POLL_SPREAD_SECONDS=0, POLL_JOB_SIZE=10)
+    ids = _due(alice, sandbox, 4)
+    slow_store = sandbox.catalog.store_ids()[0]
+    hung = db.session.scalar(select(Monitor.id).where(Monitor.dhgate_id == slow_store))
+    sandbox.faults.fail_next(1, "slow", store=slow_store, delay=45)
+    assert monitoring_jobs.poll_due_monitors() == 4
+    (batch_job,) = set(job_ids_for(ids))  # one batch carries all four
+    env = _crash_env(stores, sandbox)
+    worker_args = ("polling",)
+    workers = [_worker(env, tmp_path / "worker.log", *worker_args, no_fork=True)]
+    try:
+        finished = [i for i in ids if i != hung]
+        wait_for(lambda: all(_polled(i) for i in finished), timeout=60, what="three polls to finish")
+        assert not _polled(hung)
+        assert Job.fetch(batch_job, connection=get_redis()).get_status() == JobStatus.STARTED
+        _kill_group(workers[0])
+        workers.append(_worker(env, tmp_path / "worker.log", *worker_args, no_fork=True))
+
+        recovered = recover_claims(_next_tick_time(), lease_seconds=LEASE, limit=100)
+        assert [(r.monitor_id, r.reason) for r in recovered] == [(hung, "abandoned")]
+        wait_for(lambda: _polled(hung), timeout=60, what="the hung monitor to be polled again", interval=0.2)
+    finally:
+        for worker in workers:
+            _kill_group(worker)
+    runs = db.session.execute(select(PollRun.monitor_id, PollRun.outcome)).all()
+    assert sorted(runs) == sorted((i, "ok") for i in ids)  # each polled once to the end
+    assert Job.fetch(batch_job, connection=get_redis()).get_status() == JobStatus.FAILED
+    assert db.session.scalar(select(func.count()).select_from(Monitor).where(Monitor.claimed_until.is_not(None))) == 0
 
 
 @pytest.mark.slow

@@ -129,3 +129,16 @@ def test_make_demo_prints_a_banner_and_leaves_the_real_data_alone(tmp_path: Path
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         stop_embedded_redis(instance / "demo")
+
+
+def test_polling_has_a_non_forking_worker_of_its_own() -> None:
+    """``make run`` polls in batch jobs inside one process; every other queue keeps a worker
+    that forks per job."""
+    from scripts.run_all import POLL_QUEUE, build_children, parse_args
+    from services.polling.schedule import POLL_QUEUE as SCHEDULED_QUEUE
+
+    assert POLL_QUEUE == SCHEDULED_QUEUE
+    children = {child.name: child.command for child in build_children(parse_args(["--port", "8123"]))}
+    assert children["poller"][-3:] == ["--queues", "polling", "--no-fork"]
+    other = children["worker"][children["worker"].index("--queues") + 1].split(",")
+    assert sorted(other) == ["default", "high", "maintenance"] and "--no-fork" not in children["worker"]

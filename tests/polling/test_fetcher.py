@@ -21,6 +21,7 @@ from sandbox import SandboxServer
 from services.dhgate.breaker import CircuitOpen, HostBreaker
 from services.dhgate.clock import set_clock
 from services.dhgate.fetcher import ForbiddenTarget, get_fetcher
+from services.dhgate.ratelimit import SEND_MARGIN
 from services.dhgate.types import PollOutcome
 from services.dhgate.urls import store_page_path
 from tests.clock import FakeClock
@@ -258,7 +259,9 @@ def test_fetches_wait_for_their_slot(papp: Flask, sandbox: SandboxServer, page: 
     assert sandbox.path_count(page) == 0 and clock.sleeps == []
     result = fetcher.fetch(page, deadline=clock.monotonic() + 30)
     assert result.outcome is PollOutcome.OK and sandbox.path_count(page) == 1
-    assert len(clock.sleeps) == 1 and 5.0 < clock.sleeps[0] <= 10.0  # it waited for the next slot
+    assert 5.0 < clock.sleeps[0] <= 10.0  # it waited for the next slot
+    # then the send gate held it the margin more after the request sent at the start
+    assert clock.sleeps[1:] == [pytest.approx(10.0 * SEND_MARGIN)]
 
 
 def test_a_fetch_from_a_healthy_host_asks_redis_once(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from rq import Queue
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
@@ -18,7 +19,7 @@ from extensions import db, get_redis
 from jobs import monitoring as monitoring_jobs
 from models import Monitor, MonitorProduct, PollRun
 from sandbox import SandboxServer
-from services.polling.schedule import POLL_JOB, POLL_QUEUE
+from services.polling.schedule import POLL_JOB, POLL_QUEUE, poll_job_id
 from services.queue import enqueue
 from tests.conftest import Stores, make_app
 from tests.factories import make_monitor
@@ -47,7 +48,7 @@ def test_due_monitors_are_claimed_once_under_two_concurrent_schedulers(
     make_monitor(alice, kind="store", dhgate_id="2", active=False)
     held = make_monitor(alice, kind="store", dhgate_id="3", claimed_until=datetime.now(UTC) + timedelta(minutes=5))
     # held by a poll that is on its way (a claim with no job behind it would be recovered)
-    enqueue(POLL_JOB, job_id=monitoring_jobs.poll_job_id(held.id), queue=POLL_QUEUE, delay_seconds=300,
+    enqueue(POLL_JOB, job_id=poll_job_id(held.id), queue=POLL_QUEUE, delay_seconds=300,
             monitor_id=held.id)
     schedulers = [make_app(stores, **FAST_POLLING, DHGATE_BASE_URL=sandbox.base_url, POLL_SPREAD_SECONDS=0)
                   for _ in range(2)]
@@ -72,23 +73,26 @@ def test_due_monitors_are_claimed_once_under_two_concurrent_schedulers(
         thread.join(60)
     assert not errors, errors
     assert sum(results) == 40
-    queued = Queue("polling", connection=get_redis()).job_ids
-    assert sorted(queued) == sorted(monitoring_jobs.poll_job_id(i) for i in due)
+    queued = Queue("polling", connection=get_redis()).jobs
+    assert {job.func_name for job in queued} == {"jobs.monitoring.poll_batch"}
+    assert sorted(i for job in queued for i in job.kwargs["monitor_ids"]) == sorted(due)  # each once
     claimed = db.session.scalars(select(Monitor.id).where(Monitor.claimed_until.is_not(None))).all()
     assert set(claimed) == due | {db.session.scalar(select(Monitor.id).where(Monitor.dhgate_id == "3"))}
     assert monitoring_jobs.poll_due_monitors() == 0  # a third tick finds nothing left to claim
 
 
 def test_polls_are_spread_over_the_minute(papp: Flask, sandbox: SandboxServer, alice) -> None:  # noqa: ANN001
-    papp.config["POLL_SPREAD_SECONDS"] = 55
+    papp.config.update(POLL_SPREAD_SECONDS=55, POLL_JOB_SIZE=2)
     ids = _due_monitors(alice, sandbox, 12)
     assert monitoring_jobs.poll_due_monitors() == 12
     registry = ScheduledJobRegistry("polling", connection=get_redis())
     scheduled = registry.get_job_ids()
     immediate = Queue("polling", connection=get_redis()).job_ids
-    assert sorted(scheduled + immediate) == sorted(monitoring_jobs.poll_job_id(i) for i in ids)
+    assert len(immediate) == 1 and len(scheduled) == 5  # six batches of two, the first at once
+    batches = [Job.fetch(job_id, connection=get_redis()).kwargs["monitor_ids"] for job_id in scheduled + immediate]
+    assert sorted(i for batch in batches for i in batch) == sorted(ids)
     times = {registry.get_scheduled_time(job_id) for job_id in scheduled}
-    assert len(times) > 3  # not all in the same second
+    assert len(times) == 5  # evenly apart, not all in the same second
 
 
 def test_poll_job_releases_the_claim(papp: Flask, store_monitor: Monitor) -> None:
