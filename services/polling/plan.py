@@ -225,8 +225,10 @@ def _plan_target(
 
 def plan_missing(
     plan: Plan, monitor: Monitor, links: dict[int, MonitorProduct], seen_ids: set[int], now: datetime, threshold: int,
+    product_of: Callable[[int], Any] | None = None,
 ) -> None:
-    """Count a complete poll against every known product it did not show."""
+    """Count a complete poll against every known product it did not show (``product_of`` finds
+    a product row by id; by default the ORM object)."""
     for product_id, link in links.items():
         if product_id in seen_ids or link.gone_at is not None:
             continue
@@ -237,7 +239,7 @@ def plan_missing(
             plan.events.append(PlannedEvent(product_id, "missing", key, old_value=link.reference_price,
                                             details={"currency": link.reference_currency, "polls": missing}))
             values.update(gone_at=now, change_seq=link.change_seq + 1)
-            product = db.session.get(Product, product_id)
+            product = product_of(product_id) if product_of is not None else db.session.get(Product, product_id)
             if product is not None:
                 plan.products[product_id] = product
                 if product.status == "listed":
