@@ -229,7 +229,7 @@ def plan_missing(
 ) -> None:
     """Count a complete poll against every known product it did not show (``product_of`` finds
     a product row by id; by default the ORM object)."""
-    for product_id, link in links.items():
+    for product_id, link in sorted(links.items()):  # by product id: the same event order on every database
         if product_id in seen_ids or link.gone_at is not None:
             continue
         missing = link.missing_polls + 1
