@@ -26,7 +26,6 @@ evolutions of a catalog. It still records a product monitor whose page is gone.
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import inspect
@@ -43,7 +42,9 @@ from services.polling.fastpath import (
     content_fingerprint,
     differs,
     monitor_rows,
+    product_row,
     product_rows,
+    rules_key,
 )
 from services.polling.notify import announce
 from services.polling.plan import Plan, plan_missing, plan_price_points, plan_seen, product_values
@@ -72,26 +73,26 @@ def record_cards(
     """Record a successful snapshot for ``monitor`` (not committed) and return its plan.
 
     ``snapshot`` is only read, so one snapshot may be recorded for several monitors."""
-    rules = alert_rules(monitor, missing_threshold)
+    rules = rules_key(alert_rules(monitor, missing_threshold))
     if snapshot.gone:
         plan = record_full_diff(monitor, snapshot, run, now=now, base_url=base_url,
                                 missing_threshold=missing_threshold)
         _unsee_links(plan, monitor, now)
-        _finish(monitor, run, rules, snapshot, now, fast=False)
+        _finish(monitor, run, content_fingerprint(rules, snapshot, []), now, fast=False)
         return plan
-    rows = monitor_rows(monitor)
+    rows = monitor_rows(monitor, now)
     plan = Plan(monitor.id, baseline=monitor.baseline_at is None)
     fresh = [parsed for parsed in snapshot.products if parsed.item_code not in rows.products]
     if fresh:
         _add_products(rows, fresh, now, base_url)
     terms = keyword_terms(monitor) if fresh and not plan.baseline else []
-    hashes = _plan_cards(plan, monitor, snapshot, rows, rules, terms, now)
-    plan_price_points(plan, snapshot.products, rows.products, now, latest=rows.latest_points)  # type: ignore[arg-type]
+    hashes, cards = _plan_cards(plan, monitor, snapshot, rows, rules, terms, now)
+    plan_price_points(plan, snapshot.products, rows.products, now, latest=rows.latest_points)
     by_id = rows.product_by_id()
     if snapshot.complete and not plan.baseline:
-        plan_missing(plan, monitor, rows.links, set(hashes), now, missing_threshold,  # type: ignore[arg-type]
+        plan_missing(plan, monitor, rows.links, set(hashes), now, missing_threshold,
                      product_of=by_id.get)
-    plan.products = by_id  # type: ignore[assignment]  # plain rows: what the alert's texts read
+    plan.products = by_id  # plain rows: what the alert texts read
     product_writes = _product_writes(plan, by_id, now)
     link_writes, unseen = _link_writes(plan, rows, hashes, monitor.last_success_at)
     fast = not (plan.events or plan.new_links or plan.price_points or link_writes or unseen
@@ -101,7 +102,7 @@ def record_cards(
         _write_events(plan, monitor, run, rows, now)
     if plan.baseline:
         monitor.baseline_at = now
-    _finish(monitor, run, rules, snapshot, now, fast=fast)
+    _finish(monitor, run, content_fingerprint(rules, snapshot, cards), now, fast=fast)
     return plan
 
 
@@ -113,31 +114,33 @@ def took_fast_path(run: PollRun) -> bool:
 # ---------------------------------------------------------------------------------- planning
 
 
-def _settled(link: SimpleNamespace, parsed: ParsedProduct, card: str) -> bool:
+def _settled(link: Any, parsed: ParsedProduct, card: str) -> bool:
     """Whether planning this card again would change nothing about its link (module docs)."""
     return (link.card_hash == card and link.present and link.missing_polls == 0
             and (link.gone_at is not None) == parsed.delisted)
 
 
 def _plan_cards(
-    plan: Plan, monitor: Monitor, snapshot: Snapshot, rows: MonitorRows, rules: tuple[object, ...],
-    terms: list[str], now: datetime,
-) -> dict[int, str | None]:
-    """Plan every card: settled ones only against their product row. Returns product id ->
-    the fingerprint to store on its link (None: the link's own is still right)."""
+    plan: Plan, monitor: Monitor, snapshot: Snapshot, rows: MonitorRows, rules: str, terms: list[str], now: datetime,
+) -> tuple[dict[int, str | None], list[str]]:
+    """Plan every card: settled ones only against their product row. Returns (product id ->
+    the fingerprint to store on its link (None: the link's own is still right), every card's
+    fingerprint)."""
     hashes: dict[int, str | None] = {}
+    cards: list[str] = []
     for parsed in snapshot.products:
         product = rows.products[parsed.item_code]
         link = rows.links.get(product.id)
         card = card_fingerprint(rules, parsed, parsed.currency or product.currency)
+        cards.append(card)
         if link is not None and _settled(link, parsed, card):
             plan.seen += 1
-            plan.product_updates[product.id] = product_values(product, parsed, now)  # type: ignore[arg-type]
+            plan.product_updates[product.id] = product_values(product, parsed, now)
             hashes[product.id] = None
             continue
-        plan_seen(plan, monitor, product, parsed, link, terms, now)  # type: ignore[arg-type]
+        plan_seen(plan, monitor, product, parsed, link, terms, now)
         hashes[product.id] = card
-    return hashes
+    return hashes, cards
 
 
 def _add_products(rows: MonitorRows, fresh: list[ParsedProduct], now: datetime, base_url: str) -> None:
@@ -151,8 +154,8 @@ def _add_products(rows: MonitorRows, fresh: list[ParsedProduct], now: datetime, 
     ids = {row["item_code"]: row["id"] for row in created}
     for row in new_rows:
         if row["item_code"] in ids:
-            rows.products[row["item_code"]] = SimpleNamespace(id=ids[row["item_code"]], **row)
-    existing, latest = product_rows([str(row["item_code"]) for row in new_rows if row["item_code"] not in ids])
+            rows.products[row["item_code"]] = product_row({**row, "id": ids[row["item_code"]]})
+    existing, latest = product_rows([str(row["item_code"]) for row in new_rows if row["item_code"] not in ids], now)
     rows.add_products(existing)
     rows.latest_points.update(latest)
 
@@ -163,7 +166,7 @@ _NEW_PRODUCT_COLUMNS = ("item_code", "url", "first_seen_at", "last_seen_at", "fi
 # ---------------------------------------------------------------------------------- writing
 
 
-def _product_writes(plan: Plan, by_id: dict[int, SimpleNamespace], now: datetime) -> dict[int, dict[str, Any]]:
+def _product_writes(plan: Plan, by_id: dict[int, Any], now: datetime) -> dict[int, dict[str, Any]]:
     """Product id -> its whole new state, for the rows whose stored values differ."""
     writes: dict[int, dict[str, Any]] = {}
     for product_id, values in plan.product_updates.items():
@@ -183,7 +186,10 @@ def _link_writes(
     moved: dict[int, dict[str, Any]] = {}
     unseen: dict[int, dict[str, Any]] = {}
     for product_id, link in rows.links.items():
-        values = plan.link_updates.get(link.id, {})
+        values = plan.link_updates.get(link.id)
+        if values is None and link.present and hashes.get(product_id, "") is None:
+            continue  # a settled card: nothing about its link can have moved
+        values = values or {}
         state = {name: getattr(link, name) for name in LINK_STATE}
         state.update((name, value) for name, value in values.items() if name in state)
         seen = product_id in hashes
@@ -243,9 +249,8 @@ def _unsee_links(plan: Plan, monitor: Monitor, now: datetime) -> None:
             link.last_seen_at = monitor.last_success_at or link.last_seen_at
 
 
-def _finish(monitor: Monitor, run: PollRun, rules: tuple[object, ...], snapshot: Snapshot, now: datetime,
-            *, fast: bool) -> None:
-    monitor.content_hash = content_fingerprint(rules, snapshot)
+def _finish(monitor: Monitor, run: PollRun, fingerprint: str, now: datetime, *, fast: bool) -> None:
+    monitor.content_hash = fingerprint
     monitor.last_success_at = now
     inspect(run).info["fast_path"] = fast
 

@@ -10,9 +10,9 @@ reviews) move all the time on real top-selling pages. So a card has two parts:
 * everything else, compared directly with the shared product row; the cosmetic counters among
   them (``COSMETIC_FIELDS``) never make a poll "changed".
 
-``Monitor.content_hash`` is the fingerprint of a whole poll (every card's event and listing
-fields, the coverage and the rules, no cosmetic field): equal hashes mean the listing showed
-the same products the same way.
+``Monitor.content_hash`` is the fingerprint of a whole poll (its coverage, the rules and every
+card's fingerprint): equal hashes mean the listing showed the same products with the same
+prices, stock and availability.
 
 ``monitor_rows`` reads everything the per-card path compares with in ONE statement, as plain
 rows (no ORM objects): the monitor's links, their products, each product's latest price point
@@ -22,25 +22,24 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import namedtuple
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
 
 from extensions import db
 from models import Monitor, MonitorProduct, NotificationChannel, PricePoint, Product, User
+from models.base import UTCDateTime
 from services.dhgate.types import ParsedProduct
-from services.polling.plan import as_utc, cents
+from services.polling.plan import PRICE_POINT_EVERY, cents
 from services.polling.snapshot import Snapshot
 
 FINGERPRINT_VERSION = "2"  # bump when a fingerprint's contents change: old hashes then never match
 # Counters that move on busy listings without anything a member is told about.
 COSMETIC_FIELDS = frozenset({"sold", "rating", "rating_count", "feedback_percent"})
-# Every other parsed field, so a field added later is covered without a change here.
-_LISTING_FIELDS = tuple(item.name for item in fields(ParsedProduct) if item.name not in COSMETIC_FIELDS)
 # Columns no comparison reads (``last_seen_at`` is written only when a link stops being seen; a
 # product's URL and first sighting are set once, when its row is created). Reading fewer
 # columns matters: converting dates and decimals is most of the cost of the read.
@@ -54,22 +53,24 @@ def alert_rules(monitor: Monitor, missing_threshold: int) -> tuple[object, ...]:
             str(monitor.target_price), bool(monitor.stock_alerts), missing_threshold)
 
 
-def card_fingerprint(rules: tuple[object, ...], parsed: ParsedProduct, currency: str | None) -> str:
+def card_fingerprint(rules: str, parsed: ParsedProduct, currency: str | None) -> str:
     """What a link's state is planned from: the card's price, stock and availability, the
-    currency it is read in (the product's when the card shows none) and the alert rules."""
-    return hashlib.blake2b(
-        repr((FINGERPRINT_VERSION, rules, cents(parsed.price_min), currency, parsed.in_stock,
-              parsed.delisted)).encode(), digest_size=16).hexdigest()
+    currency it is read in (the product's when the card shows none) and the alert rules
+    (``rules_key``)."""
+    text = f"{rules}|{cents(parsed.price_min)}|{currency}|{parsed.in_stock}|{parsed.delisted}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def content_fingerprint(rules: tuple[object, ...], snapshot: Snapshot) -> str:
-    """sha256 over a poll's listing without its cosmetic counters (see module docs)."""
-    digest = hashlib.sha256()
-    digest.update(repr((FINGERPRINT_VERSION, snapshot.kind, snapshot.outcome.value, snapshot.complete,
-                        snapshot.gone, rules)).encode())
-    for product in sorted(snapshot.products, key=lambda item: item.item_code):
-        digest.update(b"\n")
-        digest.update(repr(tuple(getattr(product, name) for name in _LISTING_FIELDS)).encode())
+def rules_key(rules: tuple[object, ...]) -> str:
+    """The alert rules as the text every card fingerprint of a poll starts with."""
+    return repr((FINGERPRINT_VERSION, rules))
+
+
+def content_fingerprint(rules: str, snapshot: Snapshot, cards: list[str]) -> str:
+    """sha256 over a whole poll: its coverage, the alert rules and every card's fingerprint."""
+    digest = hashlib.sha256(repr((snapshot.kind, snapshot.outcome.value, snapshot.complete, snapshot.gone,
+                                  rules)).encode())
+    digest.update("\n".join(sorted(cards)).encode())
     return digest.hexdigest()
 
 
@@ -77,31 +78,33 @@ def content_fingerprint(rules: tuple[object, ...], snapshot: Snapshot) -> str:
 class MonitorRows:
     """A monitor's stored state as plain rows with the models' attribute names."""
 
-    links: dict[int, SimpleNamespace] = field(default_factory=dict)  # by product id
-    products: dict[str, SimpleNamespace] = field(default_factory=dict)  # by item code
+    links: dict[int, Any] = field(default_factory=dict)  # by product id
+    products: dict[str, Any] = field(default_factory=dict)  # by item code
     latest_points: dict[int, datetime] = field(default_factory=dict)  # product id -> latest point
     owner_locale: str | None = None
     owner_channels: int | None = None  # active channels; None: not read (the monitor had no link)
 
-    def add_products(self, rows: Iterable[SimpleNamespace]) -> None:
+    def add_products(self, rows: Iterable[Any]) -> None:
         for row in rows:
             self.products[row.item_code] = row
 
-    def product_by_id(self) -> dict[int, SimpleNamespace]:
+    def product_by_id(self) -> dict[int, Any]:
         return {row.id: row for row in self.products.values()}
 
 
 @dataclass(frozen=True)
 class _RowsQuery:
     statement: Select[Any]
-    link_names: tuple[str, ...]
-    product_names: tuple[str, ...]
+    link_row: Any  # namedtuple classes: building one from a slice of a row costs next to nothing
+    product_row: Any
 
 
-def _latest_point() -> Any:
+def _point_is_recent() -> Any:
+    """Whether the product's latest price point is younger than ``point_cutoff``: a boolean is
+    all a poll needs (is the daily point due?), and far cheaper to read than a timestamp."""
     points, products = PricePoint.__table__, Product.__table__
-    return (select(func.max(points.c.recorded_at)).where(points.c.product_id == products.c.id)
-            .scalar_subquery().label("latest_point"))
+    latest = select(func.max(points.c.recorded_at)).where(points.c.product_id == products.c.id).scalar_subquery()
+    return (latest > bindparam("point_cutoff", type_=UTCDateTime())).label("point_recent")
 
 
 def _product_columns() -> list[Any]:
@@ -121,50 +124,65 @@ def _rows_query() -> _RowsQuery:
                 .scalar_subquery().label("owner_channels"))
     statement = (
         select(*(column.label(f"l_{column.name}") for column in link_columns),
-               *(column.label(f"p_{column.name}") for column in product_columns), _latest_point(), locale, channels)
+               *(column.label(f"p_{column.name}") for column in product_columns), _point_is_recent(), locale, channels)
         .join_from(link_table, product_table, link_table.c.product_id == product_table.c.id)
         .where(link_table.c.monitor_id == bindparam("monitor_id"))
     )
-    return _RowsQuery(statement, tuple(c.name for c in link_columns), tuple(c.name for c in product_columns))
+    return _RowsQuery(statement, namedtuple("LinkRow", [c.name for c in link_columns]),
+                      _product_row_class())
 
 
 @functools.cache
-def _products_query() -> tuple[Select[Any], tuple[str, ...]]:
-    columns = _product_columns()
-    statement = (select(*columns, _latest_point())
-                 .where(Product.__table__.c.item_code.in_(bindparam("codes", expanding=True))))
-    return statement, tuple(column.name for column in columns)
+def _product_row_class() -> Any:
+    return namedtuple("ProductRow", [c.name for c in _product_columns()])
 
 
-def monitor_rows(monitor: Monitor) -> MonitorRows:
-    """The monitor's links, their products, latest price points and owner, in ONE statement."""
+@functools.cache
+def _products_query() -> Select[Any]:
+    return (select(*_product_columns(), _point_is_recent())
+            .where(Product.__table__.c.item_code.in_(bindparam("codes", expanding=True))))
+
+
+def product_row(values: dict[str, Any]) -> Any:
+    """A product row (as the read gives it) from the values of a row just inserted."""
+    row_class = _product_row_class()
+    return row_class(*(values.get(name) for name in row_class._fields))
+
+
+def monitor_rows(monitor: Monitor, now: datetime) -> MonitorRows:
+    """The monitor's links, their products, whether their daily price point is done and the
+    owner, in ONE statement. ``latest_points`` holds ``now`` for products whose latest price
+    point is less than a day old (the only question ``plan_price_points`` asks of it)."""
     query = _rows_query()
     rows = MonitorRows()
-    split = len(query.link_names)
-    end = split + len(query.product_names)
-    for row in db.session.execute(query.statement, {"monitor_id": monitor.id, "user_id": monitor.user_id}):
-        link = SimpleNamespace(**dict(zip(query.link_names, row[:split], strict=True)))
-        product = SimpleNamespace(**dict(zip(query.product_names, row[split:end], strict=True)))
+    make_link, make_product = query.link_row._make, query.product_row._make
+    split = len(query.link_row._fields)
+    end = split + len(query.product_row._fields)
+    parameters = {"monitor_id": monitor.id, "user_id": monitor.user_id, "point_cutoff": now - PRICE_POINT_EVERY}
+    for row in db.session.execute(query.statement, parameters):
+        link = make_link(row[:split])
+        product = make_product(row[split:end])
         rows.links[link.product_id] = link
         rows.products[product.item_code] = product
-        if row[end] is not None:
-            rows.latest_points[product.id] = as_utc(row[end])
+        if row[end]:
+            rows.latest_points[product.id] = now
         rows.owner_locale, rows.owner_channels = row[end + 1], int(row[end + 2] or 0)
     return rows
 
 
-def product_rows(codes: list[str]) -> tuple[list[SimpleNamespace], dict[int, datetime]]:
-    """Product rows (and their latest price point times) for item codes, in one statement."""
+def product_rows(codes: list[str], now: datetime) -> tuple[list[Any], dict[int, datetime]]:
+    """Product rows for item codes (and ``now`` for those whose daily price point is done), in
+    one statement."""
     if not codes:
         return [], {}
-    statement, names = _products_query()
-    found: list[SimpleNamespace] = []
+    make_product = _product_row_class()._make
+    found: list[Any] = []
     latest: dict[int, datetime] = {}
-    for row in db.session.execute(statement, {"codes": codes}):
-        product = SimpleNamespace(**dict(zip(names, row[:-1], strict=True)))
+    for row in db.session.execute(_products_query(), {"codes": codes, "point_cutoff": now - PRICE_POINT_EVERY}):
+        product = make_product(row[:-1])
         found.append(product)
-        if row[-1] is not None:
-            latest[product.id] = as_utc(row[-1])
+        if row[-1]:
+            latest[product.id] = now
     return found, latest
 
 

@@ -32,10 +32,6 @@ PRICE_POINT_EVERY = timedelta(days=1)
 CHANGE_KINDS = frozenset({
     "price_drop", "price_rise", "target_price", "back_in_stock", "out_of_stock", "delisted", "missing",
 })
-_PRODUCT_FIELDS = (
-    "url", "image_url", "store_id", "price_min", "price_max", "original_price_min", "currency", "unit",
-    "min_order", "sold", "rating", "rating_count", "in_stock",
-)
 FIELD_LIMITS = {"title": 500, "url": 2000, "image_url": 2000, "store_id": 32, "currency": 3, "unit": 32}
 
 
@@ -291,31 +287,33 @@ def latest_price_points(product_ids: list[int]) -> dict[int, datetime]:
 
 
 def product_values(product: Product, parsed: ParsedProduct, now: datetime) -> dict[str, Any]:
-    """New values of the shared product row: what the page shows, never erasing what it hides."""
+    """New values of the shared product row: what the page shows, never erasing what it hides.
+    (The canonical URL is set when the row is created.) Every poll runs this for every card,
+    hence the plain code."""
     values: dict[str, Any] = {"last_seen_at": now, "status": "delisted" if parsed.delisted else "listed"}
     if parsed.title:
         values["title"] = parsed.title[: FIELD_LIMITS["title"]]
-    shown = {
-        "url": parsed.url, "image_url": parsed.image_url, "store_id": parsed.store_id,
-        "price_min": cents(parsed.price_min), "price_max": cents(parsed.price_max),
-        "original_price_min": cents(parsed.original_price_min), "currency": parsed.currency,
-        "unit": parsed.unit, "min_order": parsed.min_order, "sold": parsed.sold,
-        "rating": rating_value(parsed.rating), "rating_count": parsed.rating_count, "in_stock": parsed.in_stock,
-    }
-    for name in _PRODUCT_FIELDS:
-        value = shown[name]
+    shown = (
+        ("image_url", parsed.image_url), ("store_id", parsed.store_id), ("price_min", cents(parsed.price_min)),
+        ("price_max", cents(parsed.price_max)), ("original_price_min", cents(parsed.original_price_min)),
+        ("currency", parsed.currency), ("unit", parsed.unit), ("min_order", parsed.min_order), ("sold", parsed.sold),
+        ("rating", rating_value(parsed.rating)), ("rating_count", parsed.rating_count), ("in_stock", parsed.in_stock),
+    )
+    for name, value in shown:
         if value is None:
             continue
         if name in FIELD_LIMITS and isinstance(value, str):
             value = value[: FIELD_LIMITS[name]]
         values[name] = value
-    values.pop("url", None)  # the canonical URL is set when the row is created
     return values
 
 
 def cents(value: Decimal | None) -> Decimal | None:
     """An amount rounded to whole cents, as stored."""
-    return None if value is None else Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    if value is None:
+        return None
+    amount = value if type(value) is Decimal else Decimal(value)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def rating_value(value: Decimal | None) -> Decimal | None:
