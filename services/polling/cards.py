@@ -47,7 +47,7 @@ from services.polling.fastpath import (
     rules_key,
 )
 from services.polling.notify import announce
-from services.polling.plan import Plan, plan_missing, plan_price_points, plan_seen, product_values
+from services.polling.plan import Plan, plan_missing, plan_price_points, plan_seen, price_point, product_values
 from services.polling.snapshot import Snapshot
 from services.polling.sql import insert_if_absent, insert_returning_rows, update_rows
 
@@ -87,7 +87,6 @@ def record_cards(
         _add_products(rows, fresh, now, base_url)
     terms = keyword_terms(monitor) if fresh and not plan.baseline else []
     hashes, cards = _plan_cards(plan, monitor, snapshot, rows, rules, terms, now)
-    plan_price_points(plan, snapshot.products, rows.products, now, latest=rows.latest_points)
     by_id = rows.product_by_id()
     if snapshot.complete and not plan.baseline:
         plan_missing(plan, monitor, rows.links, set(hashes), now, missing_threshold,
@@ -123,23 +122,35 @@ def _settled(link: Any, parsed: ParsedProduct, card: str) -> bool:
 def _plan_cards(
     plan: Plan, monitor: Monitor, snapshot: Snapshot, rows: MonitorRows, rules: str, terms: list[str], now: datetime,
 ) -> tuple[dict[int, str | None], list[str]]:
-    """Plan every card: settled ones only against their product row. Returns (product id ->
-    the fingerprint to store on its link (None: the link's own is still right), every card's
+    """Plan every card; a settled card only against its product row, and a quiet one (settled,
+    its product row as the card shows it) only for its daily price point. Returns (product id
+    -> the fingerprint to store on its link (None: the link's own is still right), every card's
     fingerprint)."""
     hashes: dict[int, str | None] = {}
     cards: list[str] = []
+    busy: list[ParsedProduct] = []  # cards whose price point needs the full comparison
     for parsed in snapshot.products:
         product = rows.products[parsed.item_code]
         link = rows.links.get(product.id)
-        card = card_fingerprint(rules, parsed, parsed.currency or product.currency)
+        values = product_values(product, parsed, now)
+        card = card_fingerprint(rules, values.get("price_min"), parsed.currency or product.currency, parsed)
         cards.append(card)
         if link is not None and _settled(link, parsed, card):
             plan.seen += 1
-            plan.product_updates[product.id] = product_values(product, parsed, now)
             hashes[product.id] = None
+            if differs(values, product):
+                plan.product_updates[product.id] = values
+                busy.append(parsed)
+                continue
+            point = price_point(parsed, product, now, rows.latest_points, values.get("price_min"),
+                                values.get("price_max"))
+            if point is not None:
+                plan.price_points.append(point)
             continue
         plan_seen(plan, monitor, product, parsed, link, terms, now)
         hashes[product.id] = card
+        busy.append(parsed)
+    plan_price_points(plan, busy, rows.products, now, latest=rows.latest_points)
     return hashes, cards
 
 

@@ -26,6 +26,7 @@ from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
@@ -34,7 +35,7 @@ from extensions import db
 from models import Monitor, MonitorProduct, NotificationChannel, PricePoint, Product, User
 from models.base import UTCDateTime
 from services.dhgate.types import ParsedProduct
-from services.polling.plan import PRICE_POINT_EVERY, cents
+from services.polling.plan import PRICE_POINT_EVERY
 from services.polling.snapshot import Snapshot
 
 FINGERPRINT_VERSION = "2"  # bump when a fingerprint's contents change: old hashes then never match
@@ -53,11 +54,11 @@ def alert_rules(monitor: Monitor, missing_threshold: int) -> tuple[object, ...]:
             str(monitor.target_price), bool(monitor.stock_alerts), missing_threshold)
 
 
-def card_fingerprint(rules: str, parsed: ParsedProduct, currency: str | None) -> str:
-    """What a link's state is planned from: the card's price, stock and availability, the
-    currency it is read in (the product's when the card shows none) and the alert rules
-    (``rules_key``)."""
-    text = f"{rules}|{cents(parsed.price_min)}|{currency}|{parsed.in_stock}|{parsed.delisted}"
+def card_fingerprint(rules: str, price: Decimal | None, currency: str | None, parsed: ParsedProduct) -> str:
+    """What a link's state is planned from: the card's price (in cents), stock and
+    availability, the currency it is read in (the product's when the card shows none) and the
+    alert rules (``rules_key``)."""
+    text = f"{rules}|{price}|{currency}|{parsed.in_stock}|{parsed.delisted}"
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -159,7 +160,7 @@ def monitor_rows(monitor: Monitor, now: datetime) -> MonitorRows:
     split = len(query.link_row._fields)
     end = split + len(query.product_row._fields)
     parameters = {"monitor_id": monitor.id, "user_id": monitor.user_id, "point_cutoff": now - PRICE_POINT_EVERY}
-    for row in db.session.execute(query.statement, parameters):
+    for row in db.session.connection().execute(query.statement, parameters):
         link = make_link(row[:split])
         product = make_product(row[split:end])
         rows.links[link.product_id] = link
@@ -178,7 +179,7 @@ def product_rows(codes: list[str], now: datetime) -> tuple[list[Any], dict[int, 
     make_product = _product_row_class()._make
     found: list[Any] = []
     latest: dict[int, datetime] = {}
-    for row in db.session.execute(_products_query(), {"codes": codes, "point_cutoff": now - PRICE_POINT_EVERY}):
+    for row in db.session.connection().execute(_products_query(), {"codes": codes, "point_cutoff": now - PRICE_POINT_EVERY}):
         product = make_product(row[:-1])
         found.append(product)
         if row[-1]:

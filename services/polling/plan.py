@@ -254,24 +254,32 @@ def plan_price_points(
     if latest is None:
         latest = latest_price_points([by_code[item.item_code].id for item in parsed])
     for item in parsed:
-        product = by_code[item.item_code]
-        new_min = cents(item.price_min)
-        new_max = cents(item.price_max)
-        changed = (
-            (new_min is not None and new_min != product.price_min)
-            or (new_max is not None and new_max != product.price_max)
-            or (item.in_stock is not None and item.in_stock != product.in_stock)
-        )
-        last = latest.get(product.id)
-        if changed or last is None or now - last >= PRICE_POINT_EVERY:
-            plan.price_points.append({
-                "product_id": product.id,
-                "price_min": new_min if new_min is not None else product.price_min,
-                "price_max": new_max if new_max is not None else product.price_max,
-                "currency": item.currency or product.currency,
-                "in_stock": item.in_stock if item.in_stock is not None else product.in_stock,
-                "recorded_at": now,
-            })
+        point = price_point(item, by_code[item.item_code], now, latest, cents(item.price_min), cents(item.price_max))
+        if point is not None:
+            plan.price_points.append(point)
+
+
+def price_point(
+    item: ParsedProduct, product: Product, now: datetime, latest: dict[int, datetime],
+    new_min: Decimal | None, new_max: Decimal | None,
+) -> dict[str, Any] | None:
+    """The price point one card calls for (``new_min``/``new_max``: its prices in cents), or None."""
+    changed = (
+        (new_min is not None and new_min != product.price_min)
+        or (new_max is not None and new_max != product.price_max)
+        or (item.in_stock is not None and item.in_stock != product.in_stock)
+    )
+    last = latest.get(product.id)
+    if not (changed or last is None or now - last >= PRICE_POINT_EVERY):
+        return None
+    return {
+        "product_id": product.id,
+        "price_min": new_min if new_min is not None else product.price_min,
+        "price_max": new_max if new_max is not None else product.price_max,
+        "currency": item.currency or product.currency,
+        "in_stock": item.in_stock if item.in_stock is not None else product.in_stock,
+        "recorded_at": now,
+    }
 
 
 def latest_price_points(product_ids: list[int]) -> dict[int, datetime]:
