@@ -33,7 +33,7 @@ from sqlalchemy import inspect
 from extensions import db
 from models import Monitor, MonitorProduct, PollRun, PricePoint, Product, ProductEvent
 from services.dhgate.types import ParsedProduct
-from services.polling.changes import keyword_terms, new_product_row, record_full_diff
+from services.polling.changes import keyword_terms, new_product_row, normalized_terms, record_full_diff
 from services.polling.fastpath import (
     COSMETIC_FIELDS,
     MonitorRows,
@@ -85,7 +85,9 @@ def record_cards(
     fresh = [parsed for parsed in snapshot.products if parsed.item_code not in rows.products]
     if fresh:
         _add_products(rows, fresh, now, base_url)
-    terms = keyword_terms(monitor) if fresh and not plan.baseline else []
+    terms: list[str] = []
+    if fresh and not plan.baseline:
+        terms = keyword_terms(monitor) if rows.owner_terms is None else normalized_terms(rows.owner_terms)
     hashes, cards = _plan_cards(plan, monitor, snapshot, rows, rules, terms, now)
     by_id = rows.product_by_id()
     if snapshot.complete and not plan.baseline:

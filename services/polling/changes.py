@@ -34,6 +34,7 @@ Rules (see the monitoring docs for the reasoning):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -112,8 +113,12 @@ def keyword_terms(monitor: Monitor) -> list[str]:
         Keyword.active.is_(True),
         or_(Keyword.monitor_id.is_(None), Keyword.monitor_id == monitor.id),
     )
-    terms = {" ".join(term.split()).casefold() for term in db.session.scalars(query) if term and term.strip()}
-    return sorted(terms)
+    return normalized_terms(db.session.scalars(query))
+
+
+def normalized_terms(terms: Iterable[str | None]) -> list[str]:
+    """Keyword terms as titles are matched against: case-folded, whitespace-normalised, unique."""
+    return sorted({" ".join(term.split()).casefold() for term in terms if term and term.strip()})
 
 
 def _plan_product_gone(plan: Plan, monitor: Monitor, links: dict[int, MonitorProduct], now: datetime) -> None:

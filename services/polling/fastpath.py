@@ -15,8 +15,9 @@ card's fingerprint): equal hashes mean the listing showed the same products with
 prices, stock and availability.
 
 ``monitor_rows`` reads everything the per-card path compares with in ONE statement, as plain
-rows (no ORM objects): the monitor's links, their products, each product's latest price point
-time and the owner's language and active channel count (for the alert, if any).
+rows (no ORM objects): the monitor's links, their products, whether each product's daily price
+point is done, and the owner's language, active channel count and keywords (for new cards and
+the alert, if any).
 """
 from __future__ import annotations
 
@@ -29,15 +30,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, or_, select
 
 from extensions import db
-from models import Monitor, MonitorProduct, NotificationChannel, PricePoint, Product, User
+from models import Keyword, Monitor, MonitorProduct, NotificationChannel, PricePoint, Product, User
 from models.base import UTCDateTime
 from services.dhgate.types import ParsedProduct
 from services.polling.plan import PRICE_POINT_EVERY
 from services.polling.snapshot import Snapshot
 
+TERM_SEPARATOR = "\x1f"  # joins the owner's keywords in the read (no term contains it)
 FINGERPRINT_VERSION = "2"  # bump when a fingerprint's contents change: old hashes then never match
 # Counters that move on busy listings without anything a member is told about.
 COSMETIC_FIELDS = frozenset({"sold", "rating", "rating_count", "feedback_percent"})
@@ -84,6 +86,7 @@ class MonitorRows:
     latest_points: dict[int, datetime] = field(default_factory=dict)  # product id -> latest point
     owner_locale: str | None = None
     owner_channels: int | None = None  # active channels; None: not read (the monitor had no link)
+    owner_terms: list[str] | None = None  # the owner's active keywords for this monitor, as stored
 
     def add_products(self, rows: Iterable[Any]) -> None:
         for row in rows:
@@ -123,11 +126,17 @@ def _rows_query() -> _RowsQuery:
     channels = (select(func.count()).select_from(NotificationChannel)
                 .where(NotificationChannel.user_id == owner, NotificationChannel.paused_reason.is_(None))
                 .scalar_subquery().label("owner_channels"))
+    monitor: Any = bindparam("monitor_id")
+    terms = (select(func.aggregate_strings(Keyword.term, TERM_SEPARATOR))
+             .where(Keyword.user_id == owner, Keyword.active.is_(True),
+                    or_(Keyword.monitor_id.is_(None), Keyword.monitor_id == monitor))
+             .scalar_subquery().label("owner_terms"))
     statement = (
         select(*(column.label(f"l_{column.name}") for column in link_columns),
-               *(column.label(f"p_{column.name}") for column in product_columns), _point_is_recent(), locale, channels)
+               *(column.label(f"p_{column.name}") for column in product_columns), _point_is_recent(), locale, channels,
+               terms)
         .join_from(link_table, product_table, link_table.c.product_id == product_table.c.id)
-        .where(link_table.c.monitor_id == bindparam("monitor_id"))
+        .where(link_table.c.monitor_id == monitor)
     )
     return _RowsQuery(statement, namedtuple("LinkRow", [c.name for c in link_columns]),
                       _product_row_class())
@@ -168,6 +177,7 @@ def monitor_rows(monitor: Monitor, now: datetime) -> MonitorRows:
         if row[end]:
             rows.latest_points[product.id] = now
         rows.owner_locale, rows.owner_channels = row[end + 1], int(row[end + 2] or 0)
+        rows.owner_terms = (row[end + 3] or "").split(TERM_SEPARATOR)
     return rows
 
 

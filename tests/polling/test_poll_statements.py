@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from extensions import db
-from models import Delivery, Monitor, MonitorProduct, Notification, NotificationChannel, PricePoint, Product
+from models import Delivery, Keyword, Monitor, MonitorProduct, Notification, NotificationChannel, PricePoint, Product
 from services.polling import engine as polling
 from tests.polling.test_change_detection import events
 from tests.polling.test_fast_path import statements_during
@@ -105,20 +105,24 @@ def test_a_changed_poll_of_an_owner_without_channels_sends_ten(store_monitor, sa
 
 
 def test_new_and_vanished_cards(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
-    """A card new to the monitor costs its product row, its link and the member's keywords; a
-    card that vanishes costs one UPDATE of its link (counted towards "missing")."""
+    """A card new to the monitor costs its product row and its link (the member's keywords come
+    with the read); a card that vanishes costs one UPDATE of its link (counted towards "missing")."""
     monitor_id = store_monitor.id
     polling.poll_monitor(monitor_id)
+    db.session.add(Keyword(user_id=store_monitor.user_id, term="  Brand NEW "))
+    db.session.add(Keyword(user_id=store_monitor.user_id, term="listing", active=False))
+    db.session.commit()
     sandbox.catalog.add_product(store_id, title="A brand new listing")
     gone = sandbox.catalog.products(store_id)[4].item_code
     sandbox.catalog.remove(gone)
     first_success = db.session.scalar(select(Monitor.last_success_at).where(Monitor.id == monitor_id))
     _run, changed = poll_shapes(monitor_id)
-    assert changed[1:] == [*LOAD, *ROWS, "INSERT products", "SELECT keywords", "INSERT monitor_products",
+    assert changed[1:] == [*LOAD, *ROWS, "INSERT products", "INSERT monitor_products",
                            "UPDATE monitor_products", "INSERT price_points",
                            "INSERT poll_runs", "INSERT product_events", "INSERT notifications",
                            "UPDATE monitors", "UPDATE poll_runs"]
-    assert [e.kind for e in events(store_monitor)] == ["new_product"]
+    assert [e.kind for e in events(store_monitor)] == ["new_product", "keyword_match"]
+    assert events(store_monitor)[1].details["terms"] == ["brand new"]
     vanished = db.session.scalar(select(MonitorProduct).join(Product).where(Product.item_code == gone))
     assert (vanished.present, vanished.missing_polls, vanished.last_seen) == (False, 1, first_success)
     assert db.session.get(Monitor, monitor_id).last_success_at > first_success
