@@ -169,7 +169,7 @@ def monitor_rows(monitor: Monitor, now: datetime) -> MonitorRows:
     split = len(query.link_row._fields)
     end = split + len(query.product_row._fields)
     parameters = {"monitor_id": monitor.id, "user_id": monitor.user_id, "point_cutoff": now - PRICE_POINT_EVERY}
-    for row in db.session.connection().execute(query.statement, parameters):
+    for row in db.session.connection().execute(query.statement, parameters).all():
         link = make_link(row[:split])
         product = make_product(row[split:end])
         rows.links[link.product_id] = link
@@ -189,7 +189,7 @@ def product_rows(codes: list[str], now: datetime) -> tuple[list[Any], dict[int, 
     make_product = _product_row_class()._make
     found: list[Any] = []
     latest: dict[int, datetime] = {}
-    for row in db.session.connection().execute(_products_query(), {"codes": codes, "point_cutoff": now - PRICE_POINT_EVERY}):
+    for row in db.session.connection().execute(_products_query(), {"codes": codes, "point_cutoff": now - PRICE_POINT_EVERY}).all():
         product = make_product(row[:-1])
         found.append(product)
         if row[-1]:
