@@ -24,14 +24,25 @@ most any one-job-per-poll design can reach on this machine, and the report shows
 against it as well as against bare HTTP.
 
 Where the time of a poll goes: every monitor is polled once more directly in the bench process
-(no RQ), with timers around fetching + parsing, reading the monitor's rows, comparing, writing
-``last_seen_at`` and the rest (run, schedule, commits).
+(no RQ), with timers around fetching + parsing, reading the monitor's rows, comparing card by card
+(with any writes) and the rest (run, schedule, commits).
+
+CPU and SQL of one poll (``--cpu-only`` runs just this part): in this process, rounds of
+unchanged polls (``poll_monitor`` on every monitor) alternate with rounds of the bare work they
+cannot avoid, fetching the same pages with one ``httpx.Client`` and parsing them with
+``parse_page``; the CPU time (``time.process_time``, this process only: the sandbox and Redis
+are processes of their own) of the median rounds is compared. Goal: <= 2. The SQL statements
+of every poll are counted with a ``before_cursor_execute`` listener around ``poll_monitor``
+(first polls, unchanged polls, and polls after the sandbox evolved: the changed ones), the
+pre-fetch read of what to fetch included. Goals: unchanged <= 4, changed <= 10, first <= 12
+once that read (a claim's business) is left out.
 
 Memory: a worker running its jobs in its own process (RQ's SimpleWorker, as ``AppSimpleWorker``)
 polls the monitors again and again (the marketplace changing between rounds) for 1,000 polls;
 its RSS after the first round (warm-up) is compared with the RSS at the end. Goal: < 10 % growth.
 
     python bench/bench_polling.py [--monitors 200] [--workers 2] [--memory-polls 1000] [--latency-ms 100]
+    python bench/bench_polling.py --cpu-only [--monitors 50]
 
 Uses SQLite and an embedded Redis in a temporary folder unless BENCH_DATABASE_URL /
 BENCH_REDIS_URL are set (use a database and Redis db of their own: the bench fills them).
@@ -58,6 +69,9 @@ PAGES = 3
 STORE_PAGE_SIZE = 24
 GOAL_RATIO = 0.5
 GOAL_GROWTH = 0.10
+GOAL_CPU_RATIO = 2.0
+GOAL_STATEMENTS = {"unchanged": 4, "changed": 10, "first": 12}  # without the pre-fetch read
+CPU_ROUNDS = 5
 WAN_MONITORS = 40
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 
@@ -137,6 +151,139 @@ def memory_worker(config: dict[str, Any], monitor_ids: list[int], polls: int, sa
             gc.collect()
             samples.append((done, process.memory_info().rss))
     print(json.dumps({"samples": samples}), flush=True)
+
+
+# ------------------------------------------------------------------------------ CPU and SQL
+
+
+def cpu_and_statements(config: dict[str, Any], monitor_ids: list[int], store_ids: list[str], base_url: str,
+                       *, baseline: bool) -> dict[str, Any]:
+    """CPU of unchanged polls against bare fetch + parse of the same pages, and the SQL
+    statements of first (``baseline``: polled here first), unchanged and changed polls."""
+    import httpx
+    from sqlalchemy import event
+
+    from app import create_app
+    from extensions import db
+    from services.dhgate.parsers import parse_page
+    from services.dhgate.urls import store_page_path
+    from services.polling import engine as polling
+
+    app = create_app(config)
+    counts: list[int] = []
+
+    def count(*_args: Any) -> None:
+        counts[-1] += 1
+
+    def poll_all() -> tuple[list[int], int]:
+        """Statements of each poll, and how many took the fast path."""
+        start, fast = len(counts), 0
+        for monitor_id in monitor_ids:
+            counts.append(0)
+            fast += polling.took_fast_path(polling.poll_monitor(monitor_id))
+        return counts[start:], fast
+
+    urls = [base_url + store_page_path(store, page) for store in store_ids for page in range(PAGES)]
+    with app.app_context(), httpx.Client(timeout=30) as client:
+        def bare_all() -> None:
+            for url in urls:
+                response = client.get(url)
+                parse_page("store", response.text, response.status_code)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            first = poll_all()[0] if baseline else []
+            poll_all()  # warm: every monitor settled, caches filled
+            bare_all()
+            bare_cpu: list[float] = []
+            poll_cpu: list[float] = []
+            unchanged: list[int] = []
+            fast = 0
+            for _ in range(CPU_ROUNDS):
+                started = time.process_time()
+                bare_all()
+                bare_cpu.append(time.process_time() - started)
+                started = time.process_time()
+                statements, fast_polls = poll_all()
+                poll_cpu.append(time.process_time() - started)
+                unchanged += statements
+                fast += fast_polls
+            httpx.post(f"{base_url}/__sandbox__/evolve", json={"steps": 3}, timeout=30)
+            changed_counts, changed_fast = poll_all()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        db.engine.dispose()
+    polls = len(monitor_ids)
+    changed = [n for n in changed_counts if n != statistics.mode(unchanged)] or changed_counts
+    return {
+        "bare_ms": statistics.median(bare_cpu) * 1000 / polls, "poll_ms": statistics.median(poll_cpu) * 1000 / polls,
+        "fast_share": fast / (polls * CPU_ROUNDS), "first": first, "unchanged": unchanged,
+        "changed": changed, "changed_polls": polls - changed_fast,
+    }
+
+
+def report_cpu(cpu: dict[str, Any]) -> list[Any]:
+    """Print the CPU and SQL figures; their checks (the pre-fetch read left out of the goals)."""
+    from bench.results import Check
+
+    ratio = cpu["poll_ms"] / cpu["bare_ms"]
+
+    def spread(values: list[int]) -> str:
+        if not values:
+            return "not measured"
+        low, high = min(values), max(values)
+        return f"{low}" if low == high else f"{low}-{high} (median {statistics.median(values):g})"
+
+    print(f"cpu:       {cpu['poll_ms']:.2f} CPU-ms per unchanged poll vs {cpu['bare_ms']:.2f} for bare fetch + parse "
+          f"of the same pages: {ratio:.2f}x (goal <= {GOAL_CPU_RATIO:g}; {cpu['fast_share']:.0%} fast path; "
+          f"median of {CPU_ROUNDS} alternating rounds, this process only)")
+    print(f"sql:       statements per poll, the pre-fetch read included: first {spread(cpu['first'])}, "
+          f"unchanged {spread(cpu['unchanged'])}, changed {spread(cpu['changed'])} "
+          f"({cpu['changed_polls']} polls changed after the sandbox evolved 3 steps)")
+    checks = [Check("CPU per unchanged poll / bare fetch + parse", ratio, "<=", GOAL_CPU_RATIO),
+              Check("SQL statements per unchanged poll (after the pre-fetch read)", max(cpu["unchanged"]) - 1, "<=",
+                    GOAL_STATEMENTS["unchanged"])]
+    if cpu["first"]:
+        checks.append(Check("SQL statements per first poll (after the pre-fetch read)", max(cpu["first"]) - 1, "<=",
+                            GOAL_STATEMENTS["first"]))
+    return checks
+
+
+def cpu_only(monitors: int) -> int:
+    """``--cpu-only``: a sandbox and a fresh database, then ``cpu_and_statements`` alone."""
+    sys.path.insert(0, str(PROJECT_ROOT))
+    os.environ.setdefault("APP_ENV", "development")
+    import httpx
+
+    from services.embedded_redis import ensure_embedded_redis, stop_embedded_redis
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-polling-cpu-"))
+    embedded = not os.environ.get("BENCH_REDIS_URL")
+    redis_url = os.environ.get("BENCH_REDIS_URL") or ensure_embedded_redis(scratch / "redis")
+    database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{scratch / 'bench.db'}"
+    sandbox, base_url = start_sandbox(monitors, STORE_PAGE_SIZE * (PAGES - 1) + STORE_PAGE_SIZE // 2)
+    try:
+        store_ids = [store["store_id"] for store in
+                     httpx.get(f"{base_url}/__sandbox__/state", timeout=60).json()["stores"]][:monitors]
+        config = {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url, "SECRET_KEY": SECRET,
+                  "INSTANCE_PATH": str(scratch / "instance"), "DHGATE_BASE_URL": base_url,
+                  "DHGATE_REQUESTS_PER_SECOND": 100000.0, "DHGATE_RATE_BURST": 1000, "DHGATE_MAX_PAGES": PAGES}
+        monitor_ids = prepare_database(config, store_ids)
+        cpu = cpu_and_statements(config, monitor_ids, store_ids, base_url, baseline=True)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+        if embedded:
+            stop_embedded_redis(scratch / "redis")
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"command:   {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"setup:     {monitors} store monitors x {PAGES} pages, sandbox on loopback (own process), "
+          f"{database_url.split(':', 1)[0]}, {os.cpu_count()} CPUs")
+    checks = report_cpu(cpu)
+    from bench.results import emit
+
+    emit("polling-cpu", checks)
+    return 0 if all(check.passed for check in checks) else 1
 
 
 # ------------------------------------------------------------------------------ the bench
@@ -280,8 +427,8 @@ def poll_breakdown(config: dict[str, Any], monitor_ids: list[int]) -> dict[str, 
     this process (no RQ, no second worker), with timers around the phases. Milliseconds per
     poll; "rest" is the run, the schedule and the commits."""
     from app import create_app
+    from services.polling import cards
     from services.polling import engine as polling
-    from services.polling import fastpath
 
     spent: dict[str, float] = {}
 
@@ -298,9 +445,8 @@ def poll_breakdown(config: dict[str, Any], monitor_ids: list[int]) -> dict[str, 
         setattr(module, name, wrapper)
 
     timed(polling, "take_monitor_snapshot", "fetch + parse")
-    timed(fastpath, "_monitor_rows", "read rows")
-    timed(fastpath, "_plan_from_rows", "read + compare")
-    timed(fastpath, "touch_last_seen", "last_seen_at")
+    timed(cards, "monitor_rows", "read rows")
+    timed(polling, "record_cards", "read + compare")
     app = create_app(config)
     with app.app_context():
         started = time.perf_counter()
@@ -373,6 +519,7 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
         bare_times.append(bare_round(urls, workers))
         bare = statistics.median(bare_times)
         breakdown = poll_breakdown(config, monitor_ids)
+        cpu = cpu_and_statements(config, monitor_ids, store_ids, base_url, baseline=False)
         memory = measure_memory(config, monitor_ids, memory_polls, base_url) if memory_polls else None
         wan = wan_rounds(config, env, workers, monitor_ids, urls, base_url, latency_ms) if latency_ms else None
     finally:
@@ -386,7 +533,8 @@ def run(monitors: int, workers: int, memory_polls: int, latency_ms: int) -> int:
            floor, breakdown)
     from bench.results import Check, emit
 
-    checks = [Check("polling / bare httpx (monitors/min)", bare / steady["window"], ">=", GOAL_RATIO)]
+    checks = [Check("polling / bare httpx (monitors/min)", bare / steady["window"], ">=", GOAL_RATIO),
+              *report_cpu(cpu)]
     if memory is not None:
         checks.append(Check("worker RSS growth over the polls", memory["growth"], "<", GOAL_GROWTH))
     emit("polling", checks)
@@ -434,7 +582,7 @@ def report(monitors: int, workers: int, bare: float, bare_times: list[float], ba
           f"that only fetches its {PAGES} pages with bare httpx: {bare / floor['window']:.2f}x bare, the most a "
           f"job per poll can reach here)")
     parts = ", ".join(f"{label} {breakdown[label]:.1f}" for label in
-                      ("fetch + parse", "read rows", "compare", "last_seen_at", "rest") if label in breakdown)
+                      ("fetch + parse", "read rows", "compare", "rest") if label in breakdown)
     print(f"one poll:  {breakdown['total']:.1f} ms in one process (no RQ) = {parts} ms "
           f"({breakdown['fast_share']:.0%} took the change-free fast path)")
     verdict = "meets" if ratio >= GOAL_RATIO else "MISSES"
@@ -475,7 +623,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-polls", type=int, default=1000, help="polls for the memory check (0: skip)")
     parser.add_argument("--latency-ms", type=int, default=100,
                         help="also compare with this delay per page, like a WAN round trip (0: skip)")
+    parser.add_argument("--cpu-only", action="store_true",
+                        help="measure only the CPU and SQL statements of a poll, in this process")
     arguments = parser.parse_args(argv)
+    if arguments.cpu_only:
+        if arguments.monitors < 1:
+            parser.error("--monitors must be at least 1")
+        return cpu_only(arguments.monitors)
     if arguments.monitors < 1 or arguments.workers < 1 or arguments.memory_polls < 0 or arguments.latency_ms < 0:
         parser.error("--monitors and --workers must be at least 1, --memory-polls and --latency-ms at least 0")
     return run(arguments.monitors, arguments.workers, arguments.memory_polls, arguments.latency_ms)

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import BigIntPK, Model, UTCDateTime, utcnow
@@ -55,6 +55,9 @@ class Monitor(Model):
     # sha256 of what the last successful poll saw (services.polling.fastpath): a poll seeing the
     # same may skip the per-product diff. Only a hint: the fast path re-checks the stored state.
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    # Time of the last successful poll. Links it saw (``MonitorProduct.present``) were last seen
+    # then, so an ordinary poll writes this one value instead of a time on every link.
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     price_drop_pct: Mapped[Decimal] = mapped_column(Percent, default=Decimal("5"))
     price_rise_pct: Mapped[Decimal] = mapped_column(Percent, default=Decimal("5"))
     target_price: Mapped[Decimal | None] = mapped_column(Money)
@@ -132,9 +135,23 @@ class MonitorProduct(Model):
     # Bumped by every reported change: part of event dedupe keys, so a re-run repeats the same
     # key (nothing twice) while a later change of the same kind gets a new one.
     change_seq: Mapped[int] = mapped_column(default=0)
+    # Seen by the monitor's last successful poll: its last sighting is then
+    # ``Monitor.last_success_at``; ``last_seen_at`` is written when it stops being seen.
+    present: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Fingerprint of the card's event fields (and the alert rules) this link's state was last
+    # planned from (services.polling.cards): a card with the same one needs no diff.
+    card_hash: Mapped[str | None] = mapped_column(String(32))
 
     monitor: Mapped[Monitor] = relationship()
     product: Mapped[Product] = relationship()
+
+    @property
+    def last_seen(self) -> datetime:
+        """When the monitor last saw this product (``last_seen_at`` is only written when the
+        product stops being seen, not by every poll)."""
+        if self.present and self.monitor.last_success_at is not None:
+            return max(self.monitor.last_success_at, self.last_seen_at)
+        return self.last_seen_at
 
 
 class PricePoint(Model):

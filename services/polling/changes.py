@@ -34,13 +34,14 @@ Rules (see the monitoring docs for the reasoning):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 
 from extensions import db
-from models import Keyword, Monitor, MonitorProduct, PricePoint, Product, ProductEvent
+from models import Keyword, Monitor, MonitorProduct, PollRun, PricePoint, Product, ProductEvent
 from services.dhgate.types import ParsedProduct
 from services.polling.notify import notify_owner
 from services.polling.plan import (
@@ -90,7 +91,7 @@ def ensure_products(parsed: list[ParsedProduct], *, now: datetime, base_url: str
     found = _products_by_code([item.item_code for item in parsed])
     missing = [item for item in parsed if item.item_code not in found]
     if missing:
-        rows = [_new_product_row(item, now, base_url) for item in sorted(missing, key=lambda p: p.item_code)]
+        rows = [new_product_row(item, now, base_url) for item in sorted(missing, key=lambda p: p.item_code)]
         insert_if_absent(db.session, Product, rows, ["item_code"])
         found.update(_products_by_code([item.item_code for item in missing]))
     return {product.id: product for product in found.values()}
@@ -112,8 +113,12 @@ def keyword_terms(monitor: Monitor) -> list[str]:
         Keyword.active.is_(True),
         or_(Keyword.monitor_id.is_(None), Keyword.monitor_id == monitor.id),
     )
-    terms = {" ".join(term.split()).casefold() for term in db.session.scalars(query) if term and term.strip()}
-    return sorted(terms)
+    return normalized_terms(db.session.scalars(query))
+
+
+def normalized_terms(terms: Iterable[str | None]) -> list[str]:
+    """Keyword terms as titles are matched against: case-folded, whitespace-normalised, unique."""
+    return sorted({" ".join(term.split()).casefold() for term in terms if term and term.strip()})
 
 
 def _plan_product_gone(plan: Plan, monitor: Monitor, links: dict[int, MonitorProduct], now: datetime) -> None:
@@ -132,7 +137,7 @@ def _plan_product_gone(plan: Plan, monitor: Monitor, links: dict[int, MonitorPro
     plan.link_updates[link.id] = {"gone_at": now, "change_seq": link.change_seq + 1}
 
 
-def _new_product_row(item: ParsedProduct, now: datetime, base_url: str) -> dict[str, Any]:
+def new_product_row(item: ParsedProduct, now: datetime, base_url: str) -> dict[str, Any]:
     price = cents(item.price_min)
     return {
         "item_code": item.item_code,
@@ -156,6 +161,21 @@ def absolute_product_url(base_url: str, path: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- writing
+
+
+def record_full_diff(
+    monitor: Monitor, snapshot: Snapshot, run: PollRun, *, now: datetime, base_url: str, missing_threshold: int,
+) -> Plan:
+    """Diff every product of a successful snapshot as ORM objects and write events and state
+    (not committed). The per-card path (``services.polling.cards``) must end in exactly the same
+    events and rows; it hands the rare "product page gone" poll to this one."""
+    plan = plan_changes(monitor, snapshot, now=now, base_url=base_url, missing_threshold=missing_threshold)
+    if plan.events:
+        db.session.add(run)
+        db.session.flush()  # the events refer to the run
+    write_events(plan, monitor, run.id, now)
+    apply_plan(plan, monitor, now)
+    return plan
 
 
 def write_events(plan: Plan, monitor: Monitor, run_id: int | None, now: datetime) -> list[ProductEvent]:
@@ -198,7 +218,9 @@ def apply_plan(plan: Plan, monitor: Monitor, now: datetime) -> None:
     for link_id in sorted(plan.link_updates):
         link = plan.links.get(link_id) or db.session.get(MonitorProduct, link_id)
         if link is not None:
-            _set_changed(link, plan.link_updates[link_id])
+            values = plan.link_updates[link_id]
+            # The per-card path plans this link again next time (its state moved without it).
+            _set_changed(link, {**values, "card_hash": None, **({"present": True} if "last_seen_at" in values else {})})
     if plan.price_points:
         db.session.execute(PricePoint.__table__.insert(), plan.price_points)
     if plan.baseline:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from extensions import db
 from models import Monitor, PollRun
@@ -34,8 +34,7 @@ from services.dhgate.types import PollOutcome
 from services.dhgate.urls import store_target
 from services.monitors.rules import name_from_dhgate
 from services.notifications.delivery import request_delivery
-from services.polling.changes import apply_plan, plan_changes, write_events
-from services.polling.fastpath import content_fingerprint, try_fast_path
+from services.polling.cards import record_cards, took_fast_path
 from services.polling.notify import notify_admins_blocked
 from services.polling.plan import Plan
 from services.polling.schedule import backoff_seconds
@@ -156,30 +155,10 @@ def take_monitor_snapshot(kind: str, dhgate_id: str, settings: PollSettings, *, 
 
 def record_snapshot(monitor: Monitor, snapshot: Snapshot, run: PollRun, *, now: datetime, settings: PollSettings) -> Plan:
     """Diff a successful snapshot against the monitor's state and write events and state
-    (not committed).
-
-    A poll that saw exactly what the previous one saw (same fingerprint) first tries the
-    change-free fast path (``services.polling.fastpath``), which falls back to this full diff
-    whenever anything at all would change; ``took_fast_path(run)`` tells which one ran.
-    """
-    fingerprint = content_fingerprint(monitor, snapshot, settings.missing_threshold)
-    plan = try_fast_path(monitor, snapshot, fingerprint, now=now, missing_threshold=settings.missing_threshold)
-    inspect(run).info["fast_path"] = plan is not None
-    if plan is None:
-        plan = plan_changes(monitor, snapshot, now=now, base_url=settings.base_url,
-                            missing_threshold=settings.missing_threshold)
-        if plan.events:
-            db.session.add(run)
-            db.session.flush()  # the events refer to the run
-        write_events(plan, monitor, run.id, now)
-        apply_plan(plan, monitor, now)
-    monitor.content_hash = fingerprint
-    return plan
-
-
-def took_fast_path(run: PollRun) -> bool:
-    """Whether this poll (in this process) was recorded by the change-free fast path."""
-    return bool(inspect(run).info.get("fast_path", False))
+    (not committed), card by card (``services.polling.cards``); ``took_fast_path(run)`` tells
+    whether it wrote nothing but cosmetic counters."""
+    return record_cards(monitor, snapshot, run, now=now, base_url=settings.base_url,
+                        missing_threshold=settings.missing_threshold)
 
 
 def finish_poll(

@@ -1,163 +1,207 @@
-"""The change-free fast path: an ordinary poll that saw exactly what the previous one saw.
+"""What makes an ordinary poll cheap: card fingerprints and the one read of a monitor's rows.
 
-Most polls of a store change nothing. The full diff (``services.polling.changes``) still loads
-every product and link as ORM objects and walks them, to end up writing only ``last_seen_at``.
-Like changedetection.io's checksums, each successful poll stores a fingerprint of what it saw
-(``Monitor.content_hash``: every parsed field of every product, plus the monitor's alert
-rules). When the next poll has the same fingerprint, the fast path:
+Most polls of a store change nothing that matters, but the counters on a card (sold, rating,
+reviews) move all the time on real top-selling pages. So a card has two parts:
 
-1. reads the monitor's links, their products and each product's latest price point time as
-   plain rows, in one statement (no ORM objects);
-2. runs the very same planning functions as the full diff (``services.polling.plan``) on
-   those rows;
-3. if that plan has no event, no new link, no price point and no value that differs from the
-   stored one, writes ``last_seen_at`` of the seen links and products in bulk and is done.
+* its **event fields** (price, stock, availability, and the monitor's alert rules), hashed per
+  card into ``card_fingerprint``. A link stores the fingerprint its state was planned from
+  (``MonitorProduct.card_hash``): a card showing the same fingerprint cannot produce an event or
+  change the link, so the per-card path (``services.polling.cards``) skips its diff;
+* everything else, compared directly with the shared product row; the cosmetic counters among
+  them (``COSMETIC_FIELDS``) never make a poll "changed".
 
-Anything else (a counter that would move, a product another monitor updated meanwhile, the
-daily price point, a link deleted since) falls back to the full diff, so the fast path can only
-ever skip work whose outcome is known to be "nothing changes": it is exactly as correct.
+``Monitor.content_hash`` is the fingerprint of a whole poll (its coverage, the rules and every
+card's fingerprint): equal hashes mean the listing showed the same products with the same
+prices, stock and availability.
+
+``monitor_rows`` reads everything the per-card path compares with in ONE statement, as plain
+rows (no ORM objects): the monitor's links, their products, whether each product's daily price
+point is done, and the owner's language, active channel count and keywords (for new cards and
+the alert, if any).
 """
 from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, fields
+from collections import namedtuple
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, or_, select
 
 from extensions import db
-from models import Monitor, MonitorProduct, PricePoint, Product
-from services.dhgate.types import ParsedProduct, PollOutcome
-from services.polling.plan import Plan, as_utc, plan_missing, plan_price_points, plan_seen
+from models import Keyword, Monitor, MonitorProduct, NotificationChannel, PricePoint, Product, User
+from models.base import UTCDateTime
+from services.dhgate.types import ParsedProduct
+from services.polling.plan import PRICE_POINT_EVERY
 from services.polling.snapshot import Snapshot
-from services.polling.sql import touch_last_seen
 
-FINGERPRINT_VERSION = "1"  # bump when the fingerprint's contents change: old hashes then never match
-# Every field of a parsed product, so a field added later is covered without a change here.
-_PARSED_FIELDS = tuple(item.name for item in fields(ParsedProduct))
-# Columns no planning function reads or compares (``last_seen_at`` is what the fast path writes;
-# a product's URL and first sighting are set once, when its row is created). Reading fewer
-# columns matters here: converting dates and decimals is most of the cost of the read.
-_UNPLANNED_LINK_COLUMNS = frozenset({"monitor_id", "first_seen_at", "last_seen_at"})
-_UNPLANNED_PRODUCT_COLUMNS = frozenset({"url", "first_seen_at", "last_seen_at", "first_price_min"})
+TERM_SEPARATOR = "\x1f"  # joins the owner's keywords in the read (no term contains it)
+FINGERPRINT_VERSION = "2"  # bump when a fingerprint's contents change: old hashes then never match
+# Counters that move on busy listings without anything a member is told about.
+COSMETIC_FIELDS = frozenset({"sold", "rating", "rating_count", "feedback_percent"})
+# Columns no comparison reads (``last_seen_at`` is written only when a link stops being seen; a
+# product's URL and first sighting are set once, when its row is created). Reading fewer
+# columns matters: converting dates and decimals is most of the cost of the read.
+_UNREAD_LINK_COLUMNS = frozenset({"monitor_id", "first_seen_at", "last_seen_at"})
+_UNREAD_PRODUCT_COLUMNS = frozenset({"url", "first_seen_at", "last_seen_at", "first_price_min"})
 
 
-def content_fingerprint(monitor: Monitor, snapshot: Snapshot, missing_threshold: int) -> str:
-    """sha256 over everything a poll's outcome depends on besides the stored state: every field
-    of every parsed product (sorted by item code), the snapshot's coverage and the monitor's
-    alert rules."""
-    rules = (monitor.kind, monitor.dhgate_id, str(monitor.price_drop_pct), str(monitor.price_rise_pct),
-             str(monitor.target_price), bool(monitor.stock_alerts), missing_threshold)
-    digest = hashlib.sha256()
-    digest.update(repr((FINGERPRINT_VERSION, snapshot.kind, snapshot.outcome.value, snapshot.complete,
-                        snapshot.gone, rules)).encode())
-    for product in sorted(snapshot.products, key=lambda item: item.item_code):
-        digest.update(b"\n")
-        digest.update(repr(tuple(getattr(product, name) for name in _PARSED_FIELDS)).encode())
+def alert_rules(monitor: Monitor, missing_threshold: int) -> tuple[object, ...]:
+    """The monitor's settings a poll's events depend on."""
+    return (monitor.kind, monitor.dhgate_id, str(monitor.price_drop_pct), str(monitor.price_rise_pct),
+            str(monitor.target_price), bool(monitor.stock_alerts), missing_threshold)
+
+
+def card_fingerprint(rules: str, price: Decimal | None, currency: str | None, parsed: ParsedProduct) -> str:
+    """What a link's state is planned from: the card's price (in cents), stock and
+    availability, the currency it is read in (the product's when the card shows none) and the
+    alert rules (``rules_key``)."""
+    text = f"{rules}|{price}|{currency}|{parsed.in_stock}|{parsed.delisted}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def rules_key(rules: tuple[object, ...]) -> str:
+    """The alert rules as the text every card fingerprint of a poll starts with."""
+    return repr((FINGERPRINT_VERSION, rules))
+
+
+def content_fingerprint(rules: str, snapshot: Snapshot, cards: list[str]) -> str:
+    """sha256 over a whole poll: its coverage, the alert rules and every card's fingerprint."""
+    digest = hashlib.sha256(repr((snapshot.kind, snapshot.outcome.value, snapshot.complete, snapshot.gone,
+                                  rules)).encode())
+    digest.update("\n".join(sorted(cards)).encode())
     return digest.hexdigest()
 
 
-def try_fast_path(
-    monitor: Monitor, snapshot: Snapshot, fingerprint: str, *, now: datetime, missing_threshold: int,
-) -> Plan | None:
-    """Record an unchanged poll cheaply and return its (empty) plan; ``None`` when the full diff
-    must run instead (nothing has been written then)."""
-    if (monitor.content_hash != fingerprint or monitor.baseline_at is None or snapshot.gone
-            or snapshot.outcome is not PollOutcome.OK or not snapshot.products):
-        return None
-    plan = _plan_from_rows(monitor, snapshot, now=now, missing_threshold=missing_threshold)
-    if plan is None:
-        return None
-    touch_last_seen(Product, sorted(plan.product_updates), now)
-    touch_last_seen(MonitorProduct, sorted(plan.link_updates), now)
-    return plan
+@dataclass
+class MonitorRows:
+    """A monitor's stored state as plain rows with the models' attribute names."""
 
+    links: dict[int, Any] = field(default_factory=dict)  # by product id
+    products: dict[str, Any] = field(default_factory=dict)  # by item code
+    latest_points: dict[int, datetime] = field(default_factory=dict)  # product id -> latest point
+    owner_locale: str | None = None
+    owner_channels: int | None = None  # active channels; None: not read (the monitor had no link)
+    owner_terms: list[str] | None = None  # the owner's active keywords for this monitor, as stored
 
-def _plan_from_rows(monitor: Monitor, snapshot: Snapshot, *, now: datetime, missing_threshold: int) -> Plan | None:
-    """The full diff's plan computed on plain rows; ``None`` unless it changes nothing but
-    ``last_seen_at``."""
-    links, products, latest_points = _monitor_rows(monitor.id)
-    if any(row.missing_polls and row.gone_at is None for row in links.values()):
-        return None  # a product is on its way to "missing": the counters must move
-    if any(item.item_code not in products for item in snapshot.products):
-        return None  # a product new to the monitor (or a link removed since): full diff
-    plan = Plan(monitor.id, baseline=False)
-    seen_ids: set[int] = set()
-    for parsed in snapshot.products:
-        product = products[parsed.item_code]
-        seen_ids.add(product.id)
-        plan_seen(plan, monitor, product, parsed, links.get(product.id), [], now)  # type: ignore[arg-type]
-    if plan.events or plan.new_links:
-        return None
-    plan_price_points(plan, snapshot.products, products, now, latest=latest_points)  # type: ignore[arg-type]
-    if plan.price_points:
-        return None  # a price point is due (the daily one, or a price another monitor changed)
-    if snapshot.complete:
-        plan_missing(plan, monitor, links, seen_ids, now, missing_threshold)  # type: ignore[arg-type]
-        if plan.events or any("last_seen_at" not in values for values in plan.link_updates.values()):
-            return None
-    by_id = {row.id: row for row in products.values()}
-    link_rows = {row.id: row for row in links.values()}
-    if not (_all_unchanged(plan.link_updates, link_rows) and _all_unchanged(plan.product_updates, by_id)):
-        return None
-    return plan
+    def add_products(self, rows: Iterable[Any]) -> None:
+        for row in rows:
+            self.products[row.item_code] = row
+
+    def product_by_id(self) -> dict[int, Any]:
+        return {row.id: row for row in self.products.values()}
 
 
 @dataclass(frozen=True)
 class _RowsQuery:
     statement: Select[Any]
-    link_names: tuple[str, ...]
-    product_names: tuple[str, ...]
+    link_row: Any  # namedtuple classes: building one from a slice of a row costs next to nothing
+    product_row: Any
+
+
+def _point_is_recent() -> Any:
+    """Whether the product's latest price point is younger than ``point_cutoff``: a boolean is
+    all a poll needs (is the daily point due?), and far cheaper to read than a timestamp."""
+    points, products = PricePoint.__table__, Product.__table__
+    latest = select(func.max(points.c.recorded_at)).where(points.c.product_id == products.c.id).scalar_subquery()
+    return (latest > bindparam("point_cutoff", type_=UTCDateTime())).label("point_recent")
+
+
+def _product_columns() -> list[Any]:
+    return [column for column in Product.__table__.c if column.name not in _UNREAD_PRODUCT_COLUMNS]
 
 
 @functools.cache
 def _rows_query() -> _RowsQuery:
-    """The fast path's one read, built once per process (every unchanged poll runs it)."""
-    link_table, product_table, point_table = MonitorProduct.__table__, Product.__table__, PricePoint.__table__
-    link_columns = [column for column in link_table.c if column.name not in _UNPLANNED_LINK_COLUMNS]
-    product_columns = [column for column in product_table.c if column.name not in _UNPLANNED_PRODUCT_COLUMNS]
-    latest_point = (select(func.max(point_table.c.recorded_at))
-                    .where(point_table.c.product_id == product_table.c.id)
-                    .scalar_subquery().label("latest_point"))
+    """The per-card path's one read, built once per process (every poll runs it)."""
+    link_table, product_table = MonitorProduct.__table__, Product.__table__
+    link_columns = [column for column in link_table.c if column.name not in _UNREAD_LINK_COLUMNS]
+    product_columns = _product_columns()
+    owner: Any = bindparam("user_id")
+    locale = select(User.locale).where(User.id == owner).scalar_subquery().label("owner_locale")
+    channels = (select(func.count()).select_from(NotificationChannel)
+                .where(NotificationChannel.user_id == owner, NotificationChannel.paused_reason.is_(None))
+                .scalar_subquery().label("owner_channels"))
+    monitor: Any = bindparam("monitor_id")
+    terms = (select(func.aggregate_strings(Keyword.term, TERM_SEPARATOR))
+             .where(Keyword.user_id == owner, Keyword.active.is_(True),
+                    or_(Keyword.monitor_id.is_(None), Keyword.monitor_id == monitor))
+             .scalar_subquery().label("owner_terms"))
     statement = (
         select(*(column.label(f"l_{column.name}") for column in link_columns),
-               *(column.label(f"p_{column.name}") for column in product_columns), latest_point)
+               *(column.label(f"p_{column.name}") for column in product_columns), _point_is_recent(), locale, channels,
+               terms)
         .join_from(link_table, product_table, link_table.c.product_id == product_table.c.id)
-        .where(link_table.c.monitor_id == bindparam("monitor_id"))
+        .where(link_table.c.monitor_id == monitor)
     )
-    return _RowsQuery(statement, tuple(c.name for c in link_columns), tuple(c.name for c in product_columns))
+    return _RowsQuery(statement, namedtuple("LinkRow", [c.name for c in link_columns]),
+                      _product_row_class())
 
 
-def _monitor_rows(monitor_id: int) -> tuple[dict[int, SimpleNamespace], dict[str, SimpleNamespace], dict[int, datetime]]:
-    """The monitor's links (by product id), their products (by item code) and each product's
-    latest price point time, read in ONE statement as plain rows (no ORM objects)."""
+@functools.cache
+def _product_row_class() -> Any:
+    return namedtuple("ProductRow", [c.name for c in _product_columns()])
+
+
+@functools.cache
+def _products_query() -> Select[Any]:
+    return (select(*_product_columns(), _point_is_recent())
+            .where(Product.__table__.c.item_code.in_(bindparam("codes", expanding=True))))
+
+
+def product_row(values: dict[str, Any]) -> Any:
+    """A product row (as the read gives it) from the values of a row just inserted."""
+    row_class = _product_row_class()
+    return row_class(*(values.get(name) for name in row_class._fields))
+
+
+def monitor_rows(monitor: Monitor, now: datetime) -> MonitorRows:
+    """The monitor's links, their products, whether their daily price point is done and the
+    owner, in ONE statement. ``latest_points`` holds ``now`` for products whose latest price
+    point is less than a day old (the only question ``plan_price_points`` asks of it)."""
     query = _rows_query()
-    links: dict[int, SimpleNamespace] = {}
-    products: dict[str, SimpleNamespace] = {}
+    rows = MonitorRows()
+    make_link, make_product = query.link_row._make, query.product_row._make
+    split = len(query.link_row._fields)
+    end = split + len(query.product_row._fields)
+    parameters = {"monitor_id": monitor.id, "user_id": monitor.user_id, "point_cutoff": now - PRICE_POINT_EVERY}
+    for row in db.session.connection().execute(query.statement, parameters).all():
+        link = make_link(row[:split])
+        product = make_product(row[split:end])
+        rows.links[link.product_id] = link
+        rows.products[product.item_code] = product
+        if row[end]:
+            rows.latest_points[product.id] = now
+        rows.owner_locale, rows.owner_channels = row[end + 1], int(row[end + 2] or 0)
+        rows.owner_terms = (row[end + 3] or "").split(TERM_SEPARATOR)
+    return rows
+
+
+def product_rows(codes: list[str], now: datetime) -> tuple[list[Any], dict[int, datetime]]:
+    """Product rows for item codes (and ``now`` for those whose daily price point is done), in
+    one statement."""
+    if not codes:
+        return [], {}
+    make_product = _product_row_class()._make
+    found: list[Any] = []
     latest: dict[int, datetime] = {}
-    split = len(query.link_names)
-    for row in db.session.execute(query.statement, {"monitor_id": monitor_id}):
-        link = SimpleNamespace(**dict(zip(query.link_names, row[:split], strict=True)))
-        product = SimpleNamespace(**dict(zip(query.product_names, row[split:-1], strict=True)))
-        links[link.product_id] = link
-        products[product.item_code] = product
-        if row[-1] is not None:
-            latest[product.id] = as_utc(row[-1])
-    return links, products, latest
+    for row in db.session.connection().execute(_products_query(), {"codes": codes, "point_cutoff": now - PRICE_POINT_EVERY}).all():
+        product = make_product(row[:-1])
+        found.append(product)
+        if row[-1]:
+            latest[product.id] = now
+    return found, latest
 
 
-def _all_unchanged(updates: dict[int, dict[str, Any]], rows: dict[int, Any]) -> bool:
-    """Whether every planned value besides ``last_seen_at`` equals the stored one (the full
-    diff's ``_set_changed`` would then write nothing)."""
-    for row_id, values in updates.items():
-        row = rows.get(row_id)
-        if row is None:
-            return False
-        for name, value in values.items():
-            if name != "last_seen_at" and getattr(row, name) != value:
-                return False
-    return True
-
+def differs(values: dict[str, Any], row: Any, ignore: frozenset[str] = frozenset({"last_seen_at"})) -> bool:
+    """Whether any planned value (besides ``ignore``) differs from the stored one."""
+    for name, value in values.items():
+        if name in ignore:
+            continue
+        if getattr(row, name) != value:
+            return True
+    return False

@@ -32,10 +32,6 @@ PRICE_POINT_EVERY = timedelta(days=1)
 CHANGE_KINDS = frozenset({
     "price_drop", "price_rise", "target_price", "back_in_stock", "out_of_stock", "delisted", "missing",
 })
-_PRODUCT_FIELDS = (
-    "url", "image_url", "store_id", "price_min", "price_max", "original_price_min", "currency", "unit",
-    "min_order", "sold", "rating", "rating_count", "in_stock",
-)
 FIELD_LIMITS = {"title": 500, "url": 2000, "image_url": 2000, "store_id": 32, "currency": 3, "unit": 32}
 
 
@@ -225,9 +221,11 @@ def _plan_target(
 
 def plan_missing(
     plan: Plan, monitor: Monitor, links: dict[int, MonitorProduct], seen_ids: set[int], now: datetime, threshold: int,
+    product_of: Callable[[int], Any] | None = None,
 ) -> None:
-    """Count a complete poll against every known product it did not show."""
-    for product_id, link in links.items():
+    """Count a complete poll against every known product it did not show (``product_of`` finds
+    a product row by id; by default the ORM object)."""
+    for product_id, link in sorted(links.items()):  # by product id: the same event order on every database
         if product_id in seen_ids or link.gone_at is not None:
             continue
         missing = link.missing_polls + 1
@@ -237,7 +235,7 @@ def plan_missing(
             plan.events.append(PlannedEvent(product_id, "missing", key, old_value=link.reference_price,
                                             details={"currency": link.reference_currency, "polls": missing}))
             values.update(gone_at=now, change_seq=link.change_seq + 1)
-            product = db.session.get(Product, product_id)
+            product = product_of(product_id) if product_of is not None else db.session.get(Product, product_id)
             if product is not None:
                 plan.products[product_id] = product
                 if product.status == "listed":
@@ -256,24 +254,32 @@ def plan_price_points(
     if latest is None:
         latest = latest_price_points([by_code[item.item_code].id for item in parsed])
     for item in parsed:
-        product = by_code[item.item_code]
-        new_min = cents(item.price_min)
-        new_max = cents(item.price_max)
-        changed = (
-            (new_min is not None and new_min != product.price_min)
-            or (new_max is not None and new_max != product.price_max)
-            or (item.in_stock is not None and item.in_stock != product.in_stock)
-        )
-        last = latest.get(product.id)
-        if changed or last is None or now - last >= PRICE_POINT_EVERY:
-            plan.price_points.append({
-                "product_id": product.id,
-                "price_min": new_min if new_min is not None else product.price_min,
-                "price_max": new_max if new_max is not None else product.price_max,
-                "currency": item.currency or product.currency,
-                "in_stock": item.in_stock if item.in_stock is not None else product.in_stock,
-                "recorded_at": now,
-            })
+        point = price_point(item, by_code[item.item_code], now, latest, cents(item.price_min), cents(item.price_max))
+        if point is not None:
+            plan.price_points.append(point)
+
+
+def price_point(
+    item: ParsedProduct, product: Product, now: datetime, latest: dict[int, datetime],
+    new_min: Decimal | None, new_max: Decimal | None,
+) -> dict[str, Any] | None:
+    """The price point one card calls for (``new_min``/``new_max``: its prices in cents), or None."""
+    changed = (
+        (new_min is not None and new_min != product.price_min)
+        or (new_max is not None and new_max != product.price_max)
+        or (item.in_stock is not None and item.in_stock != product.in_stock)
+    )
+    last = latest.get(product.id)
+    if not (changed or last is None or now - last >= PRICE_POINT_EVERY):
+        return None
+    return {
+        "product_id": product.id,
+        "price_min": new_min if new_min is not None else product.price_min,
+        "price_max": new_max if new_max is not None else product.price_max,
+        "currency": item.currency or product.currency,
+        "in_stock": item.in_stock if item.in_stock is not None else product.in_stock,
+        "recorded_at": now,
+    }
 
 
 def latest_price_points(product_ids: list[int]) -> dict[int, datetime]:
@@ -289,31 +295,33 @@ def latest_price_points(product_ids: list[int]) -> dict[int, datetime]:
 
 
 def product_values(product: Product, parsed: ParsedProduct, now: datetime) -> dict[str, Any]:
-    """New values of the shared product row: what the page shows, never erasing what it hides."""
+    """New values of the shared product row: what the page shows, never erasing what it hides.
+    (The canonical URL is set when the row is created.) Every poll runs this for every card,
+    hence the plain code."""
     values: dict[str, Any] = {"last_seen_at": now, "status": "delisted" if parsed.delisted else "listed"}
     if parsed.title:
         values["title"] = parsed.title[: FIELD_LIMITS["title"]]
-    shown = {
-        "url": parsed.url, "image_url": parsed.image_url, "store_id": parsed.store_id,
-        "price_min": cents(parsed.price_min), "price_max": cents(parsed.price_max),
-        "original_price_min": cents(parsed.original_price_min), "currency": parsed.currency,
-        "unit": parsed.unit, "min_order": parsed.min_order, "sold": parsed.sold,
-        "rating": rating_value(parsed.rating), "rating_count": parsed.rating_count, "in_stock": parsed.in_stock,
-    }
-    for name in _PRODUCT_FIELDS:
-        value = shown[name]
+    shown = (
+        ("image_url", parsed.image_url), ("store_id", parsed.store_id), ("price_min", cents(parsed.price_min)),
+        ("price_max", cents(parsed.price_max)), ("original_price_min", cents(parsed.original_price_min)),
+        ("currency", parsed.currency), ("unit", parsed.unit), ("min_order", parsed.min_order), ("sold", parsed.sold),
+        ("rating", rating_value(parsed.rating)), ("rating_count", parsed.rating_count), ("in_stock", parsed.in_stock),
+    )
+    for name, value in shown:
         if value is None:
             continue
         if name in FIELD_LIMITS and isinstance(value, str):
             value = value[: FIELD_LIMITS[name]]
         values[name] = value
-    values.pop("url", None)  # the canonical URL is set when the row is created
     return values
 
 
 def cents(value: Decimal | None) -> Decimal | None:
     """An amount rounded to whole cents, as stored."""
-    return None if value is None else Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    if value is None:
+        return None
+    amount = value if type(value) is Decimal else Decimal(value)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def rating_value(value: Decimal | None) -> Decimal | None:

@@ -5,8 +5,9 @@ products, links, events or notifications. Each of those has a unique key, and ro
 with ``INSERT … ON CONFLICT DO NOTHING`` in the database's own dialect, so the second writer
 simply finds the row already there instead of failing its whole transaction.
 
-``touch_last_seen`` is the one write an unchanged poll makes; both the full diff and the fast
-path use it.
+Updates go out as one ``executemany`` per set of columns (``update_rows``): a poll that changes
+forty rows sends one statement per table, not forty. ``touch_last_seen`` remains for the full
+diff, which the per-card path (``services.polling.cards``) is checked against.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
@@ -65,6 +66,43 @@ def insert_returning_ids(
     for group in groups.values():
         inserted += [row[0] for row in session.connection().execute(statement, group).all()]
     return inserted
+
+
+def insert_returning_rows(
+    session: Session | scoped_session[Any],
+    model: type[Model],
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    returning: Sequence[str],
+) -> list[dict[str, Any]]:
+    """``insert_returning_ids`` returning the named columns of each row this call inserted.
+
+    Every row must have the same columns (one ``executemany``)."""
+    if not rows:
+        return []
+    table = model.__table__
+    statement = (
+        _dialect_insert(session)(table)
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(*(table.c[name] for name in returning))
+    )
+    result = session.connection().execute(statement, [dict(row) for row in rows])
+    return [dict(zip(returning, row, strict=True)) for row in result.all()]
+
+
+def update_rows(session: Session | scoped_session[Any], table: Table, rows: dict[int, dict[str, Any]]) -> int:
+    """``UPDATE table SET … WHERE id = …`` for many rows (id -> new values): one executemany per
+    set of columns, rows in id order (two writers then lock shared rows in the same order).
+    Returns the statements sent."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id in sorted(rows):
+        values = rows[row_id]
+        groups.setdefault(tuple(sorted(values)), []).append({"row_id": row_id, **values})
+    for names, params in groups.items():
+        statement = (update(table).where(table.c.id == bindparam("row_id"))
+                     .values({name: bindparam(name) for name in names}))
+        session.connection().execute(statement, params)
+    return len(groups)
 
 
 def _dialect_insert(session: Session | scoped_session[Any]) -> Any:

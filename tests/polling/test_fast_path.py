@@ -39,28 +39,32 @@ def test_an_unchanged_poll_takes_the_fast_path(store_monitor, sandbox, store_id)
     run, statements = statements_during(lambda: poll(store_monitor))
     assert polling.took_fast_path(run)
     assert (run.outcome, run.products_seen, run.products_new, run.products_changed) == ("ok", 30, 0, 0)
-    # Everything seen is marked seen, in bulk; nothing else is written.
-    assert db.session.scalar(select(func.min(Product.last_seen_at))) >= before
-    assert db.session.scalar(select(func.min(MonitorProduct.last_seen_at))
-                             .where(MonitorProduct.monitor_id == store_monitor.id)) >= before
+    # Everything seen reads as seen by this poll, with no write per product or link.
+    links = db.session.scalars(select(MonitorProduct).where(MonitorProduct.monitor_id == store_monitor.id)).all()
+    assert len(links) == 30 and min(link.last_seen for link in links) >= before
     assert count(PricePoint) == points and events(store_monitor) == []
     monitor = db.session.get(Monitor, store_monitor.id)
     assert monitor.last_status == "ok" and monitor.next_poll_at >= before + timedelta(seconds=3600)
     writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
-    assert not any("price_points" in s or "product_events" in s for s in writes)
+    assert [s.split()[:3] for s in writes] == [["UPDATE", "monitors", "SET"], ["INSERT", "INTO", "poll_runs"]]
     # The job reports it too.
     assert monitoring_jobs.poll_monitor(store_monitor.id)["fast_path"] is True
 
 
-def test_the_fast_path_sends_fewer_statements_than_the_full_diff(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
+def test_cards_with_a_known_fingerprint_skip_their_diff(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
     poll(store_monitor)
     fast, fast_statements = statements_during(lambda: poll(store_monitor))
-    db.session.execute(update(Monitor).values(content_hash=None))  # forces the full diff, same content
+    db.session.execute(update(MonitorProduct).values(card_hash=None))  # every card planned again, same content
     db.session.commit()
     full, full_statements = statements_during(lambda: poll(store_monitor))
     assert polling.took_fast_path(fast) and not polling.took_fast_path(full)
-    assert (fast.products_seen, fast.products_changed) == (full.products_seen, full.products_changed)
-    assert len(fast_statements) < len(full_statements)
+    assert (fast.products_seen, fast.products_changed) == (full.products_seen, full.products_changed) == (30, 0)
+    # The re-planned cards store their fingerprint again: one UPDATE for all 30 links.
+    assert len(full_statements) == len(fast_statements) + 1
+    assert sum(s.startswith("UPDATE monitor_products") for s in full_statements) == 1
+    assert db.session.scalar(select(func.count()).select_from(MonitorProduct)
+                             .where(MonitorProduct.card_hash.is_(None))) == 0
+    assert events(store_monitor) == []
 
 
 def test_every_change_still_takes_the_full_diff_with_the_same_events(store_monitor, sandbox, store_id, alice) -> None:  # noqa: ANN001

@@ -1,0 +1,128 @@
+"""Exactly which SQL statements a poll sends: first, unchanged, cosmetic-only and changed polls.
+
+Counted: every statement the database driver receives (SQLAlchemy's ``before_cursor_execute``
+on the app's engine; an ``executemany`` is one statement) during one whole
+``services.polling.engine.poll_monitor`` call, with the sandbox's pages fetched for real.
+That is the engine's read of what to fetch (``SELECT monitors`` before the fetch, a claim's
+business), its load of the monitor after the fetch, ``record_snapshot`` (the per-card path)
+and the poll's own bookkeeping (the ``poll_runs`` row and the monitor's schedule). Transaction
+control (BEGIN/COMMIT) is not a statement here. The goals (unchanged <= 4, changed <= 10,
+first <= 12) count from the load after the fetch on: the lists below minus their first entry.
+The same lists hold on SQLite and PostgreSQL.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from extensions import db
+from models import Delivery, Keyword, Monitor, MonitorProduct, Notification, NotificationChannel, PricePoint, Product
+from services.polling import engine as polling
+from tests.polling.test_change_detection import events
+from tests.polling.test_fast_path import statements_during
+
+PRE_FETCH = ["SELECT monitors"]  # what to fetch: kind and DHgate id
+LOAD = ["SELECT monitors"]  # the monitor again, after the fetch
+ROWS = ["SELECT monitor_products"]  # links + products + latest price points + owner, one read
+BOOKKEEPING = ["UPDATE monitors", "INSERT poll_runs"]
+
+
+def shape(statement: str) -> str:
+    """"UPDATE products", "INSERT poll_runs", "SELECT monitors" (the first selected column's table)."""
+    words = statement.split()
+    verb = words[0].upper()
+    if verb == "SELECT":
+        return f"SELECT {words[1].split('.')[0]}"
+    if verb == "INSERT":
+        return f"INSERT {words[2]}"
+    return f"{verb} {words[1]}"
+
+
+def poll_shapes(monitor_id: int) -> tuple[object, list[str]]:
+    run, statements = statements_during(lambda: polling.poll_monitor(monitor_id))
+    return run, [shape(statement) for statement in statements]
+
+
+def test_statements_of_first_unchanged_cosmetic_and_changed_polls(store_monitor, sandbox, store_id, alice) -> None:  # noqa: ANN001
+    monitor_id = store_monitor.id
+    db.session.add(NotificationChannel(user_id=alice.id, kind="email", target="alice@example.com"))
+    db.session.commit()
+
+    run, first = poll_shapes(monitor_id)
+    # Products created with every value the cards show: no update of each row afterwards.
+    assert first == [*PRE_FETCH, *LOAD, *ROWS, "INSERT products", "INSERT monitor_products",
+                     "INSERT price_points", *BOOKKEEPING]
+    assert len(first) - 1 == 7 <= 12
+    assert db.session.scalar(select(func.count()).select_from(MonitorProduct)) == 30
+
+    run, unchanged = poll_shapes(monitor_id)
+    assert polling.took_fast_path(run)
+    assert unchanged == [*PRE_FETCH, *LOAD, *ROWS, *BOOKKEEPING]
+    assert len(unchanged) - 1 == 4
+
+    products = sandbox.catalog.products(store_id)
+    for product in products[:5]:
+        sandbox.catalog.set_sold(product.item_code, (product.sold or 0) + 100)
+    run, cosmetic = poll_shapes(monitor_id)
+    assert polling.took_fast_path(run)  # moving counters are no change...
+    assert cosmetic == [*PRE_FETCH, *LOAD, *ROWS, "UPDATE products", *BOOKKEEPING]  # ...written in one statement
+    assert sorted(db.session.scalars(select(Product.sold).where(
+        Product.item_code.in_([p.item_code for p in products[:5]])))) == sorted((p.sold or 0) + 100 for p in products[:5])
+
+    cheap = products[6]
+    sandbox.catalog.set_price(cheap.item_code, (cheap.price_min * Decimal("0.5")).quantize(Decimal("0.01")))
+    for product in products[:5]:
+        sandbox.catalog.set_sold(product.item_code, (product.sold or 0) + 200)
+    points = db.session.scalar(select(func.count()).select_from(PricePoint))
+    run, changed = poll_shapes(monitor_id)
+    assert not polling.took_fast_path(run)
+    assert changed == [*PRE_FETCH, *LOAD, *ROWS, "UPDATE products", "UPDATE monitor_products", "INSERT price_points",
+                       "INSERT poll_runs", "INSERT product_events", "INSERT notifications", "INSERT deliveries",
+                       "UPDATE monitors", "UPDATE poll_runs"]
+    # 11 after the pre-fetch read with an e-mail channel; 10 for an owner without a channel.
+    assert len(changed) - 1 == 11
+    assert [e.kind for e in events(store_monitor)] == ["price_drop"]
+    assert db.session.scalar(select(func.count()).select_from(PricePoint)) == points + 1
+    [note] = db.session.scalars(select(Notification)).all()
+    assert note.details["event_ids"] == [events(store_monitor)[0].id]
+    [delivery] = db.session.scalars(select(Delivery)).all()
+    assert (delivery.notification_id, delivery.channel, delivery.target, delivery.status) == (
+        note.id, "email", "alice@example.com", "pending")
+
+
+def test_a_changed_poll_of_an_owner_without_channels_sends_ten(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
+    monitor_id = store_monitor.id
+    polling.poll_monitor(monitor_id)
+    product = sandbox.catalog.products(store_id)[2]
+    sandbox.catalog.set_price(product.item_code, (product.price_min * Decimal("2")).quantize(Decimal("0.01")))
+    _run, changed = poll_shapes(monitor_id)
+    assert changed[1:] == [*LOAD, *ROWS, "UPDATE products", "UPDATE monitor_products", "INSERT price_points",
+                           "INSERT poll_runs", "INSERT product_events", "INSERT notifications",
+                           "UPDATE monitors", "UPDATE poll_runs"]
+    assert len(changed) - 1 == 10
+    assert [e.kind for e in events(store_monitor)] == ["price_rise"]
+
+
+def test_new_and_vanished_cards(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
+    """A card new to the monitor costs its product row and its link (the member's keywords come
+    with the read); a card that vanishes costs one UPDATE of its link (counted towards "missing")."""
+    monitor_id = store_monitor.id
+    polling.poll_monitor(monitor_id)
+    db.session.add(Keyword(user_id=store_monitor.user_id, term="  Brand NEW "))
+    db.session.add(Keyword(user_id=store_monitor.user_id, term="listing", active=False))
+    db.session.commit()
+    sandbox.catalog.add_product(store_id, title="A brand new listing")
+    gone = sandbox.catalog.products(store_id)[4].item_code
+    sandbox.catalog.remove(gone)
+    first_success = db.session.scalar(select(Monitor.last_success_at).where(Monitor.id == monitor_id))
+    _run, changed = poll_shapes(monitor_id)
+    assert changed[1:] == [*LOAD, *ROWS, "INSERT products", "INSERT monitor_products",
+                           "UPDATE monitor_products", "INSERT price_points",
+                           "INSERT poll_runs", "INSERT product_events", "INSERT notifications",
+                           "UPDATE monitors", "UPDATE poll_runs"]
+    assert [e.kind for e in events(store_monitor)] == ["new_product", "keyword_match"]
+    assert events(store_monitor)[1].details["terms"] == ["brand new"]
+    vanished = db.session.scalar(select(MonitorProduct).join(Product).where(Product.item_code == gone))
+    assert (vanished.present, vanished.missing_polls, vanished.last_seen) == (False, 1, first_success)
+    assert db.session.get(Monitor, monitor_id).last_success_at > first_success
