@@ -14,6 +14,7 @@ from services.metrics_flush import flush_metrics as flush
 from services.platform import take_snapshot
 from services.queue import job
 from services.retention import prune as run_prune
+from services.traffic_rollup import rollup_recent
 
 
 @job("high", timeout=120)
@@ -39,3 +40,9 @@ def snapshot_platform_metrics() -> int:
 def prune() -> dict[str, int]:
     """Roll minute metrics up into hours and delete history past its retention."""
     return asdict(run_prune())
+
+
+@job("maintenance", timeout=300)
+def rollup_traffic() -> int:
+    """Recompute the last hours of ``traffic_hours`` (the admin charts); returns rows written."""
+    return rollup_recent()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
+from services.maintenance import polling_paused
 from services.polling import engine
 from services.polling.recovery import recover_claims
 from services.polling.schedule import POLL_JOB, POLL_QUEUE, claim_due_monitors, poll_job_id, release
@@ -28,7 +29,10 @@ POLL_JOB_TIMEOUT = 600  # seconds; POLL_BUDGET_SECONDS (see settings.py) keeps p
 def poll_due_monitors() -> int:
     """Claim every due monitor and enqueue its poll with a start delay spread over the minute;
     returns how many were enqueued (recovered polls included). Safe to run concurrently: claims
-    are conditional updates."""
+    are conditional updates. While an admin has paused polling nothing is claimed or enqueued."""
+    if polling_paused():
+        logger.info("polling is paused: no monitor claimed")
+        return 0
     config = current_app.config
     now = datetime.now(UTC)
     recovered = recover_claims(now, lease_seconds=int(config["POLL_CLAIM_LEASE_SECONDS"]),

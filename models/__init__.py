@@ -3,7 +3,7 @@
 Importing this package registers all tables on ``db.metadata``, which Alembic and the tests need.
 """
 from models.affiliate import AffiliateClick, AffiliateConversion, AffiliatePerformance
-from models.metrics import HealthCheck, PlatformMetric, RequestMetric
+from models.metrics import HealthCheck, PlatformMetric, RequestMetric, TrafficHour
 from models.monitoring import (
     Keyword,
     Monitor,
@@ -22,5 +22,5 @@ __all__ = [
     "HealthCheck", "Keyword", "Monitor", "MonitorProduct", "Notification", "NotificationChannel",
     "NotificationPreference",
     "PlatformMetric", "PollRun", "PricePoint", "Product", "ProductEvent", "RequestMetric",
-    "SecurityEvent", "SiteSetting", "User",
+    "SecurityEvent", "SiteSetting", "TrafficHour", "User",
 ]

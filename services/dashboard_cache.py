@@ -42,3 +42,19 @@ def invalidate_dashboard() -> None:
         cache.delete(DASHBOARD_CACHE_KEY)
     except Exception:  # noqa: BLE001
         logger.warning("could not invalidate the dashboard cache", exc_info=True)
+
+
+def cached_value(key: str) -> Any | None:
+    """Another cached part of the dashboard (its live cards, a window's charts), or ``None``."""
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage must not take the page down
+        logger.warning("dashboard cache unavailable", exc_info=True)
+        return None
+
+
+def store_value(key: str, value: Any, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout=timeout)
+    except Exception:  # noqa: BLE001
+        logger.warning("dashboard cache unavailable", exc_info=True)

@@ -1,0 +1,188 @@
+"""The admin dashboard's charts over 24 h, 7 d or 30 d: the figures per time bucket.
+
+Traffic comes from ``traffic_hours`` (at most 720 rows for 30 days, see
+``services.traffic_rollup``); polls, events and health checks are counted by the database in ONE
+query each over their time index, one ``SUM(CASE …)`` column per bucket, so nothing is fetched
+row by row and the SQL is the same on SQLite and PostgreSQL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from extensions import db
+from models import HealthCheck, PollRun, ProductEvent, TrafficHour
+from services import histograms
+from services.health import OK
+from services.traffic_rollup import HourTotals, as_utc
+
+MIN_POINTS = 2  # one point is no line: fewer say since when data is being collected
+
+
+@dataclass(frozen=True)
+class Window:
+    """A chart window: ``buckets`` buckets of ``step`` ending with the current one."""
+
+    key: str
+    step: timedelta
+    buckets: int
+
+    def edges(self, now: datetime) -> list[datetime]:
+        """Bucket starts, oldest first, plus the end of the last (``buckets + 1`` instants)."""
+        step_s = int(self.step.total_seconds())
+        epoch = int(as_utc(now).timestamp())
+        last_start = datetime.fromtimestamp(epoch - epoch % step_s, UTC)
+        first = last_start - self.step * (self.buckets - 1)
+        return [first + self.step * i for i in range(self.buckets + 1)]
+
+
+WINDOWS: dict[str, Window] = {
+    "24h": Window("24h", timedelta(hours=1), 24),
+    "7d": Window("7d", timedelta(hours=4), 42),
+    "30d": Window("30d", timedelta(days=1), 30),
+}
+DEFAULT_WINDOW = "24h"
+
+
+def window_of(key: str | None) -> Window:
+    """The window a query parameter names; anything else is the default (the page never fails
+    on a hand-edited URL)."""
+    return WINDOWS.get(key or DEFAULT_WINDOW, WINDOWS[DEFAULT_WINDOW])
+
+
+@dataclass
+class TrafficBucket:
+    start: datetime
+    requests: int = 0
+    errors: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+@dataclass
+class Charts:
+    """Everything the charts of one window show."""
+
+    window: Window
+    edges: list[datetime]
+    traffic: list[TrafficBucket] = field(default_factory=list)
+    polls: dict[str, list[int]] = field(default_factory=dict)  # outcome -> polls per bucket
+    events: list[int] = field(default_factory=list)
+    uptime: dict[str, list[float | None]] = field(default_factory=dict)  # check -> % per bucket
+    traffic_since: datetime | None = None  # the first hour with traffic at all
+    polls_since: datetime | None = None
+    health_since: datetime | None = None
+
+    @property
+    def traffic_points(self) -> int:
+        return sum(1 for bucket in self.traffic if bucket.requests)
+
+
+def traffic_buckets(window: Window, edges: list[datetime]) -> list[TrafficBucket]:
+    """Hour rows merged into the window's buckets (histograms added, percentiles recomputed)."""
+    rows = db.session.execute(
+        select(TrafficHour.hour, TrafficHour.requests, TrafficHour.errors, TrafficHour.min_ms, TrafficHour.max_ms,
+               TrafficHour.histogram)
+        .where(TrafficHour.hour >= edges[0], TrafficHour.hour < edges[-1])
+    ).all()
+    totals = [HourTotals() for _ in range(window.buckets)]
+    for hour, requests, errors, low, high, histogram in rows:
+        index = _bucket_index(edges, hour)
+        if index is None:
+            continue
+        total = totals[index]
+        total.requests += requests
+        total.errors += errors
+        total.min_ms = low if total.min_ms is None else (total.min_ms if low is None else min(total.min_ms, low))
+        total.max_ms = high if total.max_ms is None else (total.max_ms if high is None else max(total.max_ms, high))
+        total.buckets = histograms.merge(total.buckets, histograms.from_json(histogram))
+    return [
+        TrafficBucket(start=edges[i], requests=t.requests, errors=t.errors, p50_ms=t.percentile(0.50),
+                      p95_ms=t.percentile(0.95))
+        for i, t in enumerate(totals)
+    ]
+
+
+def _bucket_index(edges: list[datetime], moment: datetime) -> int | None:
+    moment = as_utc(moment)
+    for index in range(len(edges) - 1):
+        if edges[index] <= moment < edges[index + 1]:
+            return index
+    return None
+
+
+def _bucket_columns(column: InstrumentedAttribute[Any], edges: list[datetime], *,
+                    only: ColumnElement[bool] | None = None) -> list[Any]:
+    """One ``SUM(CASE WHEN edge_i <= column < edge_i+1 [AND only] THEN 1 ELSE 0 END)`` per bucket."""
+    columns = []
+    for start, end in pairwise(edges):
+        condition = and_(column >= start, column < end) if only is None else and_(column >= start, column < end, only)
+        columns.append(func.coalesce(func.sum(case((condition, 1), else_=0)), 0))
+    return columns
+
+
+def bucketed_counts(column: InstrumentedAttribute[Any], edges: list[datetime], *extra: ColumnElement[bool],
+                    group_by: InstrumentedAttribute[Any] | None = None,
+                    only: ColumnElement[bool] | None = None) -> dict[Any, list[int]]:
+    """Rows per bucket (per value of ``group_by``), counted by the database in one query over
+    ``column``'s index range."""
+    keys = [group_by] if group_by is not None else []
+    statement = select(*keys, *_bucket_columns(column, edges, only=only)).where(
+        column >= edges[0], column < edges[-1], *extra)
+    if group_by is not None:
+        statement = statement.group_by(group_by)
+    result: dict[Any, list[int]] = {}
+    for row in db.session.execute(statement).all():
+        key = row[0] if group_by is not None else None
+        result[key] = [int(value) for value in row[len(keys):]]
+    return result
+
+
+def polls_per_bucket(edges: list[datetime]) -> dict[str, list[int]]:
+    counts = bucketed_counts(PollRun.started_at, edges, PollRun.outcome.is_not(None), group_by=PollRun.outcome)
+    return {str(outcome): values for outcome, values in sorted(counts.items(), key=lambda kv: -sum(kv[1])) if sum(values)}
+
+
+def events_per_bucket(edges: list[datetime]) -> list[int]:
+    counts = bucketed_counts(ProductEvent.created_at, edges)
+    return counts.get(None, [0] * (len(edges) - 1))
+
+
+def uptime_per_bucket(edges: list[datetime]) -> dict[str, list[float | None]]:
+    """Per check, the share of its runs in each bucket that passed (``None``: no runs)."""
+    runs = bucketed_counts(HealthCheck.checked_at, edges, group_by=HealthCheck.name)
+    passed = bucketed_counts(HealthCheck.checked_at, edges, group_by=HealthCheck.name, only=HealthCheck.status == OK)
+    result: dict[str, list[float | None]] = {}
+    for name in sorted(runs):
+        ok_counts = passed.get(name, [0] * len(runs[name]))
+        result[str(name)] = [round(100.0 * ok / n, 2) if n else None for ok, n in zip(ok_counts, runs[name], strict=True)]
+    return result
+
+
+def first_seen(column: InstrumentedAttribute[Any]) -> datetime | None:
+    """The oldest value of an indexed time column (one index lookup)."""
+    value: datetime | None = db.session.scalar(select(func.min(column)))
+    return value
+
+
+def build_charts(window: Window, now: datetime | None = None) -> Charts:
+    now = now or datetime.now(UTC)
+    edges = window.edges(now)
+    charts = Charts(window=window, edges=edges)
+    charts.traffic = traffic_buckets(window, edges)
+    charts.polls = polls_per_bucket(edges)
+    charts.events = events_per_bucket(edges)
+    charts.uptime = uptime_per_bucket(edges)
+    charts.traffic_since = first_seen(TrafficHour.hour)
+    charts.polls_since = first_seen(PollRun.started_at)
+    charts.health_since = first_seen(HealthCheck.checked_at)
+    return charts
