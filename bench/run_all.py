@@ -31,6 +31,8 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_parser.py": ["--rounds", "40"],
     "bench_metrics.py": ["--rounds", "3", "--requests", "200"],
     "bench_polling.py": ["--monitors", "20", "--memory-polls", "0", "--latency-ms", "0"],
+    # goals: cached dashboard >= 0.5 x /hello req/s; uncached <= 300 ms; monitor pages <= 100 ms
+    "bench_volume.py": ["--days", "1", "--rounds", "2", "--requests", "100", "--samples", "5"],
 }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
 from models.site import SiteSetting
+from services.dashboard_cache import invalidate_dashboard
 
 logger = logging.getLogger(__name__)
 
@@ -61,5 +62,6 @@ def set_polling_paused(paused: bool, by_user_id: int | None) -> bool:
     row.updated_at = datetime.now(UTC)
     row.updated_by = by_user_id
     db.session.commit()
+    invalidate_dashboard()  # the platform page shows the banner at once
     logger.warning("polling %s by user %s", "paused" if paused else "resumed", by_user_id)
     return True

@@ -2,17 +2,16 @@
 
 Traffic comes from ``traffic_hours`` (at most 720 rows for 30 days, see
 ``services.traffic_rollup``); polls, events and health checks are counted by the database in ONE
-query each over their time index, one ``SUM(CASE …)`` column per bucket, so nothing is fetched
-row by row and the SQL is the same on SQLite and PostgreSQL.
+grouped query each over their time index (the bucket number computed in SQL), so the answer is
+one row per bucket and nothing is fetched row by row.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Integer, case, cast, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from extensions import db
@@ -120,30 +119,36 @@ def _bucket_index(edges: list[datetime], moment: datetime) -> int | None:
     return None
 
 
-def _bucket_columns(column: InstrumentedAttribute[Any], edges: list[datetime], *,
-                    only: ColumnElement[bool] | None = None) -> list[Any]:
-    """One ``SUM(CASE WHEN edge_i <= column < edge_i+1 [AND only] THEN 1 ELSE 0 END)`` per bucket."""
-    columns = []
-    for start, end in pairwise(edges):
-        condition = and_(column >= start, column < end) if only is None else and_(column >= start, column < end, only)
-        columns.append(func.coalesce(func.sum(case((condition, 1), else_=0)), 0))
-    return columns
+def _bucket_number(column: InstrumentedAttribute[Any], start: datetime, step: timedelta) -> ColumnElement[Any]:
+    """Which bucket (0, 1, …) a row's time falls in, computed by the database: seconds since
+    ``start`` floor-divided by the bucket's length. The epoch is read the dialect's own way."""
+    seconds = int(step.total_seconds())
+    if db.engine.dialect.name == "sqlite":
+        epoch: ColumnElement[Any] = cast(func.strftime("%s", column), Integer)
+    else:
+        epoch = cast(func.extract("epoch", column), Integer)
+    return (epoch - int(start.timestamp())) // seconds
 
 
 def bucketed_counts(column: InstrumentedAttribute[Any], edges: list[datetime], *extra: ColumnElement[bool],
                     group_by: InstrumentedAttribute[Any] | None = None,
                     only: ColumnElement[bool] | None = None) -> dict[Any, list[int]]:
-    """Rows per bucket (per value of ``group_by``), counted by the database in one query over
-    ``column``'s index range."""
+    """Rows per bucket (per value of ``group_by``; ``only``: count just the rows matching it),
+    grouped by the database in one query over ``column``'s index range."""
+    number = _bucket_number(column, edges[0], edges[1] - edges[0]).label("bucket")
+    counted = func.count() if only is None else func.coalesce(func.sum(case((only, 1), else_=0)), 0)
     keys = [group_by] if group_by is not None else []
-    statement = select(*keys, *_bucket_columns(column, edges, only=only)).where(
-        column >= edges[0], column < edges[-1], *extra)
-    if group_by is not None:
-        statement = statement.group_by(group_by)
+    statement = (
+        select(*keys, number, counted)
+        .where(column >= edges[0], column < edges[-1], *extra)
+        .group_by(*keys, number)
+    )
     result: dict[Any, list[int]] = {}
     for row in db.session.execute(statement).all():
-        key = row[0] if group_by is not None else None
-        result[key] = [int(value) for value in row[len(keys):]]
+        key, bucket, count = (row[0], row[1], row[2]) if group_by is not None else (None, row[0], row[1])
+        values = result.setdefault(key, [0] * (len(edges) - 1))
+        if 0 <= int(bucket) < len(values):
+            values[int(bucket)] += int(count)
     return result
 
 

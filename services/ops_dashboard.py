@@ -3,7 +3,8 @@
 The live figures (KPI cards and the DHgate panel) are one cache entry shared by the page and
 its JSON endpoint, so both show the same measurement; the endpoint's ETag is a digest of that
 entry's JSON form, so a poller gets ``304 Not Modified`` until the next measurement. Charts are
-cached per window. Nothing in any entry depends on which admin is looking.
+cached per window. Nothing in any entry depends on which admin is looking. Each entry names the
+cache generation it was measured in, so ``invalidate_dashboard`` drops them all at once.
 """
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from typing import Any
 
 from flask import current_app
 
-from services.dashboard_cache import cached_value, store_value
+from services.dashboard_cache import cached_values, dashboard_generation_key, store_value
 from services.dhgate_panel import DhgatePanel, dhgate_panel
 from services.kpi import Kpis, measure_kpis
 from services.ops_charts import Charts, Window, build_charts
 
-LIVE_KEY = "platform:live:v1"
-CHARTS_KEY = "platform:charts:v1:"
+LIVE_KEY = "platform:live:v2"
+CHARTS_KEY = "platform:charts:v2:"
 
 
 @dataclass
@@ -36,32 +37,43 @@ def _timeout() -> int:
     return int(current_app.config["DASHBOARD_CACHE_SECONDS"])
 
 
+def _kept(key: str) -> tuple[Any, Any]:
+    """A kept entry if it belongs to the current generation (``invalidate_dashboard`` starts a
+    new one), and that generation; one round trip for both."""
+    generation, entry = cached_values(dashboard_generation_key(), key)
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == generation:
+        return entry[1], generation
+    return None, generation
+
+
 def live_figures(*, use_cache: bool = True) -> LiveFigures:
     """The cards and the DHgate panel, from the cache when it holds them."""
-    timeout = _timeout()
-    if use_cache and timeout:
-        cached = cached_value(LIVE_KEY)
-        if isinstance(cached, LiveFigures):
-            return cached
+    timeout = _timeout() if use_cache else 0
+    generation = None
+    if timeout:
+        kept, generation = _kept(LIVE_KEY)
+        if isinstance(kept, LiveFigures):
+            return kept
     kpis = measure_kpis()
     panel = dhgate_panel()
     payload = live_payload(kpis, panel)
     figures = LiveFigures(kpis=kpis, dhgate=panel, payload=payload, etag=etag_of(payload))
-    if use_cache and timeout:
-        store_value(LIVE_KEY, figures, timeout)
+    if timeout:
+        store_value(LIVE_KEY, (generation, figures), timeout)
     return figures
 
 
 def charts(window: Window, *, use_cache: bool = True) -> Charts:
-    timeout = _timeout()
+    timeout = _timeout() if use_cache else 0
     key = CHARTS_KEY + window.key
-    if use_cache and timeout:
-        cached = cached_value(key)
-        if isinstance(cached, Charts):
-            return cached
+    generation = None
+    if timeout:
+        kept, generation = _kept(key)
+        if isinstance(kept, Charts):
+            return kept
     built = build_charts(window)
-    if use_cache and timeout:
-        store_value(key, built, timeout)
+    if timeout:
+        store_value(key, (generation, built), timeout)
     return built
 
 

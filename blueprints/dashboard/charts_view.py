@@ -69,9 +69,9 @@ def _bars(charts: Charts, key: str, heading: str, values: list[int], tooltip: Ca
 
 
 def chart_views(charts: Charts) -> list[ChartView]:
-    """Every chart of the window, in page order."""
+    """Every chart of the window, in page order (each bucket's label formatted once)."""
     traffic = charts.traffic
-    when = [_label(charts, b.start) for b in traffic]
+    when = [_label(charts, start) for start in charts.edges[:-1]]
     views = [
         _line(charts, "latency", _("Response time p50 / p95"), [
             Series("p50", [b.p50_ms for b in traffic], [_("%(when)s: p50 %(ms)s", when=w, ms=_ms(b.p50_ms)) for w, b in zip(when, traffic, strict=True)]),
@@ -88,22 +88,21 @@ def chart_views(charts: Charts) -> list[ChartView]:
         views.append(ChartView("requests", _("Requests"), None, _collecting(charts.traffic_since)))
     else:
         views.append(_bars(charts, "requests", _("Requests"), [b.requests for b in traffic],
-                           lambda at, v: _("%(when)s: %(n)s requests", when=_label(charts, at), n=v),
+                           lambda at, v: _("%(when)s: %(n)s requests", when=when[charts.edges.index(at)], n=v),
                            charts.traffic_since, _("Requests per period, static files left out.")))
-    outcome_series = [
-        Series(outcome, [float(v) for v in values],
-               [_("%(when)s: %(outcome)s, %(n)s polls", when=_label(charts, charts.edges[i]), n=v,
-                  outcome=outcome_label(outcome)) for i, v in enumerate(values)])
-        for outcome, values in charts.polls.items()
-    ]
+    outcome_series = []
+    for outcome, values in charts.polls.items():
+        label = outcome_label(outcome)
+        outcome_series.append(Series(outcome, [float(v) for v in values], [
+            _("%(when)s: %(outcome)s, %(n)s polls", when=when[i], n=v, outcome=label) for i, v in enumerate(values)]))
     views.append(_line(charts, "polls", _("Polls by outcome"), outcome_series, charts.polls_since,
                        lambda v: f"{v:.0f}", _("Finished polls per period, one line per outcome: %(outcomes)s.",
                                               outcomes=", ".join(outcome_label(o) for o in charts.polls))))
     views.append(_bars(charts, "events", _("Events"), charts.events,
-                       lambda at, v: _("%(when)s: %(n)s events", when=_label(charts, at), n=v),
+                       lambda at, v: _("%(when)s: %(n)s events", when=when[charts.edges.index(at)], n=v),
                        charts.polls_since, _("Product events (new listings, price changes, stock) per period.")))
     uptime_series = [
-        Series(name, values, [_("%(when)s: %(name)s up %(pct)s", when=_label(charts, charts.edges[i]), name=name,
+        Series(name, values, [_("%(when)s: %(name)s up %(pct)s", when=when[i], name=name,
                                 pct="—" if v is None else f"{v:.2f} %") for i, v in enumerate(values)])
         for name, values in charts.uptime.items()
     ]

@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.charts_view import chart_views
+from blueprints.dashboard.page_cache import cached_page, store_page
 from services import overview
 from services.health import process_warnings
 from services.maintenance import pause_state_for_layout
@@ -42,11 +43,16 @@ def platform_page() -> Response | str:
         return redirect(url_for("auth.login", next=here_as_next() or None))
     if not current_user.is_admin:
         abort(403)
+    kept, generation = cached_page()
+    if kept is not None:
+        return kept
     window = window_of(request.args.get("window"))
-    return render_template(
+    html = render_template(
         "dashboard/platform.html", m=dashboard_metrics(), live=live_figures(), window=window, windows=list(WINDOWS),
         charts=chart_views(charts(window)), ops_warnings=process_warnings(), polling_pause=pause_state_for_layout(),
     )
+    store_page(html, generation)
+    return html
 
 
 @bp.get("/dashboard/platform/live.json", endpoint="platform_live")

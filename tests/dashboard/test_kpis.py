@@ -11,8 +11,10 @@ from flask.testing import FlaskClient
 
 from extensions import db
 from models import AdminSession, Delivery, HealthCheck, Monitor, Notification, PlatformMetric, User
+from services.dashboard_cache import invalidate_dashboard
 from services.kpi import measure_kpis, start_of_week
 from services.ops_dashboard import live_figures
+from tests.conftest import PASSWORD
 from tests.factories import make_monitor, make_user
 from tests.monitoring.conftest import add_event, add_poll_run, add_product, browser_for
 
@@ -99,7 +101,7 @@ def test_the_page_shows_the_cards_with_their_windows(app: Flask, busy_platform: 
     assert _card(html, "uptime_24h") == "75.00 %" and _card(html, "cpu") == "42.5 %"
     assert _card(html, "failed_today") == "1"
     assert _card(html, "polling_lag_seconds") in ("7 min", "8 min")
-    for window in ("last 24 hours", "last 30 days", "last hour", "this week (since Monday, UTC)", "today (UTC)"):
+    for window in ("last 24 hours", "last 30 days", "last 5 minutes", "this week (since Monday, UTC)", "today (UTC)"):
         assert window in html
     assert 'data-testid="blocked-rate"' in html and "20.0 %" in html  # 1 blocked of 5 polls
 
@@ -145,3 +147,17 @@ def test_inactive_monitors_and_claimed_ones_do_not_count_as_lag(app: Flask, alic
     db.session.execute(db.update(Monitor).values(next_poll_at=now - timedelta(seconds=90)))
     db.session.commit()
     assert measure_kpis().lag.overdue == 1
+
+
+def test_each_admin_browser_gets_its_own_kept_page_until_the_figures_change(app: Flask, admin: User) -> None:
+    make_user("root2", role="admin", password=PASSWORD)
+    first, second = browser_for(app, "root"), browser_for(app, "root2")
+    page = first.get("/dashboard/platform").get_data(as_text=True)
+    make_user("newcomer")
+    assert first.get("/dashboard/platform").get_data(as_text=True) == page  # kept: the same bytes
+    other = second.get("/dashboard/platform").get_data(as_text=True)
+    tokens = {re.search(r'name="csrf_token" value="([^"]+)"', html).group(1) for html in (page, other)}
+    assert len(tokens) == 2  # no admin is ever served another's form tokens
+    assert '<summary>root2</summary>' in other and '<summary>root2</summary>' not in page
+    invalidate_dashboard()  # a snapshot or a health transition
+    assert _card(first.get("/dashboard/platform").get_data(as_text=True), "users_total") == "3"
