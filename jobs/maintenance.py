@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from flask import current_app
+
 from services.health import overall_ok, run_and_record
 from services.metrics_flush import flush_metrics as flush
 from services.platform import take_snapshot
@@ -45,4 +47,4 @@ def prune() -> dict[str, int]:
 @job("maintenance", timeout=300)
 def rollup_traffic() -> int:
     """Recompute the last hours of ``traffic_hours`` (the admin charts); returns rows written."""
-    return rollup_recent()
+    return rollup_recent(keep_days=int(current_app.config["METRICS_HOUR_RETENTION_DAYS"]))

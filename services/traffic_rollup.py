@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 EXCLUDED_ENDPOINTS = ("static",)  # static files would make the app look faster than it is
 RECENT_HOURS = 2  # each run refreshes the current hour and this many before it
+CATCH_UP_HOURS = 48  # after the scheduler was down, hours missed are filled in this far back
 
 
 @dataclass
@@ -114,10 +115,21 @@ def rollup_range(start: datetime, end: datetime, now: datetime | None = None) ->
     raise RuntimeError("traffic rollup kept racing another run")
 
 
-def rollup_recent(now: datetime | None = None) -> int:
-    """The scheduled job's work: the current hour and the ``RECENT_HOURS`` before it."""
+def rollup_recent(now: datetime | None = None, keep_days: int = 30) -> int:
+    """The scheduled job's work: the current hour and the ``RECENT_HOURS`` before it, reaching
+    back to the last stored hour after a pause of the scheduler (at most ``CATCH_UP_HOURS``);
+    hours older than ``keep_days`` are deleted, as retention deletes their source rows."""
     now = now or datetime.now(UTC)
-    return rollup_range(hour_of(now) - timedelta(hours=RECENT_HOURS), hour_of(now) + timedelta(hours=1), now)
+    current = hour_of(now)
+    start = current - timedelta(hours=RECENT_HOURS)
+    last: datetime | None = db.session.scalar(select(func.max(TrafficHour.hour)))
+    if last is None or as_utc(last) < start:
+        start = max(as_utc(last) if last else current - timedelta(hours=CATCH_UP_HOURS),
+                    current - timedelta(hours=CATCH_UP_HOURS))
+    written = rollup_range(start, current + timedelta(hours=1), now)
+    db.session.execute(delete(TrafficHour).where(TrafficHour.hour < current - timedelta(days=keep_days)))
+    db.session.commit()
+    return written
 
 
 def hours_between(start: datetime, end: datetime) -> list[TrafficHour]:

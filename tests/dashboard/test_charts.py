@@ -17,7 +17,7 @@ from jobs.maintenance import rollup_traffic
 from models import HealthCheck, RequestMetric, TrafficHour, User
 from services import histograms
 from services.ops_charts import WINDOWS, build_charts, window_of
-from services.traffic_rollup import hour_of, rollup_range
+from services.traffic_rollup import hour_of, rollup_range, rollup_recent
 from tests.factories import make_monitor
 from tests.monitoring.conftest import add_poll_run, browser_for
 
@@ -139,3 +139,16 @@ def test_charts_cost_the_same_statements_at_any_volume(app: Flask, alice: User) 
         charts = build_charts(window, now)
     assert len(few) == len(many) == 8
     assert sum(charts.polls["ok"]) == 30 and sum(b.requests for b in charts.traffic) == 90
+
+
+def test_the_rollup_catches_up_after_a_pause_and_forgets_hours_past_retention(app: Flask) -> None:
+    now = datetime.now(UTC)
+    current = hour_of(now)
+    db.session.add(TrafficHour(hour=current - timedelta(hours=10), requests=1, errors=0, histogram={"10": 1}))
+    db.session.add(TrafficHour(hour=current - timedelta(days=40), requests=1, errors=0, histogram={"10": 1}))
+    db.session.commit()
+    _metric("minute", current - timedelta(hours=7, minutes=-3), "/a", "2xx", [10.0] * 4)  # missed while paused
+    rollup_recent(now, keep_days=30)
+    hours = {row.hour: row.requests for row in db.session.scalars(select(TrafficHour))}
+    assert hours.get(current - timedelta(hours=7)) == 4
+    assert current - timedelta(days=40) not in hours
