@@ -11,6 +11,9 @@ new generation, so every kept page is dropped at once.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 from flask import current_app, request, session
@@ -18,10 +21,14 @@ from flask_babel import get_locale, get_timezone
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from services.dashboard_cache import cached_values, dashboard_generation_key, store_value
+from services.dashboard_cache import cached_value, dashboard_generation_key
 from web.i18n import current_theme
 
 PAGE_KEY = "platform:page:v1:"
+KEPT_PAGES = 64  # browsers whose page this process keeps; the least recently used goes first
+
+_kept: OrderedDict[str, tuple[Any, float, str]] = OrderedDict()  # key -> (generation, until, html)
+_lock = threading.Lock()
 
 
 def _page_key() -> str:
@@ -36,17 +43,29 @@ def _cacheable() -> bool:
 
 
 def cached_page() -> tuple[str | None, Any]:
-    """This browser's copy of the page if one of the current generation is kept, and that
-    generation (read in the same Redis round trip; a page drawn now is stored under it, so an
-    invalidation while drawing leaves the new copy already stale, never wrongly fresh)."""
+    """This browser's copy of the page if this process keeps one of the current generation, and
+    that generation (a page drawn now is stored under it, so an invalidation while drawing
+    leaves the new copy already stale, never wrongly fresh)."""
     if not _cacheable():
         return None, None
-    generation, entry = cached_values(dashboard_generation_key(), _page_key())
-    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == generation:
-        return str(entry[1]), generation
+    generation = cached_value(dashboard_generation_key())
+    key = _page_key()
+    with _lock:
+        entry = _kept.get(key)
+        if entry is not None:
+            _kept.move_to_end(key)
+    if entry is not None and entry[0] == generation and entry[1] > time.monotonic():
+        return entry[2], generation
     return None, generation
 
 
 def store_page(html: str, generation: Any) -> None:
-    if _cacheable():
-        store_value(_page_key(), (generation, html), int(current_app.config["DASHBOARD_CACHE_SECONDS"]))
+    if not _cacheable():
+        return
+    until = time.monotonic() + int(current_app.config["DASHBOARD_CACHE_SECONDS"])
+    key = _page_key()
+    with _lock:
+        _kept[key] = (generation, until, html)
+        _kept.move_to_end(key)
+        while len(_kept) > KEPT_PAGES:
+            _kept.popitem(last=False)
