@@ -51,5 +51,5 @@ def seed_volume_command(days: int, endpoints: int, monitors: int, products: int,
     click.echo(
         f"seeded {report.request_metrics} request-metric rows ({report.traffic_hours} traffic hours), "
         f"{report.monitors} monitors, {report.products} products, {report.price_points} price points, "
-        f"{report.poll_runs} polls, {report.notifications} notifications"
+        f"{report.poll_runs} polls, {report.notifications} notifications, {report.health_checks} health-check results"
     )

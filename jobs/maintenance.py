@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app
 
 from services.health import overall_ok, run_and_record
+from services.health_rollup import rollup_recent_health
 from services.metrics_flush import flush_metrics as flush
 from services.platform import take_snapshot
 from services.queue import job
@@ -45,6 +46,11 @@ def prune() -> dict[str, int]:
 
 
 @job("maintenance", timeout=300)
-def rollup_traffic() -> int:
-    """Recompute the last hours of ``traffic_hours`` (the admin charts); returns rows written."""
-    return rollup_recent(keep_days=int(current_app.config["METRICS_HOUR_RETENTION_DAYS"]))
+def rollup_hours() -> dict[str, int]:
+    """Recompute the last hours of ``traffic_hours`` and ``health_hours`` (the admin charts and
+    uptime figures); returns the rows written of each."""
+    config = current_app.config
+    return {
+        "traffic_hours": rollup_recent(keep_days=int(config["METRICS_HOUR_RETENTION_DAYS"])),
+        "health_hours": rollup_recent_health(keep_days=int(config["HEALTH_CHECK_RETENTION_DAYS"])),
+    }

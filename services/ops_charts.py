@@ -16,7 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from extensions import db
 from models import HealthCheck, PollRun, ProductEvent, TrafficHour
-from services import histograms
+from services import health_rollup, histograms
 from services.health import OK
 from services.traffic_rollup import HourTotals, as_utc
 
@@ -132,15 +132,16 @@ def _bucket_number(column: InstrumentedAttribute[Any], start: datetime, step: ti
 
 def bucketed_counts(column: InstrumentedAttribute[Any], edges: list[datetime], *extra: ColumnElement[bool],
                     group_by: InstrumentedAttribute[Any] | None = None,
-                    only: ColumnElement[bool] | None = None) -> dict[Any, list[int]]:
-    """Rows per bucket (per value of ``group_by``; ``only``: count just the rows matching it),
-    grouped by the database in one query over ``column``'s index range."""
+                    only: ColumnElement[bool] | None = None, since: datetime | None = None) -> dict[Any, list[int]]:
+    """Rows per bucket (per value of ``group_by``; ``only``: count just the rows matching it;
+    ``since``: only rows from then on), grouped by the database in one query over ``column``'s
+    index range."""
     number = _bucket_number(column, edges[0], edges[1] - edges[0]).label("bucket")
     counted = func.count() if only is None else func.coalesce(func.sum(case((only, 1), else_=0)), 0)
     keys = [group_by] if group_by is not None else []
     statement = (
         select(*keys, number, counted)
-        .where(column >= edges[0], column < edges[-1], *extra)
+        .where(column >= max(edges[0], since or edges[0]), column < edges[-1], *extra)
         .group_by(*keys, number)
     )
     result: dict[Any, list[int]] = {}
@@ -163,14 +164,34 @@ def events_per_bucket(edges: list[datetime]) -> list[int]:
 
 
 def uptime_per_bucket(edges: list[datetime]) -> dict[str, list[float | None]]:
-    """Per check, the share of its runs in each bucket that passed (``None``: no runs)."""
-    runs = bucketed_counts(HealthCheck.checked_at, edges, group_by=HealthCheck.name)
-    passed = bucketed_counts(HealthCheck.checked_at, edges, group_by=HealthCheck.name, only=HealthCheck.status == OK)
-    result: dict[str, list[float | None]] = {}
-    for name in sorted(runs):
-        ok_counts = passed.get(name, [0] * len(runs[name]))
-        result[str(name)] = [round(100.0 * ok / n, 2) if n else None for ok, n in zip(ok_counts, runs[name], strict=True)]
-    return result
+    """Per check, the share of its runs in each bucket that passed (``None``: no runs): the
+    rolled-up hours, plus raw results after where the rollup reaches (buckets start on hours)."""
+    size = len(edges) - 1
+    runs: dict[str, list[int]] = {}
+    passed: dict[str, list[int]] = {}
+    reach = edges[0]
+    for name, hour, hour_runs, hour_passed, until in health_rollup.hours_between(edges[0], edges[-1]):
+        if name == health_rollup.CRITICAL:
+            continue
+        index = _bucket_index(edges, hour)
+        if index is None:
+            continue
+        runs.setdefault(name, [0] * size)[index] += hour_runs
+        passed.setdefault(name, [0] * size)[index] += hour_passed
+        reach = max(reach, as_utc(until))
+    tail_runs = bucketed_counts(HealthCheck.checked_at, edges, group_by=HealthCheck.name, since=reach)
+    tail_passed = bucketed_counts(HealthCheck.checked_at, edges, group_by=HealthCheck.name,
+                                  only=HealthCheck.status == OK, since=reach)
+    for name, values in tail_runs.items():
+        target = runs.setdefault(name, [0] * size)
+        target_passed = passed.setdefault(name, [0] * size)
+        for index, value in enumerate(values):
+            target[index] += value
+            target_passed[index] += tail_passed.get(name, [0] * size)[index]
+    return {
+        str(name): [round(100.0 * ok / n, 2) if n else None for ok, n in zip(passed[name], runs[name], strict=True)]
+        for name in sorted(runs)
+    }
 
 
 def first_seen(column: InstrumentedAttribute[Any]) -> datetime | None:

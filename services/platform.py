@@ -19,8 +19,8 @@ from sqlalchemy import case, func, select
 
 from extensions import db
 from models import User
-from models.metrics import HealthCheck, PlatformMetric, RequestMetric
-from services import histograms
+from models.metrics import PlatformMetric, RequestMetric
+from services import health_rollup, histograms
 from services.dashboard_cache import cached_dashboard, invalidate_dashboard, store_dashboard
 from services.health import OverallState, latest_results, overall_state
 from services.health_history import CheckHistory, check_histories
@@ -147,24 +147,13 @@ def busiest_endpoints(window: timedelta, limit: int = 8, now: datetime | None = 
 # -- uptime from health history --------------------------------------------------------------
 
 def uptime_percent(since: datetime, until: datetime | None = None) -> float | None:
-    """Share of health-check runs in the window in which every critical check passed.
+    """Share of health-check runs in [since, until] in which every critical check passed.
 
-    A run is all results stored with one ``checked_at``; ``None`` when there were no runs.
+    A run is all results stored with one ``checked_at``; ``None`` when there were no runs. Whole
+    hours come from the hourly rollup (``services.health_rollup``), the rest from raw results.
     """
     until = until or datetime.now(UTC)
-    per_run = (
-        select(
-            HealthCheck.checked_at,
-            func.max(case((HealthCheck.status != "ok", 1), else_=0)).label("failed"),
-        )
-        .where(HealthCheck.critical.is_(True), HealthCheck.checked_at >= since, HealthCheck.checked_at <= until)
-        .group_by(HealthCheck.checked_at)
-        .subquery()
-    )
-    runs, failed = db.session.execute(select(func.count(), func.coalesce(func.sum(per_run.c.failed), 0))).one()
-    if not runs:
-        return None
-    return round(100.0 * (runs - int(failed)) / runs, 3)
+    return health_rollup.uptime(health_rollup.CRITICAL, since, until + timedelta(microseconds=1))
 
 
 # -- snapshots --------------------------------------------------------------------------------

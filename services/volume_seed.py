@@ -5,6 +5,8 @@ Writes, with bulk ``INSERT``s in batches (no ORM objects per row):
 * minute-grain HTTP request metrics for ``endpoints`` URL rules over ``days`` days (one row per
   endpoint and minute; a deterministic few are 5xx), and the hourly ``traffic_hours`` rollup
   they add up to (computed with the rollup's own ``totals_by_hour``);
+* a health-check run a minute over the same days (every check of ``services.health``, rarely
+  failing) and the hourly ``health_hours`` rollup of them;
 * one member owning ``monitors`` monitors with ``products`` products between them, their
   ``price_points`` price points, four polls a day per monitor (a few blocked or timing out)
   and ``notifications`` notifications.
@@ -25,6 +27,7 @@ from sqlalchemy import func, insert, select
 
 from extensions import db
 from models import (
+    HealthCheck,
     Monitor,
     MonitorProduct,
     Notification,
@@ -36,6 +39,8 @@ from models import (
 )
 from services import histograms
 from services.accounts import create_user
+from services.health import CHECKS
+from services.health_rollup import rollup_health_range
 from services.traffic_rollup import hour_of, store_hours, totals_by_hour
 
 T = TypeVar("T")
@@ -68,6 +73,7 @@ class VolumeReport:
     price_points: int = 0
     poll_runs: int = 0
     notifications: int = 0
+    health_checks: int = 0
 
 
 def _insert(model: type[Any], rows: list[dict[str, Any]]) -> None:
@@ -102,6 +108,7 @@ def seed_volume(sizes: VolumeSizes, password: str, progress: Progress, now: date
     report.price_points = _price_points(product_ids, sizes, now, rng, progress)
     report.poll_runs = _poll_runs(monitor_ids, sizes, now, rng, progress)
     report.notifications = _notifications(owner.id, sizes, now, progress)
+    report.health_checks = _health_checks(sizes, now, rng, progress)
     return report
 
 
@@ -242,4 +249,26 @@ def _notifications(owner_id: int, sizes: VolumeSizes, now: datetime, progress: P
         db.session.commit()
         done += len(batch)
         progress("notifications", done, sizes.notifications)
+    return done
+
+
+def _health_checks(sizes: VolumeSizes, now: datetime, rng: random.Random, progress: Progress) -> int:
+    """A run a minute of every health check, committed a day at a time, then rolled up by hour."""
+    start = now - timedelta(days=sizes.days)
+    done = 0
+    for day in range(sizes.days):
+        rows = []
+        for minute in range(1440):
+            at = start + timedelta(days=day, minutes=minute)
+            for check in CHECKS:
+                failing = rng.random() < 0.002
+                rows.append({"name": check.name, "status": "failing" if failing else "ok", "critical": check.critical,
+                             "response_ms": round(rng.uniform(0.5, 5.0), 2), "checked_at": at,
+                             "error": "volume: simulated failure" if failing else None})
+        for batch in _batches(iter(rows)):
+            _insert(HealthCheck, batch)
+        db.session.commit()
+        done += len(rows)
+        progress("health checks", day + 1, sizes.days)
+    rollup_health_range(start, now + timedelta(hours=1), now)
     return done

@@ -1,7 +1,7 @@
-"""traffic hours and dashboard indexes
+"""traffic hours, health hours and dashboard indexes
 
-An hourly rollup of HTTP traffic for the admin charts (24 h / 7 d / 30 d read at most 720 rows),
-and the time indexes the dashboard's counts of polls, events and deliveries range over.
+Hourly rollups of HTTP traffic and of health-check runs for the admin charts and uptime figures
+(24 h / 7 d / 30 d read at most 720 rows per series), and the time indexes the dashboard's counts of polls, events and deliveries range over.
 
 Revision ID: 85ab26546008
 Revises: 9c4b2e7a1d05
@@ -32,6 +32,15 @@ def upgrade():
         sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('hour', name=op.f('pk_traffic_hours')),
     )
+    op.create_table(
+        'health_hours',
+        sa.Column('name', sa.String(length=64), nullable=False),
+        sa.Column('hour', models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('runs', sa.Integer(), nullable=False),
+        sa.Column('passed', sa.Integer(), nullable=False),
+        sa.Column('counted_until', models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('name', 'hour', name=op.f('pk_health_hours')),
+    )
     with op.batch_alter_table('poll_runs', schema=None) as batch_op:
         batch_op.create_index('ix_poll_runs_started_at', ['started_at'], unique=False)
     with op.batch_alter_table('product_events', schema=None) as batch_op:
@@ -49,4 +58,5 @@ def downgrade():
         batch_op.drop_index('ix_product_events_created_at')
     with op.batch_alter_table('poll_runs', schema=None) as batch_op:
         batch_op.drop_index('ix_poll_runs_started_at')
+    op.drop_table('health_hours')
     op.drop_table('traffic_hours')

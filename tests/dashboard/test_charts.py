@@ -13,7 +13,7 @@ from sqlalchemy import event, func, select
 
 from blueprints.dashboard.charts_view import chart_views
 from extensions import db
-from jobs.maintenance import rollup_traffic
+from jobs.maintenance import rollup_hours
 from models import HealthCheck, RequestMetric, TrafficHour, User
 from services import histograms
 from services.ops_charts import WINDOWS, build_charts, window_of
@@ -61,7 +61,7 @@ def test_an_hour_is_its_minute_rows_plus_its_hour_row_and_recomputing_replaces_i
     rollup_range(hour, hour + timedelta(hours=2))  # again: replaced, not added
     assert db.session.get(TrafficHour, hour).requests == 10
     _metric("minute", hour + timedelta(minutes=30), "/c", "2xx", [30.0] * 5)
-    assert rollup_traffic() >= 1  # the scheduled job recomputes the recent hours
+    assert rollup_hours()["traffic_hours"] >= 1  # the scheduled job recomputes the recent hours
     db.session.expire_all()
     assert db.session.get(TrafficHour, hour).requests == 15
     assert db.session.scalar(select(func.count()).select_from(TrafficHour)) == 2
@@ -137,7 +137,7 @@ def test_charts_cost_the_same_statements_at_any_volume(app: Flask, alice: User) 
     db.session.commit()
     with _statements() as many:
         charts = build_charts(window, now)
-    assert len(few) == len(many) == 8
+    assert len(few) == len(many) == 9
     assert sum(charts.polls["ok"]) == 30 and sum(b.requests for b in charts.traffic) == 90
 
 

@@ -5,7 +5,18 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from extensions import db
-from models import Monitor, MonitorProduct, Notification, PollRun, PricePoint, Product, RequestMetric, TrafficHour
+from models import (
+    HealthCheck,
+    HealthHour,
+    Monitor,
+    MonitorProduct,
+    Notification,
+    PollRun,
+    PricePoint,
+    Product,
+    RequestMetric,
+    TrafficHour,
+)
 from services.kpi import measure_kpis
 from tests.conftest import PASSWORD
 
@@ -24,6 +35,7 @@ def test_seed_volume_writes_the_asked_sizes_and_a_matching_rollup(app: Flask, ru
     assert 2 * 1440 * 3 <= minutes <= (2 * 1440 + 60) * 3  # two days and the current hour so far, 3 endpoints
     assert (_count(Monitor), _count(Product), _count(MonitorProduct), _count(PricePoint), _count(Notification)) == (4, 40, 40, 90, 25)
     assert _count(PollRun) == 4 * 2 * 4
+    assert _count(HealthCheck) == 2 * 1440 * 5 and _count(HealthHour) > 0
     requests = db.session.scalar(select(func.sum(RequestMetric.count)))
     assert db.session.scalar(select(func.sum(TrafficHour.requests))) == requests
     errors = db.session.scalar(select(func.sum(RequestMetric.count)).where(RequestMetric.status_class == "5xx"))
