@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from blueprints.dashboard import bp
 from blueprints.dashboard.charts_view import chart_views
 from blueprints.dashboard.page_cache import cached_page, store_page
+from extensions import login_manager
 from services import overview
 from services.health import process_warnings
 from services.maintenance import pause_state_for_layout
@@ -59,8 +60,8 @@ def platform_page() -> Response | str:
 def platform_live() -> Response:
     """The cards' figures as JSON for the page's script, from the same 30-second cache entry as
     the page; ``If-None-Match`` with the current ETag gets ``304 Not Modified``."""
-    if not current_user.is_authenticated:
-        return _json_error(401, "log in as an admin to read the platform figures")
+    if not current_user.is_authenticated:  # a JSON client gets 401, a browser the login page
+        return login_manager.unauthorized()
     if not current_user.is_admin:
         return _json_error(403, "the platform figures are for admins only")
     figures = live_figures()

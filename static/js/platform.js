@@ -51,7 +51,8 @@
   }
 
   function refresh() {
-    var headers = etag ? { "If-None-Match": '"' + etag + '"' } : {};
+    var headers = { "Accept": "application/json" };
+    if (etag) { headers["If-None-Match"] = '"' + etag + '"'; }
     fetch(url, { headers: headers, credentials: "same-origin" }).then(function (response) {
       if (response.status === 304) { return null; }
       if (!response.ok) { throw new Error("status " + response.status); }

@@ -116,7 +116,8 @@ def test_users_are_counted_live_not_from_a_snapshot(app: Flask, admin: User) -> 
 
 def test_live_json_is_for_admins_and_answers_304_to_its_etag(app: Flask, busy_platform: dict[str, object]) -> None:
     anonymous: FlaskClient = app.test_client()
-    assert anonymous.get("/dashboard/platform/live.json").status_code == 401
+    assert anonymous.get("/dashboard/platform/live.json", headers={"Accept": "application/json"}).status_code == 401
+    assert anonymous.get("/dashboard/platform/live.json").status_code == 302  # a browser: the login page
     member = browser_for(app, "alice").get("/dashboard/platform/live.json")
     assert member.status_code == 403 and member.json == {"error": "the platform figures are for admins only"}
     client = browser_for(app, "root")
