@@ -105,7 +105,7 @@ def recent_polls(limit: int = LAST_POLLS) -> list[RecentPoll]:
         select(PollRun.monitor_id, Monitor.name, PollRun.started_at, PollRun.outcome, PollRun.http_status,
                PollRun.duration_ms)
         .join(Monitor, Monitor.id == PollRun.monitor_id)
-        .order_by(PollRun.id.desc()).limit(limit)
+        .order_by(PollRun.started_at.desc(), PollRun.id.desc()).limit(limit)
     ).all()
     return [RecentPoll(*row) for row in rows]
 

@@ -25,6 +25,7 @@ class ChartView:
     heading: str
     svg: Markup | None  # None: too little data, ``collecting`` says since when
     collecting: str | None = None
+    legend: tuple[str, ...] = ()  # the lines' names, in series order (their colours: series-N)
 
 
 def _label(charts: Charts, moment: datetime) -> str:
@@ -54,7 +55,7 @@ def _line(charts: Charts, key: str, heading: str, series: list[Series], since: d
         top_label=top(highest), first_label=_label(charts, charts.edges[0]), last_label=_label(charts, charts.edges[-2]),
         top_value=top_value,
     )
-    return ChartView(key, heading, svg)
+    return ChartView(key, heading, svg, legend=tuple(s.name for s in series) if len(series) > 1 else ())
 
 
 def _bars(charts: Charts, key: str, heading: str, values: list[int], tooltip: Callable[[datetime, int], str],
@@ -93,7 +94,7 @@ def chart_views(charts: Charts) -> list[ChartView]:
     outcome_series = []
     for outcome, values in charts.polls.items():
         label = outcome_label(outcome)
-        outcome_series.append(Series(outcome, [float(v) for v in values], [
+        outcome_series.append(Series(label, [float(v) for v in values], [
             _("%(when)s: %(outcome)s, %(n)s polls", when=when[i], n=v, outcome=label) for i, v in enumerate(values)]))
     views.append(_line(charts, "polls", _("Polls by outcome"), outcome_series, charts.polls_since,
                        lambda v: f"{v:.0f}", _("Finished polls per period, one line per outcome: %(outcomes)s.",
