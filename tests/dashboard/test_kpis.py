@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from extensions import db
-from models import AdminSession, Delivery, HealthCheck, Monitor, Notification, PlatformMetric, User
+from models import AdminSession, Delivery, HealthCheck, Monitor, Notification, PlatformMetric, RequestMetric, User
 from services.dashboard_cache import invalidate_dashboard
 from services.kpi import measure_kpis, start_of_week
 from services.ops_dashboard import live_figures
@@ -162,3 +162,27 @@ def test_each_admin_browser_gets_its_own_kept_page_until_the_figures_change(app:
     assert '<summary>root2</summary>' in other and '<summary>root2</summary>' not in page
     invalidate_dashboard()  # a snapshot or a health transition
     assert _card(first.get("/dashboard/platform").get_data(as_text=True), "users_total") == "3"
+
+
+def test_traffic_cards_read_the_last_five_minutes_of_request_metrics(app: Flask, admin: User) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+
+    def metric(at: datetime, endpoint: str, status: str, count: int, ms: float) -> None:
+        db.session.add(RequestMetric(
+            grain="minute", bucket_start=at, kind="http", endpoint=endpoint, status_class=status, count=count,
+            sum_ms=count * ms, min_ms=ms, max_ms=ms, histogram={"25": count}))
+
+    metric(now - timedelta(minutes=2), "/monitors/", "2xx", 8, 20.0)
+    metric(now - timedelta(minutes=1), "/monitors/<int:monitor_id>", "5xx", 2, 20.0)
+    metric(now - timedelta(minutes=1), "static", "2xx", 500, 1.0)  # static files are left out
+    metric(now - timedelta(minutes=30), "/monitors/", "5xx", 40, 900.0)  # outside the window
+    db.session.commit()
+    kpis = measure_kpis()
+    assert kpis.traffic is not None
+    assert (kpis.traffic.requests, kpis.traffic.errors) == (10, 2)
+    assert kpis.traffic.per_minute == 2.0 and kpis.traffic.error_rate == 0.2
+    assert kpis.traffic.p50_ms == 20.0 and kpis.traffic.p95_ms == 20.0
+    html = browser_for(app, "root").get("/dashboard/platform").get_data(as_text=True)
+    assert _card(html, "p50_ms") == "20 ms" and _card(html, "p95_ms") == "20 ms"
+    assert _card(html, "error_rate") == "20.00 %" and _card(html, "requests_per_minute") == "2.0"
+    assert 0.0 <= kpis.memory <= 100.0 and 0.0 <= kpis.disk <= 100.0
