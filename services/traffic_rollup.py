@@ -130,10 +130,3 @@ def rollup_recent(now: datetime | None = None, keep_days: int = 30) -> int:
     db.session.execute(delete(TrafficHour).where(TrafficHour.hour < current - timedelta(days=keep_days)))
     db.session.commit()
     return written
-
-
-def hours_between(start: datetime, end: datetime) -> list[TrafficHour]:
-    """The stored hours in [start, end), oldest first (primary-key range: no scan)."""
-    return list(db.session.scalars(
-        select(TrafficHour).where(TrafficHour.hour >= start, TrafficHour.hour < end).order_by(TrafficHour.hour)
-    ))
