@@ -48,6 +48,11 @@
       var text = formats[key] ? formats[key](value) : String(value);
       if (cell.textContent !== text) { cell.textContent = text; }
     });
+    var outcomes = payload.kpis.polls_24h_by_outcome || {};
+    section.querySelectorAll("[data-outcome]").forEach(function (item) {
+      var count = item.querySelector("[data-outcome-count]");
+      if (count) { count.textContent = String(outcomes[item.getAttribute("data-outcome")] || 0); }
+    });
   }
 
   function refresh() {

@@ -10,7 +10,8 @@ from extensions import db
 from models import AdminSession
 from tests.browser.conftest import serving
 from tests.conftest import PASSWORD, Stores, make_app
-from tests.factories import make_user
+from tests.factories import make_monitor, make_user
+from tests.monitoring.conftest import add_poll_run
 
 
 def test_the_cards_refresh_themselves_and_say_when_they_are_stale(page: Page, app: Flask, stores: Stores, admin) -> None:  # noqa: ANN001
@@ -27,6 +28,8 @@ def test_the_cards_refresh_themselves_and_say_when_they_are_stale(page: Page, ap
 
         make_user("arrives_later")
         expect(users).to_have_text("2")  # no reload: the script fetched the new figures
+        add_poll_run(make_monitor(admin), "ok")
+        expect(page.get_by_test_id("kpi-polls_24h")).to_have_text("1")
 
         db.session.execute(delete(AdminSession))  # the admin's session ends: the JSON answers 401
         db.session.commit()

@@ -97,7 +97,7 @@ def test_the_page_shows_the_cards_with_their_windows(app: Flask, busy_platform: 
     assert _card(html, "delivered_today") == "2"
     assert _card(html, "active_monitors") == "3"
     assert _card(html, "polls_24h") == "5"
-    assert re.search(r'data-outcome="blocked">[^<]*: 1<', html)
+    assert re.search(r'data-outcome="blocked">[^<]*: <span data-outcome-count>1<', html)
     assert _card(html, "uptime_24h") == "75.00 %" and _card(html, "cpu") == "42.5 %"
     assert _card(html, "failed_today") == "1"
     assert _card(html, "polling_lag_seconds") in ("7 min", "8 min")
