@@ -65,6 +65,7 @@ _SCHEDULE_DEFAULTS: Mapping[str, str] = MappingProxyType({
     "snapshot_platform_metrics": "every 5m",
     "run_health_checks": "every 60s",
     "prune": "cron 17 3 * * *",
+    "rollup_hours": "every 5m",
     "flush_affiliate_clicks": "every 60s",
     "rollup_affiliate": "every 10m",
     "deliver_notifications": "every 1m",

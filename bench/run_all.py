@@ -36,6 +36,8 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_affiliate.py": ["--rounds", "1", "--requests", "100", "--clicks", "20000", "--orders", "1000",
                            "--rollup-rounds", "1"],
     "bench_scale.py": ["--monitors", "64", "--latency-ms", "200", "--window", "3"],
+    # goals: cached dashboard >= 0.5 x /hello req/s; uncached <= 300 ms; monitor pages <= 100 ms
+    "bench_volume.py": ["--days", "1", "--rounds", "2", "--requests", "100", "--samples", "5"],
 }
 
 

@@ -27,6 +27,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Run a background worker in this process (same as ``python worker.py``).",
     ),
     LazyCommand("notifications", "cli.notifications:notifications_cli", "Send alerts through members' channels."),
+    LazyCommand("demo", "cli.demo:demo_cli", "Demo and volume data."),
     LazyCommand("db", "cli.database:db_group", "Perform database migrations."),
 )
 

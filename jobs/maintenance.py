@@ -9,12 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from flask import current_app
+
 from services.health import overall_ok, run_and_record
+from services.health_rollup import rollup_recent_health
 from services.metrics_flush import flush_metrics as flush
 from services.notifications.admin_alerts import watch_platform
 from services.platform import take_snapshot
 from services.queue import job
 from services.retention import prune as run_prune
+from services.traffic_rollup import rollup_recent
 
 
 @job("high", timeout=120)
@@ -42,3 +46,14 @@ def snapshot_platform_metrics() -> int:
 def prune() -> dict[str, int]:
     """Roll minute metrics up into hours and delete history past its retention."""
     return asdict(run_prune())
+
+
+@job("maintenance", timeout=300)
+def rollup_hours() -> dict[str, int]:
+    """Recompute the last hours of ``traffic_hours`` and ``health_hours`` (the admin charts and
+    uptime figures); returns the rows written of each."""
+    config = current_app.config
+    return {
+        "traffic_hours": rollup_recent(keep_days=int(config["METRICS_HOUR_RETENTION_DAYS"])),
+        "health_hours": rollup_recent_health(keep_days=int(config["HEALTH_CHECK_RETENTION_DAYS"])),
+    }

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
+from services.maintenance import polling_paused
 from services.polling import batch, engine
 from services.polling.batch import enqueue_batches, plan_batches
 from services.polling.budget import claim_limit, note_pressure, poll_concurrency
@@ -38,7 +39,11 @@ POLL_BATCH_TIMEOUT = 3600
 def poll_due_monitors() -> int:
     """Claim the due monitors the request budget can carry until the next tick and enqueue them
     in batches spread over the minute; returns how many monitors were enqueued (recovered polls
-    included). Safe to run concurrently: the claim is one conditional update."""
+    included). Safe to run concurrently: the claim is one conditional update. While an admin has
+    paused polling nothing is claimed or enqueued."""
+    if polling_paused():
+        logger.info("polling is paused: no monitor claimed")
+        return 0
     config = current_app.config
     now = datetime.now(UTC)
     lease = int(config["POLL_CLAIM_LEASE_SECONDS"])

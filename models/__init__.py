@@ -3,7 +3,7 @@
 Importing this package registers all tables on ``db.metadata``, which Alembic and the tests need.
 """
 from models.affiliate import AffiliateClick, AffiliateConversion, AffiliatePerformance
-from models.metrics import HealthCheck, PlatformMetric, RequestMetric
+from models.metrics import HealthCheck, HealthHour, PlatformMetric, RequestMetric, TrafficHour
 from models.monitoring import (
     Keyword,
     Monitor,
@@ -19,8 +19,8 @@ from models.users import AdminSession, SecurityEvent, User
 
 __all__ = [
     "AdminSession", "AffiliateClick", "AffiliateConversion", "AffiliatePerformance", "Delivery",
-    "HealthCheck", "Keyword", "Monitor", "MonitorProduct", "Notification", "NotificationChannel",
+    "HealthCheck", "HealthHour", "Keyword", "Monitor", "MonitorProduct", "Notification", "NotificationChannel",
     "NotificationPreference",
     "PlatformMetric", "PollRun", "PricePoint", "Product", "ProductEvent", "RequestMetric",
-    "SecurityEvent", "SiteSetting", "User",
+    "SecurityEvent", "SiteSetting", "TrafficHour", "User",
 ]

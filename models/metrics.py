@@ -89,3 +89,38 @@ class MetricFlush(Model):
     flush_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     samples: Mapped[int] = mapped_column(default=0)
     flushed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class TrafficHour(Model):
+    """HTTP traffic of one hour, every endpoint but static files together: what the admin charts
+    read, so a 30-day chart is 720 rows instead of every minute row of every endpoint.
+
+    Recomputed from ``request_metrics`` (that hour's minute rows plus its hour row, which
+    retention fills as it rolls minutes up) by ``services.traffic_rollup``: a recomputation
+    replaces the row, so running it twice never counts anything twice.
+    """
+
+    __tablename__ = "traffic_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    requests: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)  # 5xx
+    min_ms: Mapped[float | None]
+    max_ms: Mapped[float | None]
+    histogram: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HealthHour(Model):
+    """One hour of one health check's runs (``runs``, ``passed``), so uptime over 30 days reads
+    720 rows per check instead of 43,200. ``name`` ``@critical`` counts the platform's runs: the
+    runs in which every critical check passed. Recomputed (replaced) by
+    ``services.health_rollup``; the hours not rolled up yet are read from ``health_checks``."""
+
+    __tablename__ = "health_hours"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    runs: Mapped[int] = mapped_column(default=0)
+    passed: Mapped[int] = mapped_column(default=0)
+    counted_until: Mapped[datetime] = mapped_column(UTCDateTime())  # the hour's end, or the rollup's time

@@ -174,7 +174,10 @@ class ProductEvent(Model):
     crash cannot record (or notify) the same change twice."""
 
     __tablename__ = "product_events"
-    __table_args__ = (Index("ix_product_events_monitor_id_created_at", "monitor_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_product_events_monitor_id_created_at", "monitor_id", "created_at"),
+        Index("ix_product_events_created_at", "created_at"),  # the admin dashboard's events per day
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
@@ -195,7 +198,10 @@ class PollRun(Model):
     """One poll of one monitor, whatever its outcome (blocked and failed polls are kept too)."""
 
     __tablename__ = "poll_runs"
-    __table_args__ = (Index("ix_poll_runs_monitor_id_started_at", "monitor_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_poll_runs_monitor_id_started_at", "monitor_id", "started_at"),
+        Index("ix_poll_runs_started_at", "started_at"),  # the admin dashboard's polls by outcome
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))

@@ -96,6 +96,8 @@ class Delivery(Model):
     __table_args__ = (
         UniqueConstraint("notification_id", "channel", "target"),
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_deliveries_created_at", "created_at"),  # the admin dashboard's deliveries today
+        Index("ix_deliveries_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

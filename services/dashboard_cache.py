@@ -7,6 +7,7 @@ each can import this module without importing the other.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from extensions import cache
@@ -16,6 +17,9 @@ logger = logging.getLogger(__name__)
 # One key for every admin: nothing in the figures depends on who is looking. Bump the version
 # when the shape of the cached object changes, so old entries are never unpickled into it.
 DASHBOARD_CACHE_KEY = "platform:dashboard:v2"
+# Changed by every invalidation: kept pages (``blueprints.dashboard.page_cache``) name the
+# generation they were drawn in, so one write drops them all.
+GENERATION_KEY = "platform:generation"
 
 
 def cached_dashboard() -> Any | None:
@@ -37,8 +41,40 @@ def store_dashboard(figures: Any, timeout: int) -> None:
 
 
 def invalidate_dashboard() -> None:
-    """Forget the cached figures (after a snapshot or a health transition)."""
+    """Forget the cached figures and every kept page (after a snapshot, a health transition or
+    a change of maintenance mode)."""
     try:
         cache.delete(DASHBOARD_CACHE_KEY)
+        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=0)
     except Exception:  # noqa: BLE001
         logger.warning("could not invalidate the dashboard cache", exc_info=True)
+
+
+def cached_value(key: str) -> Any | None:
+    """Another cached part of the dashboard (its live cards, a window's charts), or ``None``."""
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage must not take the page down
+        logger.warning("dashboard cache unavailable", exc_info=True)
+        return None
+
+
+def store_value(key: str, value: Any, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout=timeout)
+    except Exception:  # noqa: BLE001
+        logger.warning("dashboard cache unavailable", exc_info=True)
+
+
+def dashboard_generation_key() -> str:
+    return GENERATION_KEY
+
+
+def cached_values(*keys: str) -> list[Any]:
+    """Several cached entries in one round trip (``None`` for each missing one, and for all of
+    them when the cache cannot be reached)."""
+    try:
+        return list(cache.get_many(*keys))
+    except Exception:  # noqa: BLE001 - a cache outage must not take the page down
+        logger.warning("dashboard cache unavailable", exc_info=True)
+        return [None] * len(keys)

@@ -15,6 +15,7 @@ from sqlalchemy import case, func, select
 
 from extensions import db
 from models.metrics import HealthCheck
+from services import health_rollup
 from services.health import CHECKS, OK
 
 logger = logging.getLogger(__name__)
@@ -55,15 +56,10 @@ def recent_beats(name: str, limit: int = BEATS_SHOWN) -> list[Beat]:
 
 
 def check_uptime(name: str, since: datetime, until: datetime | None = None) -> float | None:
-    """Percentage of the check's runs in [since, until] that passed; ``None`` without runs."""
+    """Percentage of the check's runs in [since, until] that passed; ``None`` without runs.
+    Whole hours come from the hourly rollup (``services.health_rollup``), the rest raw."""
     until = until or datetime.now(UTC)
-    runs, passed = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(case((HealthCheck.status == OK, 1), else_=0)), 0))
-        .where(HealthCheck.name == name, HealthCheck.checked_at >= since, HealthCheck.checked_at <= until)
-    ).one()
-    if not runs:
-        return None
-    return round(100.0 * int(passed) / int(runs), 3)
+    return health_rollup.uptime(name, since, until + timedelta(microseconds=1))
 
 
 def check_histories(now: datetime | None = None) -> list[CheckHistory]:

@@ -19,8 +19,8 @@ from sqlalchemy import case, func, select
 
 from extensions import db
 from models import User
-from models.metrics import HealthCheck, PlatformMetric, RequestMetric
-from services import histograms
+from models.metrics import PlatformMetric, RequestMetric
+from services import health_rollup, histograms
 from services.dashboard_cache import cached_dashboard, invalidate_dashboard, store_dashboard
 from services.health import OverallState, latest_results, overall_state
 from services.health_history import CheckHistory, check_histories
@@ -32,7 +32,6 @@ from services.worker_heartbeat import list_workers
 
 logger = logging.getLogger(__name__)
 EXCLUDED_FROM_LATENCY = ("static",)  # static files would make the app look faster than it is
-MIN_CHART_POINTS = 2  # fewer draw no line: the page says since when data is being collected
 
 
 # -- request figures from request_metrics ----------------------------------------------------
@@ -86,6 +85,20 @@ def traffic(window: timedelta, now: datetime | None = None) -> Traffic:
     return result
 
 
+def traffic_counts(window: timedelta, now: datetime | None = None) -> Traffic:
+    """Requests and 5xx of a window, added up by the database (no percentiles: those need every
+    row's histogram, which only the short windows read)."""
+    now = now or datetime.now(UTC)
+    since = (now - window).replace(second=0, microsecond=0)
+    requests, errors = db.session.execute(
+        select(func.coalesce(func.sum(RequestMetric.count), 0),
+               func.coalesce(func.sum(case((RequestMetric.status_class == "5xx", RequestMetric.count), else_=0)), 0))
+        .where(RequestMetric.grain == "minute", RequestMetric.kind == "http", RequestMetric.bucket_start >= since,
+               RequestMetric.endpoint.notin_(EXCLUDED_FROM_LATENCY))
+    ).one()
+    return Traffic(window_minutes=max(int(window.total_seconds() // 60), 1), requests=int(requests), errors=int(errors))
+
+
 @dataclass
 class EndpointFigures:
     endpoint: str
@@ -95,50 +108,52 @@ class EndpointFigures:
 
 
 def busiest_endpoints(window: timedelta, limit: int = 8, now: datetime | None = None) -> list[EndpointFigures]:
-    """The endpoints with the most requests in the window, with their own p95."""
+    """The endpoints with the most requests in the window, with their own p95.
+
+    The database ranks the endpoints by their summed counts; only the winners' rows are read
+    with their histograms, so the cost does not grow with the number of endpoints.
+    """
     now = now or datetime.now(UTC)
     since = (now - window).replace(second=0, microsecond=0)
-    rows = db.session.execute(
-        select(RequestMetric.endpoint, RequestMetric.status_class, RequestMetric.count, RequestMetric.min_ms,
-               RequestMetric.max_ms, RequestMetric.histogram)
-        .where(RequestMetric.grain == "minute", RequestMetric.kind == "http", RequestMetric.bucket_start >= since)
+    in_window = (RequestMetric.grain == "minute", RequestMetric.kind == "http", RequestMetric.bucket_start >= since)
+    total = func.sum(RequestMetric.count)
+    ranked = db.session.execute(
+        select(RequestMetric.endpoint, total,
+               func.coalesce(func.sum(case((RequestMetric.status_class == "5xx", RequestMetric.count), else_=0)), 0))
+        .where(*in_window).group_by(RequestMetric.endpoint).order_by(total.desc(), RequestMetric.endpoint).limit(limit)
     ).all()
-    grouped: dict[str, dict[str, Any]] = {}
-    for endpoint, status_class, count, low, high, histogram in rows:
-        entry = grouped.setdefault(endpoint, {"n": 0, "e": 0, "h": [0] * histograms.BUCKET_COUNT, "lo": None, "hi": None})
-        entry["n"] += count
-        entry["e"] += count if status_class == "5xx" else 0
-        entry["h"] = histograms.merge(entry["h"], histograms.from_json(histogram))
-        entry["lo"] = low if entry["lo"] is None or (low is not None and low < entry["lo"]) else entry["lo"]
-        entry["hi"] = high if entry["hi"] is None or (high is not None and high > entry["hi"]) else entry["hi"]
-    figures = [
-        EndpointFigures(name, e["n"], e["e"], histograms.percentile(e["h"], 0.95, minimum=e["lo"], maximum=e["hi"]))
-        for name, e in grouped.items()
+    if not ranked:
+        return []
+    rows = db.session.execute(
+        select(RequestMetric.endpoint, RequestMetric.min_ms, RequestMetric.max_ms, RequestMetric.histogram)
+        .where(*in_window, RequestMetric.endpoint.in_([name for name, _, _ in ranked]))
+    ).all()
+    merged: dict[str, list[int]] = {}
+    lows: dict[str, float] = {}
+    highs: dict[str, float] = {}
+    for endpoint, low, high, histogram in rows:
+        merged[endpoint] = histograms.merge(merged.get(endpoint, [0] * histograms.BUCKET_COUNT), histograms.from_json(histogram))
+        if low is not None:
+            lows[endpoint] = min(lows.get(endpoint, low), low)
+        if high is not None:
+            highs[endpoint] = max(highs.get(endpoint, high), high)
+    return [
+        EndpointFigures(name, int(requests), int(errors),
+                        histograms.percentile(merged.get(name, []), 0.95, minimum=lows.get(name), maximum=highs.get(name)))
+        for name, requests, errors in ranked
     ]
-    return sorted(figures, key=lambda f: (-f.requests, f.endpoint))[:limit]
 
 
 # -- uptime from health history --------------------------------------------------------------
 
 def uptime_percent(since: datetime, until: datetime | None = None) -> float | None:
-    """Share of health-check runs in the window in which every critical check passed.
+    """Share of health-check runs in [since, until] in which every critical check passed.
 
-    A run is all results stored with one ``checked_at``; ``None`` when there were no runs.
+    A run is all results stored with one ``checked_at``; ``None`` when there were no runs. Whole
+    hours come from the hourly rollup (``services.health_rollup``), the rest from raw results.
     """
     until = until or datetime.now(UTC)
-    per_run = (
-        select(
-            HealthCheck.checked_at,
-            func.max(case((HealthCheck.status != "ok", 1), else_=0)).label("failed"),
-        )
-        .where(HealthCheck.critical.is_(True), HealthCheck.checked_at >= since, HealthCheck.checked_at <= until)
-        .group_by(HealthCheck.checked_at)
-        .subquery()
-    )
-    runs, failed = db.session.execute(select(func.count(), func.coalesce(func.sum(per_run.c.failed), 0))).one()
-    if not runs:
-        return None
-    return round(100.0 * (runs - int(failed)) / runs, 3)
+    return health_rollup.uptime(health_rollup.CRITICAL, since, until + timedelta(microseconds=1))
 
 
 # -- snapshots --------------------------------------------------------------------------------
@@ -180,53 +195,6 @@ def take_snapshot(now: datetime | None = None) -> PlatformMetric:
     return row
 
 
-# -- sparkline --------------------------------------------------------------------------------
-
-@dataclass
-class Sparkline:
-    """Geometry of a small line chart (SVG user units), ready for the template."""
-
-    width: int
-    height: int
-    points: str  # "x,y x,y …" for <polyline points>
-    minimum: float
-    maximum: float
-    start: datetime
-    end: datetime
-    count: int
-
-
-def sparkline(values: list[tuple[datetime, float]], start: datetime, end: datetime, *, width: int = 600, height: int = 80) -> Sparkline | None:
-    """Place (time, value) pairs on a width x height box: time left to right over [start, end],
-    0 at the bottom and the largest value at the top (2 units of padding)."""
-    if not values:
-        return None
-    span = max((end - start).total_seconds(), 1.0)
-    top = max(v for _, v in values) or 1.0
-    pad = 2.0
-    coords = []
-    for moment, value in values:
-        x = (moment - start).total_seconds() / span * width
-        y = height - pad - (value / top) * (height - 2 * pad)
-        coords.append(f"{min(max(x, 0.0), width):.1f},{y:.1f}")
-    return Sparkline(
-        width=width, height=height, points=" ".join(coords),
-        minimum=min(v for _, v in values), maximum=max(v for _, v in values),
-        start=start, end=end, count=len(values),
-    )
-
-
-def response_time_sparkline(now: datetime | None = None) -> Sparkline | None:
-    now = now or datetime.now(UTC)
-    start = now - timedelta(hours=24)
-    rows = db.session.execute(
-        select(PlatformMetric.timestamp, PlatformMetric.response_time_ms)
-        .where(PlatformMetric.timestamp >= start, PlatformMetric.response_time_ms.is_not(None))
-        .order_by(PlatformMetric.timestamp)
-    ).all()
-    return sparkline([(t, float(v)) for t, v in rows if v is not None], start, now)
-
-
 # -- the admin dashboard ----------------------------------------------------------------------
 
 @dataclass
@@ -256,8 +224,6 @@ class DashboardMetrics:
     health_ok: bool | None = None  # no critical check failing (``health_state`` says more)
     health_state: OverallState | None = None  # None until a health check has been recorded
     health_history: list[CheckHistory] = field(default_factory=list)
-    sparkline: Sparkline | None = None  # None, or at least two snapshots: one point is no line
-    collecting_since: datetime | None = None  # the first snapshot, while there are too few for a chart
     supervisor: SupervisorStatus | None = None  # ``scripts/run_all.py``'s view of its processes
     unavailable: list[str] = field(default_factory=list)  # sections that could not be measured
 
@@ -307,18 +273,13 @@ def _database_sections(metrics: DashboardMetrics, now: datetime) -> None:
             "memory_usage": latest.memory_usage, "disk_usage": latest.disk_usage,
         }
     metrics.traffic_5m = traffic(timedelta(minutes=5), now)
-    metrics.traffic_1h = traffic(timedelta(hours=1), now)
+    metrics.traffic_1h = traffic_counts(timedelta(hours=1), now)
     metrics.endpoints = busiest_endpoints(timedelta(hours=1), now=now)
     metrics.health = latest_results()
     critical = [c for c in metrics.health if c.critical]
     metrics.health_ok = all(c.status == "ok" for c in critical) if critical else None
     metrics.health_state = overall_state(metrics.health) if metrics.health else None
     metrics.health_history = check_histories(now)
-    line = response_time_sparkline(now)
-    if line is not None and line.count >= MIN_CHART_POINTS:
-        metrics.sparkline = line
-    else:
-        metrics.collecting_since = db.session.scalar(select(func.min(PlatformMetric.timestamp)))
 
 
 def _queue_sections(metrics: DashboardMetrics) -> None:

@@ -41,6 +41,7 @@ SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob("snapshot_platform_metrics", "jobs.maintenance.snapshot_platform_metrics"),
     ScheduledJob("run_health_checks", "jobs.maintenance.run_health_checks"),
     ScheduledJob("prune", "jobs.maintenance.prune"),
+    ScheduledJob("rollup_hours", "jobs.maintenance.rollup_hours"),
     ScheduledJob("flush_affiliate_clicks", "jobs.affiliate.flush_affiliate_clicks"),
     ScheduledJob("rollup_affiliate", "jobs.affiliate.rollup_affiliate"),
     ScheduledJob("deliver_notifications", "jobs.notifications.deliver_due"),

@@ -20,6 +20,7 @@ ADMIN_GET_PAGES = {
     "/admin/security-log": "<h1>Security log</h1>",
     "/admin/sessions": "<h1>Sessions",
     "/admin/jobs": "<h1>Failed jobs</h1>",
+    "/admin/scheduler": "<h1>Scheduler</h1>",
     "/admin/status-page": "<h1>Status page</h1>",
     "/admin/affiliate/import": "<h1>Import conversions</h1>",
     "/admin/affiliate/settings": "Affiliate settings</h1>",
@@ -42,6 +43,8 @@ ADMIN_POST_ACTIONS = [
     "/admin/jobs/job-1/retry",
     "/admin/jobs/retry-all",
     "/admin/jobs/job-1/delete",
+    "/admin/scheduler/prune/run",
+    "/admin/polling",
     "/admin/status-page",
     "/admin/affiliate/import",
     "/admin/affiliate/import/upload-token-0000000000",
@@ -59,6 +62,7 @@ def test_every_admin_route_is_listed_here(app: Flask) -> None:
     listed = {path.replace("/jobs/job-1/", "/jobs/<job_id>/") for path in listed}
     listed = {path.replace("/upload-token-0000000000", "/<token>") for path in listed}
     listed = {path.replace("/members.csv", "/<table>.csv") for path in listed}
+    listed = {path.replace("/scheduler/prune/", "/scheduler/<name>/") for path in listed}
     assert rules == listed
 
 

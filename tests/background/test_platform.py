@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from extensions import db, get_redis
 from models import PlatformMetric, SecurityEvent
-from models.metrics import HealthCheck, RequestMetric
+from models.metrics import HealthCheck, RequestMetric, TrafficHour
 from services import histograms
 from services.dashboard_cache import invalidate_dashboard
 from services.metrics import Recorder
@@ -142,18 +142,19 @@ def test_the_platform_page_says_when_worker_and_scheduler_are_not_running(client
     html = client.get("/dashboard/platform").get_data(as_text=True)
     assert 'data-testid="worker-down"' in html and 'data-testid="scheduler-down"' in html
     assert "No health checks yet" in html  # empty states
-    assert 'data-testid="chart-collecting"' in html and "Collecting data: the first snapshot" in html
-    assert 'data-testid="sparkline"' not in html
+    assert 'data-testid="chart-collecting"' in html and "Collecting data: nothing has been recorded yet." in html
+    assert 'id="chart-latency"' not in html
 
 
-def test_one_snapshot_says_since_when_data_is_collected_instead_of_a_blank_chart(client, auth: AuthActions, admin) -> None:  # noqa: ANN001
-    first = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
-    db.session.add(PlatformMetric(timestamp=datetime.now(UTC) - timedelta(minutes=3), response_time_ms=12.0))
-    db.session.add(PlatformMetric(timestamp=first, response_time_ms=None))  # the first, outside the chart's 24 h
+def test_one_hour_of_traffic_says_since_when_data_is_collected_instead_of_a_blank_chart(client, auth: AuthActions, admin) -> None:  # noqa: ANN001
+    first = datetime(2026, 3, 4, 5, 0, tzinfo=UTC)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    db.session.add(TrafficHour(hour=now, requests=3, errors=0, min_ms=5.0, max_ms=9.0, histogram={"10": 3}))
+    db.session.add(TrafficHour(hour=first, requests=1, errors=0, min_ms=5.0, max_ms=5.0, histogram={"5": 1}))  # outside 24 h
     db.session.commit()
     auth.login("root")
     html = client.get("/dashboard/platform").get_data(as_text=True)
-    assert 'data-testid="sparkline"' not in html  # one point is no line
+    assert 'id="chart-latency"' not in html  # one point is no line
     assert "Collecting data since Mar 4, 2026" in html
 
 
@@ -176,9 +177,8 @@ def test_the_platform_page_shows_measured_figures(app: Flask, client, auth: Auth
     auth.login("root")
     html = client.get("/dashboard/platform").get_data(as_text=True)
     assert 'data-testid="worker-down"' not in html
-    assert 'data-testid="sparkline"' in html and "<polyline" in html
     assert "/monitors/&lt;int:monitor_id&gt;" in html
-    assert "99.50 %" in html
+    assert 'data-testid="kpi-uptime_24h">100.00 %' in html  # the one health run, live (not a snapshot)
     assert "worker-a" in html
     figures = collect_dashboard_metrics()
     assert figures.queues["polling"]["queued"] == 1
@@ -241,7 +241,7 @@ def test_flask_jobs_run_refuses_unknown_names_in_one_line(runner) -> None:  # no
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "Error: unknown job 'make_coffee'; scheduled jobs: poll_due_monitors, recover_polls, flush_metrics, "
-        "snapshot_platform_metrics, run_health_checks, prune, flush_affiliate_clicks, rollup_affiliate, "
+        "snapshot_platform_metrics, run_health_checks, prune, rollup_hours, flush_affiliate_clicks, rollup_affiliate, "
         "deliver_notifications"
     ]
 

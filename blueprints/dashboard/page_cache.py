@@ -1,0 +1,71 @@
+"""The platform page as served, kept for ``DASHBOARD_CACHE_SECONDS`` per admin browser.
+
+The figures behind the page are already cached, but drawing the page (cards, six SVG charts,
+tables, every word translated) costs far more than reading them. So the finished HTML is kept
+too, keyed by everything that makes one admin's copy differ from another's: the account, the
+session's CSRF secret (the page's forms carry a token made from it), language, time zone, theme
+and the URL with its window. A page with flash messages to show is never served from or put in
+the cache. The layout's unread-notification badge may therefore lag by as much as the figures. ``invalidate_dashboard`` (a snapshot, a health transition, pausing polling) starts a
+new generation, so every kept page is dropped at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from flask import current_app, request, session
+from flask_babel import get_locale, get_timezone
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from services.dashboard_cache import cached_value, dashboard_generation_key
+from web.i18n import current_theme
+
+PAGE_KEY = "platform:page:v1:"
+KEPT_PAGES = 64  # browsers whose page this process keeps; the least recently used goes first
+
+_kept: OrderedDict[str, tuple[Any, float, str]] = OrderedDict()  # key -> (generation, until, html)
+_lock = threading.Lock()
+
+
+def _page_key() -> str:
+    generate_csrf()  # the session's CSRF secret exists before it is part of the key
+    secret = str(session.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), ""))
+    parts = (str(current_user.id), secret, str(get_locale()), str(get_timezone()), current_theme(), request.full_path)
+    return PAGE_KEY + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _cacheable() -> bool:
+    return bool(current_app.config["DASHBOARD_CACHE_SECONDS"]) and not session.get("_flashes")
+
+
+def cached_page() -> tuple[str | None, Any]:
+    """This browser's copy of the page if this process keeps one of the current generation, and
+    that generation (a page drawn now is stored under it, so an invalidation while drawing
+    leaves the new copy already stale, never wrongly fresh)."""
+    if not _cacheable():
+        return None, None
+    generation = cached_value(dashboard_generation_key())
+    key = _page_key()
+    with _lock:
+        entry = _kept.get(key)
+        if entry is not None:
+            _kept.move_to_end(key)
+    if entry is not None and entry[0] == generation and entry[1] > time.monotonic():
+        return entry[2], generation
+    return None, generation
+
+
+def store_page(html: str, generation: Any) -> None:
+    if not _cacheable():
+        return
+    until = time.monotonic() + int(current_app.config["DASHBOARD_CACHE_SECONDS"])
+    key = _page_key()
+    with _lock:
+        _kept[key] = (generation, until, html)
+        _kept.move_to_end(key)
+        while len(_kept) > KEPT_PAGES:
+            _kept.popitem(last=False)
