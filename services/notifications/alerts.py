@@ -27,6 +27,7 @@ from sqlalchemy import select
 from extensions import db
 from models import Monitor, Notification, Product, ProductEvent, User
 from services.formatting import money
+from services.notifications.rules import monitor_kinds, notifiable, preference_of
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,10 @@ def create_monitor_alert(
 ) -> Notification | None:
     """One notification for the owner about ``events`` (the ones this poll recorded first),
     added to the session (not committed); ``None`` when there is nothing to say or the alert
-    exists already. A single event reads as itself ("Price drop: …") and links to its product."""
+    exists already. Only the kinds that notify for this monitor are listed
+    (``services.notifications.rules``). A single event reads as itself ("Price drop: …") and
+    links to its product."""
+    events = notifiable(events, monitor_kinds(monitor, preference_of(owner.id)))
     if not events:
         return None
     events = sorted(events, key=lambda e: (KIND_ORDER.index(e.kind) if e.kind in KIND_ORDER else 99, e.id))
@@ -82,7 +86,8 @@ def create_monitor_alert(
     severity = "warning" if any(EVENT_SEVERITY.get(k) == "warning" for k in counts) else "info"
     notification = Notification(
         user_id=owner.id, kind=kind, severity=severity, title=clip(title, TITLE_LIMIT), body=body, link=link,
-        product_event_id=event_id, dedupe_key=key, created_at=events[0].created_at,
+        product_event_id=event_id, dedupe_key=key, created_at=events[0].created_at, monitor_id=monitor.id,
+        event_kinds=" " + " ".join(k for k in KIND_ORDER if k in counts) + " ",
         details={"monitor_id": monitor.id, "event_ids": [e.id for e in events],
                  "counts": {k: counts[k] for k in KIND_ORDER if k in counts}},
     )
@@ -133,6 +138,8 @@ def alert_items(notification: Notification) -> list[AlertItem]:
     """The events an alert lists, in the current locale (empty for a message without events)."""
     details = notification.details or {}
     ids = list(details.get("event_ids") or ([notification.product_event_id] if notification.product_event_id else []))
+    if details.get("notification_ids"):  # a digest lists the events of the alerts it gathers
+        ids = digest_event_ids(notification.user_id, details["notification_ids"])
     if not ids:
         return []
     events = {e.id: e for e in db.session.scalars(select(ProductEvent).where(ProductEvent.id.in_(ids)))}
@@ -157,6 +164,16 @@ def alert_items(notification: Notification) -> list[AlertItem]:
             page_path=product_link(monitor.id, product.id), dhgate_url=product.url,
         ))
     return items
+
+
+def digest_event_ids(user_id: int, notification_ids: list[int]) -> list[int]:
+    """The events of a digest's alerts, alert by alert (only the member's own alerts)."""
+    rows = db.session.execute(select(Notification.id, Notification.details, Notification.product_event_id).where(
+        Notification.user_id == user_id, Notification.id.in_(notification_ids)).order_by(Notification.id)).all()
+    ids: list[int] = []
+    for _id, details, product_event_id in rows:
+        ids.extend((details or {}).get("event_ids") or ([product_event_id] if product_event_id else []))
+    return ids
 
 
 def event_text(monitor: Monitor, product: Product, event: ProductEvent) -> tuple[str, str]:

@@ -46,7 +46,7 @@ def test_the_schedule_comes_from_configuration() -> None:
     assert plan["poll_due_monitors"].job.target == "jobs.monitoring.poll_due_monitors"
     assert set(plan) == {  # "off" is left out
         "poll_due_monitors", "recover_polls", "flush_metrics", "run_health_checks", "prune",
-        "flush_affiliate_clicks", "rollup_affiliate", "deliver_notifications",
+        "flush_affiliate_clicks", "rollup_affiliate", "deliver_notifications", "send_digests",
     }
     default = {entry.job.name: entry for entry in schedule_plan(DevelopmentConfig.load({}))}
     assert default["snapshot_platform_metrics"].describe() == "every 5m"
