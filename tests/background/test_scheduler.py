@@ -58,8 +58,8 @@ def test_only_jobs_that_exist_are_scheduled() -> None:
     assert {job.name for job in SCHEDULED_JOBS} == set(settings.default("SCHEDULE"))
     missing = [job.target for job in SCHEDULED_JOBS if not job_exists(job.target)]
     assert missing == []
-    with pytest.raises(ConfigError, match="SCHEDULE_SEND_DIGESTS names no scheduled job"):
-        DevelopmentConfig.load({"SCHEDULE_SEND_DIGESTS": "cron 0 * * * *"})
+    with pytest.raises(ConfigError, match="SCHEDULE_MAKE_COFFEE names no scheduled job"):
+        DevelopmentConfig.load({"SCHEDULE_MAKE_COFFEE": "cron 0 * * * *"})
 
 
 @pytest.mark.parametrize(
