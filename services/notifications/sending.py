@@ -34,7 +34,7 @@ from services.notifications.alerts import TITLE_LIMIT, clip, locale_of
 from services.notifications.channels import PAUSED_FAILING, channel_name
 from services.notifications.delivery import create_test_alert
 from services.notifications.messages import build_email, render
-from services.notifications.senders import MailSettings, SendError, send_apprise, send_email
+from services.notifications.senders import MailSettings, SendError, SmtpSession, send_apprise, send_email
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +80,12 @@ def deliver_due(limit: int = DUE_BATCH) -> DeliveryReport:
 
 
 def _attempt_all(ids: list[int]) -> DeliveryReport:
+    """Try each delivery once; e-mails of the batch share one SMTP connection."""
     report = DeliveryReport()
     mail = MailSettings.from_config(current_app.config)
-    for delivery_id in ids:
-        report.add(attempt(delivery_id, mail))
+    with SmtpSession(mail) as smtp:
+        for delivery_id in ids:
+            report.add(attempt(delivery_id, mail, smtp))
     return report
 
 
@@ -101,7 +103,7 @@ def claim(delivery_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def attempt(delivery_id: int, mail: MailSettings | None = None) -> str:
+def attempt(delivery_id: int, mail: MailSettings | None = None, smtp: SmtpSession | None = None) -> str:
     """Claim, send and record one delivery; returns the outcome (see ``DeliveryReport``)."""
     now = datetime.now(UTC)
     if not claim(delivery_id, now):
@@ -123,7 +125,9 @@ def attempt(delivery_id: int, mail: MailSettings | None = None) -> str:
     target = channel.target
     db.session.commit()  # end the read: nothing is held while the network is used
     try:
-        if email is not None:
+        if email is not None and smtp is not None:
+            smtp.send(email)
+        elif email is not None:
             send_email(email, mail)
         else:
             send_apprise(target, message.subject, message.text)
