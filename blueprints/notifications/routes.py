@@ -6,6 +6,8 @@ cookies, RFC 8058).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -51,22 +53,54 @@ def _kind_label(kind: str) -> str:
     return _("Account and system") if kind == center.SYSTEM else event_label(kind)
 
 
+@bp.app_context_processor
+def live_badge_url() -> dict[str, Any]:
+    """``live_poll_url()`` for the navigation badge: the poll URL with this session's token."""
+    return {"live_poll_url": _live_poll_url}
+
+
+def _live_poll_url() -> str | None:
+    user_session = getattr(current_user, "current_session", None) if current_user.is_authenticated else None
+    if user_session is None:
+        return None
+    return url_for("notifications.poll", t=live.poll_token(current_user.id, user_session.id))
+
+
 @bp.get("/poll")
-@login_required
 def poll() -> Response:
     """The live badge's JSON: unread count, items newer than ``since`` and the next cursor,
-    with an ETag; 304 when the client's ETag is still current (nothing rendered)."""
+    with an ETag; 304 when the client's ETag is still current. Identity comes from the signed
+    ``t`` token (the badge's script sends no cookies) or the login cookie; see
+    ``services.notifications.live``."""
     since_arg = request.args.get("since", "")
     if since_arg and not since_arg.isdigit():
         return _json_error(_("since must be a notification id (a whole number)."), 400)
-    state = live.live_state(current_user.id)
-    if request.if_none_match.contains(state.etag):
-        response = Response(status=304)
+    token = request.args.get("t")
+    if token:
+        identity = live.read_token(token)
+        if identity is None:
+            return _json_error(_("This poll link is not valid; reload the page."), 401)
+        user_id, session_id = identity
+    elif current_user.is_authenticated:
+        user_id, session_id = current_user.id, None
     else:
-        since = int(since_arg) if since_arg else state.newest_id
-        items = live.items_since(current_user.id, since) if since < state.newest_id else []
-        response = jsonify(unread=state.unread, cursor=state.newest_id, items=items)
-    response.set_etag(state.etag)
+        return _json_error(_("Please log in"), 401)
+    etag = live.version_etag(user_id)
+    if etag is not None and request.if_none_match.contains(etag):
+        return _poll_response(Response(status=304), etag)  # nothing changed: nothing read, nothing rendered
+    if session_id is not None and not live.session_is_live(user_id, session_id):
+        return _json_error(_("Your session has ended; log in again."), 401)
+    state = live.live_state(user_id)
+    etag = etag or state.etag
+    if request.if_none_match.contains(etag):
+        return _poll_response(Response(status=304), etag)
+    since = int(since_arg) if since_arg else state.newest_id
+    items = live.items_since(user_id, since) if since < state.newest_id else []
+    return _poll_response(jsonify(unread=state.unread, cursor=state.newest_id, items=items), etag)
+
+
+def _poll_response(response: Response, etag: str) -> Response:
+    response.set_etag(etag)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
 
