@@ -3,8 +3,9 @@
 1. **Live poll** (``GET /notifications/poll`` answering 304): one gunicorn server (2 sync
    workers) serves the full product with a trivial ``/hello`` route; in interleaved rounds a
    threaded client sends the same number of requests to ``/hello`` and to the poll endpoint as a
-   logged-in member whose ``If-None-Match`` is current (the answer is a bodyless 304: session
-   check plus one indexed query). Goal: poll / hello throughput >= 0.8.
+   member, the way the page's script asks: the badge's URL with its signed token, no cookies,
+   and a current ``If-None-Match`` (the answer is a bodyless 304 after one Redis ``MGET``).
+   Goal: poll / hello throughput >= 0.8.
 2. **E-mail delivery**: 1,000 grouped alerts (3 events each) queued to a member's e-mail
    channel are delivered by ``deliver_due`` (claim, render both parts in the member's language,
    build the message, send, record each delivery) to a local aiosmtpd server in another
@@ -19,6 +20,7 @@ BENCH_REDIS_URL).
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import smtplib
 import subprocess
@@ -56,7 +58,7 @@ def _app(env: dict[str, str], **config: Any) -> Any:
 
 def prepare_member(env: dict[str, str], notifications: int = 5) -> tuple[str, str, int]:
     """Tables, a member with a few notifications, logged in through the real form; returns
-    the session cookie header, the poll's current ETag and its cursor."""
+    the badge's poll URL (with its signed token) from a page, its current ETag and cursor."""
     from extensions import db, get_redis
     from models import Notification
     from services.accounts import create_user
@@ -79,22 +81,23 @@ def prepare_member(env: dict[str, str], notifications: int = 5) -> tuple[str, st
                                headers={"Referer": "https://localhost/auth/login"})
         if response.status_code != 302:
             raise SystemExit(f"bench login failed: HTTP {response.status_code}")
-        cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"], domain="localhost")
-        if cookie is None:
-            raise SystemExit("bench login set no session cookie")
-        poll = client.get("/notifications/poll", base_url="https://localhost")
+        page = client.get("/dashboard", base_url="https://localhost").get_data(as_text=True)
+        url = html.unescape(page.split('data-live-badge="', 1)[1].split('"', 1)[0])
+        if "t=" not in url:
+            raise SystemExit("the page's badge carries no poll token")
+        poll = app.test_client().get(url, base_url="https://localhost")  # no cookies, like the page's script
         etag, cursor = poll.headers["ETag"], int(poll.get_json()["cursor"])
         db.engine.dispose()
-    return f"{cookie.key}={cookie.value}", etag, cursor
+    return url, etag, cursor
 
 
 def poll_bench(env: dict[str, str], rounds: int, requests: int, concurrency: int, workers: int) -> float:
-    cookie, etag, cursor = prepare_member(env)
+    url, etag, cursor = prepare_member(env)
     with GunicornServer("bench.apps:without_metrics()", env, workers=workers) as server:
         variants = [
             Variant("hello", server.url, "/hello"),
-            Variant("poll (304)", server.url, f"/notifications/poll?since={cursor}", expected_status=304,
-                    headers={"Cookie": cookie, "If-None-Match": etag, "Accept": "application/json"}),
+            Variant("poll (304)", server.url, f"{url}&since={cursor}", expected_status=304,
+                    headers={"If-None-Match": etag, "Accept": "application/json"}),
         ]
         results = interleave(variants, rounds=rounds, requests=requests, concurrency=concurrency)
         server_command = " ".join(server.command[1:])

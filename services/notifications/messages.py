@@ -19,7 +19,7 @@ from flask import current_app
 from flask_babel import force_locale
 
 from models import Delivery, Notification, NotificationChannel, User
-from services.notifications.alerts import alert_items, locale_of
+from services.notifications.alerts import AlertRows, alert_items, locale_of
 from services.notifications.channels import channel_name, unsubscribe_url
 
 logger = logging.getLogger(__name__)
@@ -33,13 +33,15 @@ class RenderedMessage:
     unsubscribe_url: str
 
 
-def render(notification: Notification, channel: NotificationChannel, user: User) -> RenderedMessage:
-    """Subject, plain text and HTML of ``notification`` for ``channel``, in ``user``'s language."""
+def render(notification: Notification, channel: NotificationChannel, user: User,
+           rows: AlertRows | None = None) -> RenderedMessage:
+    """Subject, plain text and HTML of ``notification`` for ``channel``, in ``user``'s language
+    (``rows``: its events, products and monitors when a batch loaded them already)."""
     base = str(current_app.config["BASE_URL"]).rstrip("/")
     unsubscribe = unsubscribe_url(channel)
     with force_locale(locale_of(user)):
         context: dict[str, Any] = {
-            "notification": notification, "items": alert_items(notification), "base_url": base,
+            "notification": notification, "items": alert_items(notification, rows), "base_url": base,
             "link": base + notification.link if notification.link and notification.link.startswith("/") else None,
             "unsubscribe_url": unsubscribe, "channels_url": f"{base}/notifications/channels",
             "channel_name": channel_name(channel), "user": user,
