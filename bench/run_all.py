@@ -31,6 +31,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_parser.py": ["--rounds", "40"],
     "bench_metrics.py": ["--rounds", "3", "--requests", "200"],
     "bench_polling.py": ["--monitors", "20", "--memory-polls", "0", "--latency-ms", "0"],
+    "bench_notifications.py": ["--rounds", "3", "--requests", "200", "--alerts", "50", "--mail-rounds", "1"],
 }
 
 
