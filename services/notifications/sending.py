@@ -1,11 +1,12 @@
 """Sending deliveries: claim, send, record; retry with backoff; pause a channel that keeps failing.
 
-Every send goes through ``attempt(delivery_id)``:
+Every send goes through the same three steps (``attempt`` for one row, ``_attempt_chunk`` for a batch):
 
 1. **Claim** with one conditional ``UPDATE`` (``pending`` and due, or ``sending`` whose lease
    ran out) that sets ``sending``, a lease (``claimed_until``) and ``attempts + 1``; it is
-   committed before anything is sent and its row count says whether this worker won. Two
-   workers on the same row: exactly one sends.
+   committed before anything is sent and says whether this worker won (its row count for one
+   row, ``RETURNING`` for a chunk of ``CLAIM_CHUNK``). Two workers on the same row: exactly one
+   sends. A chunk is rendered with its rows loaded together, then sent one message at a time.
 2. **Send** outside any transaction (SMTP or apprise).
 3. **Record**: ``sent``; or ``pending`` again with ``next_attempt_at`` (the wait doubles each
    time) until ``NOTIFY_MAX_ATTEMPTS`` tries, then ``failed``. The last error is kept on the row
