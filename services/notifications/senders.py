@@ -11,7 +11,7 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 import apprise
@@ -48,7 +48,7 @@ class MailSettings:
         )
 
 
-def send_email(message: EmailMessage, settings: MailSettings) -> None:
+def send_email(message: Message, settings: MailSettings) -> None:
     """Hand ``message`` to the SMTP server on a connection of its own; returns once the server
     accepted it (a batch shares one connection through ``SmtpSession``)."""
     with SmtpSession(settings) as smtp:
@@ -78,7 +78,7 @@ class SmtpSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Hand ``message`` to the server; returns once the server accepted it."""
         try:
             client = self._ready_client()

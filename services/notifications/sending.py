@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any, cast
 
 from flask import current_app
@@ -103,7 +103,7 @@ class _Prepared:
     target: str
     subject: str
     text: str
-    email: EmailMessage | None
+    email: Message | None
 
 
 def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, report: DeliveryReport) -> None:
