@@ -120,12 +120,16 @@ def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, report
     lease_end = now + timedelta(seconds=int(current_app.config["NOTIFY_CLAIM_LEASE_SECONDS"]))
     prepared = _prepare(won, mail, report)
     db.session.commit()  # end the read: nothing is held while the network is used
+    last_outcome: dict[int, tuple[str, datetime]] = {}  # channel id → its last outcome in this chunk
     for index, item in enumerate(prepared):
         if datetime.now(UTC) + timedelta(seconds=2 * mail.timeout) >= lease_end:
             _release([p.delivery_id for p in prepared[index:]])  # the lease could run out mid-send
             report.outcomes["released"] = report.get("released") + len(prepared) - index
-            return
-        report.add(_send_prepared(item, mail, smtp))
+            break
+        outcome = _send_prepared(item, mail, smtp)
+        report.add(outcome)
+        last_outcome[item.channel_id] = (outcome, datetime.now(UTC))
+    _record_channel_successes(last_outcome)
 
 
 def claim_many(ids: list[int], now: datetime) -> list[int]:
@@ -187,11 +191,19 @@ def _send_prepared(item: _Prepared, mail: MailSettings, smtp: SmtpSession) -> st
     db.session.execute(update(Delivery).where(Delivery.id == item.delivery_id).values(
         status="sent", sent_at=now, claimed_until=None, next_attempt_at=None).execution_options(
         synchronize_session=False))
-    db.session.execute(update(NotificationChannel).where(NotificationChannel.id == item.channel_id).values(
-        consecutive_failures=0, last_sent_at=now).execution_options(synchronize_session=False))
     db.session.commit()
     logger.info("delivery %s (%s) sent", item.delivery_id, item.kind)
     return "sent"
+
+
+def _record_channel_successes(last_outcome: dict[int, tuple[str, datetime]]) -> None:
+    """Once per chunk: each channel whose last message in it was accepted has its failure run
+    reset and its last-sent time set (a failure was counted on the channel when it happened)."""
+    for channel_id, (outcome, at) in sorted(last_outcome.items()):
+        if outcome == "sent":
+            db.session.execute(update(NotificationChannel).where(NotificationChannel.id == channel_id).values(
+                consecutive_failures=0, last_sent_at=at).execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def _release(ids: list[int]) -> None:
