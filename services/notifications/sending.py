@@ -1,12 +1,12 @@
 """Sending deliveries: claim, send, record; retry with backoff; pause a channel that keeps failing.
 
-Every send goes through the same three steps (``attempt`` for one row, ``_attempt_chunk`` for a batch):
+Every send goes through the same three steps (``_attempt_chunk``):
 
 1. **Claim** with one conditional ``UPDATE`` (``pending`` and due, or ``sending`` whose lease
    ran out) that sets ``sending``, a lease (``claimed_until``) and ``attempts + 1``; it is
-   committed before anything is sent and says whether this worker won (its row count for one
-   row, ``RETURNING`` for a chunk of ``CLAIM_CHUNK``). Two workers on the same row: exactly one
-   sends. A chunk is rendered with its rows loaded together, then sent one message at a time.
+   committed before anything is sent, and its ``RETURNING`` names the rows of the chunk
+   (``CLAIM_CHUNK``) this worker won. Two workers on the same row: exactly one sends. A chunk
+   is rendered with its rows loaded together, then sent one message at a time.
 2. **Send** outside any transaction (SMTP or apprise).
 3. **Record**: ``sent``; or ``pending`` again with ``next_attempt_at`` (the wait doubles each
    time) until ``NOTIFY_MAX_ATTEMPTS`` tries, then ``failed``. The last error is kept on the row
@@ -37,7 +37,7 @@ from services.notifications.alerts import TITLE_LIMIT, clip, load_alert_rows, lo
 from services.notifications.channels import PAUSED_FAILING, channel_name
 from services.notifications.delivery import create_test_alert
 from services.notifications.messages import build_email, render
-from services.notifications.senders import MailSettings, SendError, SmtpSession, send_apprise, send_email
+from services.notifications.senders import MailSettings, SendError, SmtpSession, send_apprise
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ CLAIM_CHUNK = 20  # deliveries claimed (and rendered) together
 
 @dataclass
 class DeliveryReport:
-    """What one run did, by outcome (``sent``, ``retry``, ``failed``, ``skipped``, ``busy``)."""
+    """What one run did, by outcome (``sent``, ``retry``, ``failed``, ``skipped``, ``busy``,
+    ``released``: given back unsent because the lease could run out)."""
 
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -213,64 +214,6 @@ def _release(ids: list[int]) -> None:
         .values(status="pending", claimed_until=None, attempts=Delivery.attempts - 1)
         .execution_options(synchronize_session=False))
     db.session.commit()
-
-
-def claim(delivery_id: int, now: datetime) -> bool:
-    """Take one delivery for this worker (committed); False when another has it or it is not due."""
-    lease = int(current_app.config["NOTIFY_CLAIM_LEASE_SECONDS"])
-    max_attempts = int(current_app.config["NOTIFY_MAX_ATTEMPTS"])
-    result = cast("CursorResult[Any]", db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.attempts < max_attempts, _due_condition(now))
-        .values(status="sending", claimed_until=now + timedelta(seconds=lease), attempts=Delivery.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ))
-    db.session.commit()
-    return result.rowcount == 1
-
-
-def attempt(delivery_id: int, mail: MailSettings | None = None, smtp: SmtpSession | None = None) -> str:
-    """Claim, send and record one delivery; returns the outcome (see ``DeliveryReport``)."""
-    now = datetime.now(UTC)
-    if not claim(delivery_id, now):
-        _fail_exhausted(delivery_id, now)
-        return "busy"
-    mail = mail or MailSettings.from_config(current_app.config)
-    delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None:
-        return "skipped"  # its notification was deleted meanwhile
-    channel = db.session.get(NotificationChannel, delivery.channel_id) if delivery.channel_id else None
-    user = db.session.get(User, delivery.notification.user_id)
-    if channel is None or user is None or not channel.active or not user.is_active:
-        delivery.status, delivery.claimed_until = "skipped", None
-        delivery.last_error = "the channel is paused or gone"
-        db.session.commit()
-        return "skipped"
-    message = render(delivery.notification, channel, user)
-    email = build_email(delivery, message, mail.sender) if channel.kind == "email" else None
-    target = channel.target
-    db.session.commit()  # end the read: nothing is held while the network is used
-    try:
-        if email is not None and smtp is not None:
-            smtp.send(email)
-        elif email is not None:
-            send_email(email, mail)
-        else:
-            send_apprise(target, message.subject, message.text)
-    except SendError as exc:
-        return _record_failure(delivery, channel, str(exc))
-    _record_success(delivery, channel)
-    return "sent"
-
-
-def _record_success(delivery: Delivery, channel: NotificationChannel) -> None:
-    now = datetime.now(UTC)
-    delivery.status, delivery.sent_at, delivery.claimed_until, delivery.next_attempt_at = "sent", now, None, None
-    channel.consecutive_failures = 0
-    channel.last_sent_at = now
-    db.session.commit()
-    logger.info("delivery %s (%s, notification %s) sent on try %s", delivery.id, delivery.channel,
-                delivery.notification_id, delivery.attempts)
 
 
 def _record_failure(delivery: Delivery, channel: NotificationChannel, error: str) -> str:
