@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -171,19 +171,28 @@ def alert_items(notification: Notification, rows: AlertRows | None = None) -> li
     if not ids:
         return []
     rows = rows or load_alert_rows([notification])
+    formatted: dict[tuple[Decimal | None, str | None], str] = {}
+
+    def price(amount: Decimal | None, currency: str | None) -> str:
+        """Each price once per message (a sentence and its item show the same two)."""
+        key = (amount, currency)
+        if key not in formatted:
+            formatted[key] = _money(amount, currency)
+        return formatted[key]
+
     items: list[AlertItem] = []
     for event_id in ids:
         event = rows.events.get(event_id)
         if event is None or event.product_id not in rows.products or event.monitor_id not in rows.monitors:
             continue  # pruned since
         product, monitor = rows.products[event.product_id], rows.monitors[event.monitor_id]
-        headline, sentence = event_text(monitor, product, event)
+        headline, sentence = event_text(monitor, product, event, price)
         currency = (event.details or {}).get("currency") or product.currency
         items.append(AlertItem(
             kind=event.kind, headline=headline, sentence=sentence,
             product_title=clip(product.title or product.item_code, 120), image_url=product.image_url,
-            old_price=None if event.old_value is None else money(event.old_value, currency),
-            new_price=None if event.new_value is None else money(event.new_value, currency),
+            old_price=None if event.old_value is None else price(event.old_value, currency),
+            new_price=None if event.new_value is None else price(event.new_value, currency),
             percent=(event.details or {}).get("percent"),
             page_path=product_link(monitor.id, product.id), dhgate_url=product.url,
         ))
@@ -200,18 +209,21 @@ def digest_event_ids(user_id: int, notification_ids: list[int]) -> list[int]:
     return ids
 
 
-def event_text(monitor: Monitor, product: Product, event: ProductEvent) -> tuple[str, str]:
-    """(title, body) of an event in the current locale."""
+def event_text(monitor: Monitor, product: Product, event: ProductEvent,
+               price: Callable[[Decimal | None, str | None], str] | None = None) -> tuple[str, str]:
+    """(title, body) of an event in the current locale (``price`` formats amounts, ``_money``
+    unless the caller reuses its own)."""
+    price = price or _money
     details = event.details or {}
     currency = details.get("currency") or product.currency
     name = clip(product.title or product.item_code, 120)
     args = {
         "product": name,
         "monitor": monitor.name,
-        "old": _money(event.old_value, currency),
-        "new": _money(event.new_value, currency),
+        "old": price(event.old_value, currency),
+        "new": price(event.new_value, currency),
         "percent": details.get("percent", ""),
-        "target": _money(_decimal(details.get("target")), currency),
+        "target": price(_decimal(details.get("target")), currency),
         "terms": ", ".join(details.get("terms", [])),
     }
     kind = event.kind

@@ -189,9 +189,9 @@ def _send_prepared(item: _Prepared, mail: MailSettings, smtp: SmtpSession) -> st
             return "skipped"
         return _record_failure(delivery, channel, str(exc))
     now = datetime.now(UTC)
-    db.session.execute(update(Delivery).where(Delivery.id == item.delivery_id).values(
-        status="sent", sent_at=now, claimed_until=None, next_attempt_at=None).execution_options(
-        synchronize_session=False))
+    table = Delivery.__table__  # a plain Core UPDATE: this runs once per message
+    db.session.execute(table.update().where(table.c.id == item.delivery_id).values(
+        status="sent", sent_at=now, claimed_until=None, next_attempt_at=None))
     db.session.commit()
     logger.info("delivery %s (%s) sent", item.delivery_id, item.kind)
     return "sent"
