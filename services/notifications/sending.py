@@ -189,10 +189,12 @@ def _send_prepared(item: _Prepared, mail: MailSettings, smtp: SmtpSession) -> st
             return "skipped"
         return _record_failure(delivery, channel, str(exc))
     now = datetime.now(UTC)
-    table = Delivery.__table__  # a plain Core UPDATE: this runs once per message
-    db.session.execute(table.update().where(table.c.id == item.delivery_id).values(
-        status="sent", sent_at=now, claimed_until=None, next_attempt_at=None))
-    db.session.commit()
+    # Once per message, so a plain Core UPDATE in its own short transaction: committing it does
+    # not walk the session's rows of the whole chunk.
+    table = Delivery.__table__
+    with db.engine.begin() as connection:
+        connection.execute(table.update().where(table.c.id == item.delivery_id).values(
+            status="sent", sent_at=now, claimed_until=None, next_attempt_at=None))
     logger.info("delivery %s (%s) sent", item.delivery_id, item.kind)
     return "sent"
 
