@@ -69,6 +69,7 @@ _SCHEDULE_DEFAULTS: Mapping[str, str] = MappingProxyType({
     "flush_affiliate_clicks": "every 60s",
     "rollup_affiliate": "every 10m",
     "deliver_notifications": "every 1m",
+    "send_digests": "cron 0 * * * *",
 })
 
 # Appended to every outbound DHgate link; ``{affiliate_id}``, ``{click_ref}`` (our reference of

@@ -38,6 +38,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_scale.py": ["--monitors", "64", "--latency-ms", "200", "--window", "3"],
     # goals: cached dashboard >= 0.5 x /hello req/s; uncached <= 300 ms; monitor pages <= 100 ms
     "bench_volume.py": ["--days", "1", "--rounds", "2", "--requests", "100", "--samples", "5"],
+    "bench_notifications.py": ["--rounds", "3", "--requests", "200", "--alerts", "50", "--mail-rounds", "1"],
 }
 
 

@@ -1,6 +1,7 @@
-"""``flask notifications …``: send what is pending now, or a test through an account's channels.
+"""``flask notifications …``: send what is pending now, the digests that are due, or a test
+through an account's channels.
 
-Both go through ``services.notifications.sending``, the same claims and bookkeeping as the
+All go through ``services.notifications.sending``, the same claims and bookkeeping as the
 worker, so running them beside a worker never sends a row twice.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from flask.cli import AppGroup
 
 from services import accounts
 from services.notifications.channels import channel_name, list_channels
+from services.notifications.digests import send_digests
 from services.notifications.sending import DeliveryReport, deliver_due, deliveries_of, send_tests
 
 notifications_cli = AppGroup("notifications", help="Send alerts through members' channels.")
@@ -46,3 +48,20 @@ def test_command(login: str) -> None:
     failed = report.get("failed") + report.get("retry") + report.get("skipped")
     if failed:
         raise click.ClickException(f"{failed} of {len(channels)} channel(s) did not accept the test")
+
+
+@notifications_cli.command("digest")
+@click.option("--user", "login", default=None, help="Only this account (e-mail or username), sent now.")
+def digest_command(login: str | None) -> None:
+    """Send the digests that are due now; with --user, that member's held alerts at once."""
+    user_id = None
+    if login is not None:
+        user = accounts.find_user(login)
+        if user is None:
+            raise click.ClickException(f"No user with e-mail or username {login!r}.")
+        user_id = user.id
+    run = send_digests(user_id=user_id, force=user_id is not None)
+    if not run.digests:
+        click.echo("no digest was due")
+        return
+    click.echo(f"{len(run.digests)} digest(s) written; sending: {_summary(run.sending)}")

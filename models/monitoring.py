@@ -62,6 +62,8 @@ class Monitor(Model):
     price_rise_pct: Mapped[Decimal] = mapped_column(Percent, default=Decimal("5"))
     target_price: Mapped[Decimal | None] = mapped_column(Money)
     stock_alerts: Mapped[bool] = mapped_column(default=True)
+    # Event kinds that notify for this monitor (None: the owner's notification preferences).
+    alert_kinds: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -11,7 +11,8 @@ from models.base import BigIntPK, Model, UTCDateTime, utcnow
 
 SEVERITIES = ("info", "warning", "critical")
 FREQUENCIES = ("instant", "hourly", "daily")
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+# held: waits for its member's digest; digested: went out inside a digest (its own delivery row).
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "skipped", "held", "digested")
 CHANNEL_KINDS = ("email", "apprise")
 
 
@@ -23,6 +24,8 @@ class Notification(Model):
     __table_args__ = (
         UniqueConstraint("user_id", "dedupe_key"),
         Index("ix_notifications_user_id_read_at_created_at", "user_id", "read_at", "created_at"),
+        # The live poll's "newest id of this member" (services.notifications.live) reads this index only.
+        Index("ix_notifications_user_id_id", "user_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -38,6 +41,10 @@ class Notification(Model):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The monitor an alert is about, and its event kinds as " price_drop new_product " (spaces
+    # around each, so the inbox filters by kind with one portable LIKE).
+    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="SET NULL"))
+    event_kinds: Mapped[str | None] = mapped_column(String(200))
 
 
 class NotificationPreference(Model):
@@ -52,6 +59,9 @@ class NotificationPreference(Model):
     apprise_urls: Mapped[str | None] = mapped_column(Text)  # one URL per line
     quiet_hours_start: Mapped[int | None]  # hour 0-23 in the user's time zone
     quiet_hours_end: Mapped[int | None]
+    # Which event kinds notify (None: every kind); a monitor's own ``alert_kinds`` overrides it.
+    alert_kinds: Mapped[list[str] | None] = mapped_column(JSON)
+    digest_hour: Mapped[int] = mapped_column(default=8)  # the daily digest's local hour
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

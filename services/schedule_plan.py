@@ -45,6 +45,7 @@ SCHEDULED_JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob("flush_affiliate_clicks", "jobs.affiliate.flush_affiliate_clicks"),
     ScheduledJob("rollup_affiliate", "jobs.affiliate.rollup_affiliate"),
     ScheduledJob("deliver_notifications", "jobs.notifications.deliver_due"),
+    ScheduledJob("send_digests", "jobs.notifications.send_digests"),
 )
 
 

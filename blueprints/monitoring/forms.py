@@ -12,13 +12,19 @@ from typing import Any
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, DecimalField, SelectChoice, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from models import Monitor, User
 from services.formatting import interval as format_interval
-from services.labels import tier_label
+from services.labels import event_label, tier_label
 from services.monitors import rules
+from services.notifications.rules import ALERT_KINDS
+from web.fields import MultiCheckboxField
+
+
+def alert_kind_choices() -> list[SelectChoice]:
+    return [SelectChoice(kind, event_label(kind)) for kind in ALERT_KINDS]
 
 
 class IntervalField(SelectField):
@@ -61,6 +67,9 @@ class MonitorSettingsForm(FlaskForm):
         render_kw={"step": "0.01", "min": "0.01", "inputmode": "decimal"},
     )
     stock_alerts = BooleanField(_l("Tell me when it sells out or is back in stock"), default=True)
+    # Which kinds notify (services.notifications.rules); unticked: the owner's preferences.
+    custom_alert_kinds = BooleanField(_l("Choose the alerts of this monitor instead of my defaults"))
+    alert_kinds = MultiCheckboxField(_l("Alerts of this monitor"), choices=alert_kind_choices)
     submit = SubmitField(_l("Save changes"))
 
     def settings(self) -> rules.MonitorSettings:
@@ -84,6 +93,12 @@ class MonitorSettingsForm(FlaskForm):
         self.price_rise_pct.data = monitor.price_rise_pct
         self.target_price.data = monitor.target_price
         self.stock_alerts.data = monitor.stock_alerts
+        self.custom_alert_kinds.data = monitor.alert_kinds is not None
+        self.alert_kinds.data = list(monitor.alert_kinds) if monitor.alert_kinds is not None else list(ALERT_KINDS)
+
+    def chosen_alert_kinds(self) -> list[str] | None:
+        """The monitor's own alert kinds, or ``None`` to follow the owner's preferences."""
+        return list(self.alert_kinds.data or []) if self.custom_alert_kinds.data else None
 
     def set_interval_choices(self, owner: User, current: int | None = None) -> None:
         """Offer every configured interval; those faster than the owner's plan are shown but

@@ -25,6 +25,7 @@ from services import charts, formatting
 from services.audit import record_security_event
 from services.dhgate.types import InvalidDHgateInput, MonitorTarget
 from services.monitors import commands, queries, rules
+from services.notifications.preferences import set_monitor_kinds
 from services.plans import describe_limits
 from web.params import page_arg
 
@@ -209,6 +210,7 @@ def edit(monitor_id: int) -> Response | str | tuple[str, int]:
             if monitor.kind != "product":
                 settings.stock_alerts = monitor.stock_alerts  # not on the form for stores/searches
             commands.update_monitor(monitor, settings)
+            set_monitor_kinds(monitor, form.chosen_alert_kinds())
         except rules.MonitorError as exc:
             db.session.rollback()
             _field_error(form, exc)

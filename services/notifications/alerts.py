@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,7 @@ from extensions import db
 from models import Monitor, Notification, Product, ProductEvent, User
 from services.affiliate_links import tracked_path
 from services.formatting import money
+from services.notifications.rules import monitor_kinds, notifiable, preference_of
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +62,29 @@ def create_monitor_alert(
 ) -> Notification | None:
     """One notification for the owner about ``events`` (the ones this poll recorded first),
     added to the session (not committed); ``None`` when there is nothing to say or the alert
-    exists already. A single event reads as itself ("Price drop: …") and links to its product."""
+    exists already. Only the kinds that notify for this monitor are listed
+    (``services.notifications.rules``). A single event reads as itself ("Price drop: …") and
+    links to its product."""
+    events = notifiable(events, monitor_kinds(monitor, preference_of(owner.id)))
     if not events:
         return None
     events = sorted(events, key=lambda e: (KIND_ORDER.index(e.kind) if e.kind in KIND_ORDER else 99, e.id))
-    key = f"alert:{monitor.id}:{min(e.id for e in events)}"
+    key = alert_key(monitor.id, events)
     exists = db.session.scalar(select(Notification.id).where(
         Notification.user_id == owner.id, Notification.dedupe_key == key))
     if exists is not None:
         return None
+    notification = Notification(**alert_row(monitor, owner, events, products))
+    db.session.add(notification)
+    db.session.flush()
+    return notification
+
+
+def alert_row(monitor: Monitor, owner: Any, events: Sequence[ProductEvent], products: Mapping[int, Any]) -> dict[str, Any]:
+    """The grouped alert's columns for ``events`` (already filtered by the alert rules), worded
+    in the owner's language (``owner``: anything with ``id`` and ``locale``). Shared by
+    ``create_monitor_alert`` and the poll's bulk path, so both say exactly the same."""
+    events = sorted(events, key=lambda e: (KIND_ORDER.index(e.kind) if e.kind in KIND_ORDER else 99, e.id))
     counts = Counter(e.kind for e in events)
     with force_locale(locale_of(owner)):
         if len(events) == 1:
@@ -81,15 +96,19 @@ def create_monitor_alert(
             body = "\n".join(event_text(monitor, products[e.product_id], e)[1] for e in events)
             kind, link, event_id = ALERT_KIND, monitor_link(monitor.id), None
     severity = "warning" if any(EVENT_SEVERITY.get(k) == "warning" for k in counts) else "info"
-    notification = Notification(
-        user_id=owner.id, kind=kind, severity=severity, title=clip(title, TITLE_LIMIT), body=body, link=link,
-        product_event_id=event_id, dedupe_key=key, created_at=events[0].created_at,
-        details={"monitor_id": monitor.id, "event_ids": [e.id for e in events],
-                 "counts": {k: counts[k] for k in KIND_ORDER if k in counts}},
-    )
-    db.session.add(notification)
-    db.session.flush()
-    return notification
+    return {
+        "user_id": owner.id, "kind": kind, "severity": severity, "title": clip(title, TITLE_LIMIT), "body": body,
+        "link": link, "product_event_id": event_id, "dedupe_key": alert_key(monitor.id, events),
+        "created_at": events[0].created_at, "monitor_id": monitor.id,
+        "event_kinds": " " + " ".join(k for k in KIND_ORDER if k in counts) + " ",
+        "details": {"monitor_id": monitor.id, "event_ids": [e.id for e in events],
+                    "counts": {k: counts[k] for k in KIND_ORDER if k in counts}},
+    }
+
+
+def alert_key(monitor_id: int, events: Sequence[ProductEvent]) -> str:
+    """The alert's dedupe key: its monitor and first event, so a re-run poll adds nothing."""
+    return f"alert:{monitor_id}:{min(e.id for e in events)}"
 
 
 def summary_title(name: str, counts: Counter[str] | dict[str, int]) -> str:
@@ -130,33 +149,68 @@ class AlertItem:
     dhgate_url: str | None
 
 
-def alert_items(notification: Notification, link_source: str = "email") -> list[AlertItem]:
-    """The events an alert lists, in the current locale (empty for a message without events).
+@dataclass
+class AlertRows:
+    """The events, products and monitors some alerts list, loaded together (three queries for
+    a whole batch of messages instead of three per message)."""
 
-    ``dhgate_url`` is the owner's tracked ``/go`` link (absolute, on ``BASE_URL``) naming
-    ``link_source`` (``email`` or ``chat``), so a click from a message counts like one on a page."""
+    events: dict[int, ProductEvent]
+    products: dict[int, Product]
+    monitors: dict[int, Monitor]
+
+
+def event_ids_of(notification: Notification) -> list[int]:
+    """The events an alert lists, in order (a digest: those of the alerts it gathers)."""
     details = notification.details or {}
-    ids = list(details.get("event_ids") or ([notification.product_event_id] if notification.product_event_id else []))
+    if details.get("notification_ids"):
+        return digest_event_ids(notification.user_id, details["notification_ids"])
+    return list(details.get("event_ids") or ([notification.product_event_id] if notification.product_event_id else []))
+
+
+def load_alert_rows(notifications: Sequence[Notification]) -> AlertRows:
+    ids = {event_id for notification in notifications for event_id in event_ids_of(notification)}
     if not ids:
-        return []
+        return AlertRows({}, {}, {})
     events = {e.id: e for e in db.session.scalars(select(ProductEvent).where(ProductEvent.id.in_(ids)))}
     product_ids = {e.product_id for e in events.values()}
     products = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(product_ids)))}
     monitor_ids = {e.monitor_id for e in events.values()}
     monitors = {m.id: m for m in db.session.scalars(select(Monitor).where(Monitor.id.in_(monitor_ids)))}
+    return AlertRows(events, products, monitors)
+
+
+def alert_items(notification: Notification, link_source: str = "email", rows: AlertRows | None = None) -> list[AlertItem]:
+    """The events an alert lists, in the current locale (empty for a message without events);
+    ``rows`` when they were loaded for a batch already.
+
+    ``dhgate_url`` is the owner's tracked ``/go`` link (absolute, on ``BASE_URL``) naming
+    ``link_source`` (``email`` or ``chat``), so a click from a message counts like one on a page."""
+    ids = event_ids_of(notification)
+    if not ids:
+        return []
+    rows = rows or load_alert_rows([notification])
+    formatted: dict[tuple[Decimal | None, str | None], str] = {}
+
+    def price(amount: Decimal | None, currency: str | None) -> str:
+        """Each price once per message (a sentence and its item show the same two)."""
+        key = (amount, currency)
+        if key not in formatted:
+            formatted[key] = _money(amount, currency)
+        return formatted[key]
+
     items: list[AlertItem] = []
     for event_id in ids:
-        event = events.get(event_id)
-        if event is None or event.product_id not in products or event.monitor_id not in monitors:
+        event = rows.events.get(event_id)
+        if event is None or event.product_id not in rows.products or event.monitor_id not in rows.monitors:
             continue  # pruned since
-        product, monitor = products[event.product_id], monitors[event.monitor_id]
-        headline, sentence = event_text(monitor, product, event)
+        product, monitor = rows.products[event.product_id], rows.monitors[event.monitor_id]
+        headline, sentence = event_text(monitor, product, event, price)
         currency = (event.details or {}).get("currency") or product.currency
         items.append(AlertItem(
             kind=event.kind, headline=headline, sentence=sentence,
             product_title=clip(product.title or product.item_code, 120), image_url=product.image_url,
-            old_price=None if event.old_value is None else money(event.old_value, currency),
-            new_price=None if event.new_value is None else money(event.new_value, currency),
+            old_price=None if event.old_value is None else price(event.old_value, currency),
+            new_price=None if event.new_value is None else price(event.new_value, currency),
             percent=(event.details or {}).get("percent"),
             page_path=product_link(monitor.id, product.id),
             dhgate_url=tracked_url(notification.user_id, product.id, monitor.id, link_source) if product.url else None,
@@ -170,18 +224,31 @@ def tracked_url(user_id: int, product_id: int, monitor_id: int, source: str) -> 
     return base + tracked_path(user_id, product_id, monitor_id, source)
 
 
-def event_text(monitor: Monitor, product: Product, event: ProductEvent) -> tuple[str, str]:
-    """(title, body) of an event in the current locale."""
+def digest_event_ids(user_id: int, notification_ids: list[int]) -> list[int]:
+    """The events of a digest's alerts, alert by alert (only the member's own alerts)."""
+    rows = db.session.execute(select(Notification.id, Notification.details, Notification.product_event_id).where(
+        Notification.user_id == user_id, Notification.id.in_(notification_ids)).order_by(Notification.id)).all()
+    ids: list[int] = []
+    for _id, details, product_event_id in rows:
+        ids.extend((details or {}).get("event_ids") or ([product_event_id] if product_event_id else []))
+    return ids
+
+
+def event_text(monitor: Monitor, product: Product, event: ProductEvent,
+               price: Callable[[Decimal | None, str | None], str] | None = None) -> tuple[str, str]:
+    """(title, body) of an event in the current locale (``price`` formats amounts, ``_money``
+    unless the caller reuses its own)."""
+    price = price or _money
     details = event.details or {}
     currency = details.get("currency") or product.currency
     name = clip(product.title or product.item_code, 120)
     args = {
         "product": name,
         "monitor": monitor.name,
-        "old": _money(event.old_value, currency),
-        "new": _money(event.new_value, currency),
+        "old": price(event.old_value, currency),
+        "new": price(event.new_value, currency),
         "percent": details.get("percent", ""),
-        "target": _money(_decimal(details.get("target")), currency),
+        "target": price(_decimal(details.get("target")), currency),
         "terms": ", ".join(details.get("terms", [])),
     }
     kind = event.kind

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from extensions import db
 from models import Delivery, Notification, NotificationChannel, User
 from services.notifications.alerts import locale_of
+from services.notifications.rules import DeliveryTiming, preference_of, timing_for
 from services.queue import enqueue
 
 logger = logging.getLogger(__name__)
@@ -34,17 +36,29 @@ def deliver_job_id(notification_id: int) -> str:
     return f"deliver-notification-{notification_id}"
 
 
-def queue_deliveries(notification: Notification, channels: Iterable[NotificationChannel] | None = None) -> int:
-    """Add a pending delivery of ``notification`` to each channel (default: every active channel
-    of its member); not committed. Returns how many rows were added."""
+def queue_deliveries(notification: Notification, channels: Iterable[NotificationChannel] | None = None,
+                     now: datetime | None = None) -> int:
+    """Add a delivery of ``notification`` to each channel; not committed. Returns how many rows
+    were added.
+
+    Without ``channels`` it is an alert to every active channel of its member, timed by their
+    preferences (``rules.timing_for``): pending now, pending until their quiet hours end, or
+    held for their digest. Explicit channels (a test message, a digest) are sent now."""
+    timing = DeliveryTiming("pending")
+    now = now or datetime.now(UTC)
     if channels is None:
         channels = db.session.scalars(select(NotificationChannel).where(
             NotificationChannel.user_id == notification.user_id, NotificationChannel.paused_reason.is_(None),
         ).order_by(NotificationChannel.id)).all()
+        user = db.session.get(User, notification.user_id)
+        if user is not None:
+            kinds = (notification.event_kinds or notification.kind).split()
+            timing = timing_for(user, preference_of(user.id), kinds, now)
     added = 0
     for channel in channels:
         db.session.add(Delivery(notification_id=notification.id, channel=channel.kind, target=channel.target,
-                                channel_id=channel.id, status="pending"))
+                                channel_id=channel.id, status=timing.status, next_attempt_at=timing.not_before,
+                                created_at=now))
         added += 1
     if added:
         db.session.flush()

@@ -11,8 +11,9 @@ import logging
 import smtplib
 import socket
 import ssl
+import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 import apprise
@@ -49,26 +50,85 @@ class MailSettings:
         )
 
 
-def send_email(message: EmailMessage, settings: MailSettings) -> None:
-    """Hand ``message`` to the SMTP server; returns once the server accepted it."""
-    if not settings.server:
-        raise SendError("no mail server is configured (MAIL_SERVER)")
-    try:
-        if settings.use_ssl:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(settings.server, settings.port, timeout=settings.timeout,
-                                                    context=ssl.create_default_context())
-        else:
-            client = smtplib.SMTP(settings.server, settings.port, timeout=settings.timeout)
-        with client:
-            if settings.use_tls and not settings.use_ssl:
-                client.starttls(context=ssl.create_default_context())
-            if settings.username:
-                client.login(settings.username, settings.password or "")
+def send_email(message: Message, settings: MailSettings) -> None:
+    """Hand ``message`` to the SMTP server on a connection of its own; returns once the server
+    accepted it (a batch shares one connection through ``SmtpSession``)."""
+    with SmtpSession(settings) as smtp:
+        smtp.send(message)
+
+
+class SmtpSession:
+    """One SMTP connection for a batch of e-mails (``with SmtpSession(settings) as smtp``).
+
+    Opening a connection (and TLS, and login) costs more than sending a message, so a batch
+    reuses it. A connection idle for ``IDLE_CHECK_SECONDS`` is checked with ``NOOP`` before the
+    next message and reopened if the server dropped it; nothing was sent on it yet, so that
+    cannot duplicate a message. Any error while sending closes the connection and raises
+    ``SendError``: the delivery's own retry decides what happens next.
+    """
+
+    IDLE_CHECK_SECONDS = 5.0
+
+    def __init__(self, settings: MailSettings) -> None:
+        self.settings = settings
+        self._client: smtplib.SMTP | None = None
+        self._used_at = 0.0
+
+    def __enter__(self) -> SmtpSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, message: Message) -> None:
+        """Hand ``message`` to the server; returns once the server accepted it."""
+        try:
+            client = self._ready_client()
             refused = client.send_message(message)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise SendError(_clip(f"{type(exc).__name__}: {exc}")) from exc
+        self._used_at = time.monotonic()
         if refused:
             raise SendError(f"the mail server refused {', '.join(refused)}")
-    except (smtplib.SMTPException, OSError) as exc:
-        raise SendError(_clip(f"{type(exc).__name__}: {exc}")) from exc
+
+    def _ready_client(self) -> smtplib.SMTP:
+        if self._client is not None and time.monotonic() - self._used_at > self.IDLE_CHECK_SECONDS:
+            try:
+                self._client.noop()
+            except (smtplib.SMTPException, OSError):
+                self.close()
+        if self._client is None:
+            self._client = _connect(self.settings)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.quit()
+            except (smtplib.SMTPException, OSError):
+                self._client.close()
+            self._client = None
+
+
+def _connect(settings: MailSettings) -> smtplib.SMTP:
+    """An open, logged-in SMTP connection (raises ``SendError`` without a server)."""
+    if not settings.server:
+        raise SendError("no mail server is configured (MAIL_SERVER)")
+    if settings.use_ssl:
+        client: smtplib.SMTP = smtplib.SMTP_SSL(settings.server, settings.port, timeout=settings.timeout,
+                                                context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(settings.server, settings.port, timeout=settings.timeout)
+    try:
+        if settings.use_tls and not settings.use_ssl:
+            client.starttls(context=ssl.create_default_context())
+        if settings.username:
+            client.login(settings.username, settings.password or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def valid_apprise_url(url: str) -> bool:

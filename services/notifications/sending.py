@@ -1,11 +1,12 @@
 """Sending deliveries: claim, send, record; retry with backoff; pause a channel that keeps failing.
 
-Every send goes through ``attempt(delivery_id)``:
+Every send goes through the same three steps (``_attempt_chunk``):
 
 1. **Claim** with one conditional ``UPDATE`` (``pending`` and due, or ``sending`` whose lease
    ran out) that sets ``sending``, a lease (``claimed_until``) and ``attempts + 1``; it is
-   committed before anything is sent and its row count says whether this worker won. Two
-   workers on the same row: exactly one sends.
+   committed before anything is sent, and its ``RETURNING`` names the rows of the chunk
+   (``CLAIM_CHUNK``) this worker won. Two workers on the same row: exactly one sends. A chunk
+   is rendered with its rows loaded together, then sent one message at a time.
 2. **Send** outside any transaction (SMTP or apprise).
 3. **Record**: ``sent``; or ``pending`` again with ``next_attempt_at`` (the wait doubles each
    time) until ``NOTIFY_MAX_ATTEMPTS`` tries, then ``failed``. The last error is kept on the row
@@ -21,30 +22,34 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from typing import Any, cast
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from extensions import db
 from models import Delivery, Notification, NotificationChannel, User
-from services.notifications.alerts import TITLE_LIMIT, clip, locale_of
+from services.notifications.alerts import TITLE_LIMIT, clip, load_alert_rows, locale_of
 from services.notifications.channels import PAUSED_FAILING, channel_name
 from services.notifications.delivery import create_test_alert
 from services.notifications.messages import build_email, render
-from services.notifications.senders import MailSettings, SendError, send_apprise, send_email
+from services.notifications.senders import MailSettings, SendError, SmtpSession, send_apprise
 
 logger = logging.getLogger(__name__)
 
 PAUSED_KIND = "channel_paused"
 DUE_BATCH = 500
+CLAIM_CHUNK = 20  # deliveries claimed (and rendered) together
 
 
 @dataclass
 class DeliveryReport:
-    """What one run did, by outcome (``sent``, ``retry``, ``failed``, ``skipped``, ``busy``)."""
+    """What one run did, by outcome (``sent``, ``retry``, ``failed``, ``skipped``, ``busy``,
+    ``released``: given back unsent because the lease could run out)."""
 
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -80,67 +85,137 @@ def deliver_due(limit: int = DUE_BATCH) -> DeliveryReport:
 
 
 def _attempt_all(ids: list[int]) -> DeliveryReport:
+    """Try each delivery once, in claimed chunks; e-mails share one SMTP connection."""
     report = DeliveryReport()
     mail = MailSettings.from_config(current_app.config)
-    for delivery_id in ids:
-        report.add(attempt(delivery_id, mail))
+    with SmtpSession(mail) as smtp:
+        for start in range(0, len(ids), CLAIM_CHUNK):
+            _attempt_chunk(ids[start:start + CLAIM_CHUNK], mail, smtp, report)
     return report
 
 
-def claim(delivery_id: int, now: datetime) -> bool:
-    """Take one delivery for this worker (committed); False when another has it or it is not due."""
+@dataclass
+class _Prepared:
+    """One claimed delivery, rendered before anything is sent (plain values: commits expire ORM rows)."""
+
+    delivery_id: int
+    channel_id: int
+    kind: str
+    target: str
+    subject: str
+    text: str
+    email: Message | None
+
+
+def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, report: DeliveryReport) -> None:
+    """Claim up to ``CLAIM_CHUNK`` deliveries in one statement, render them all with their rows
+    loaded together, then send and record them one by one (each record its own commit, so a
+    crash repeats at most the one message in flight, as with single claims)."""
+    now = datetime.now(UTC)
+    won = claim_many(ids, now)
+    for lost in sorted(set(ids) - set(won)):
+        _fail_exhausted(lost, now)
+        report.add("busy")
+    if not won:
+        return
+    lease_end = now + timedelta(seconds=int(current_app.config["NOTIFY_CLAIM_LEASE_SECONDS"]))
+    prepared = _prepare(won, mail, report)
+    db.session.commit()  # end the read: nothing is held while the network is used
+    last_outcome: dict[int, tuple[str, datetime]] = {}  # channel id → its last outcome in this chunk
+    for index, item in enumerate(prepared):
+        if datetime.now(UTC) + timedelta(seconds=2 * mail.timeout) >= lease_end:
+            _release([p.delivery_id for p in prepared[index:]])  # the lease could run out mid-send
+            report.outcomes["released"] = report.get("released") + len(prepared) - index
+            break
+        outcome = _send_prepared(item, mail, smtp)
+        report.add(outcome)
+        last_outcome[item.channel_id] = (outcome, datetime.now(UTC))
+    _record_channel_successes(last_outcome)
+
+
+def claim_many(ids: list[int], now: datetime) -> list[int]:
+    """Take the due ones of ``ids`` for this worker in one conditional UPDATE (committed);
+    ``RETURNING`` names exactly the rows this worker won."""
     lease = int(current_app.config["NOTIFY_CLAIM_LEASE_SECONDS"])
     max_attempts = int(current_app.config["NOTIFY_MAX_ATTEMPTS"])
-    result = cast("CursorResult[Any]", db.session.execute(
+    won = list(db.session.scalars(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.attempts < max_attempts, _due_condition(now))
+        .where(Delivery.id.in_(ids), Delivery.attempts < max_attempts, _due_condition(now))
         .values(status="sending", claimed_until=now + timedelta(seconds=lease), attempts=Delivery.attempts + 1)
+        .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     ))
     db.session.commit()
-    return result.rowcount == 1
+    return sorted(won)
 
 
-def attempt(delivery_id: int, mail: MailSettings | None = None) -> str:
-    """Claim, send and record one delivery; returns the outcome (see ``DeliveryReport``)."""
-    now = datetime.now(UTC)
-    if not claim(delivery_id, now):
-        _fail_exhausted(delivery_id, now)
-        return "busy"
-    mail = mail or MailSettings.from_config(current_app.config)
-    delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None:
-        return "skipped"  # its notification was deleted meanwhile
-    channel = db.session.get(NotificationChannel, delivery.channel_id) if delivery.channel_id else None
-    user = db.session.get(User, delivery.notification.user_id)
-    if channel is None or user is None or not channel.active or not user.is_active:
-        delivery.status, delivery.claimed_until = "skipped", None
-        delivery.last_error = "the channel is paused or gone"
-        db.session.commit()
-        return "skipped"
-    message = render(delivery.notification, channel, user)
-    email = build_email(delivery, message, mail.sender) if channel.kind == "email" else None
-    target = channel.target
-    db.session.commit()  # end the read: nothing is held while the network is used
+def _prepare(ids: list[int], mail: MailSettings, report: DeliveryReport) -> list[_Prepared]:
+    """Render every claimed delivery; skip (and record) those whose channel or member is gone."""
+    deliveries = list(db.session.scalars(
+        select(Delivery).where(Delivery.id.in_(ids)).options(joinedload(Delivery.notification)).order_by(Delivery.id)))
+    channel_ids = {d.channel_id for d in deliveries if d.channel_id is not None}
+    channels = {c.id: c for c in db.session.scalars(
+        select(NotificationChannel).where(NotificationChannel.id.in_(channel_ids)))}
+    users = {u.id: u for u in db.session.scalars(
+        select(User).where(User.id.in_({d.notification.user_id for d in deliveries})))}
+    rows = load_alert_rows([d.notification for d in deliveries])
+    prepared: list[_Prepared] = []
+    for delivery in deliveries:
+        channel = channels.get(delivery.channel_id) if delivery.channel_id is not None else None
+        user = users.get(delivery.notification.user_id)
+        if channel is None or user is None or not channel.active or not user.is_active:
+            delivery.status, delivery.claimed_until = "skipped", None
+            delivery.last_error = "the channel is paused or gone"
+            report.add("skipped")
+            continue
+        message = render(delivery.notification, channel, user, rows)
+        email = build_email(delivery, message, mail.sender) if channel.kind == "email" else None
+        prepared.append(_Prepared(delivery.id, channel.id, channel.kind, channel.target, message.subject,
+                                  message.text, email))
+    return prepared
+
+
+def _send_prepared(item: _Prepared, mail: MailSettings, smtp: SmtpSession) -> str:
     try:
-        if email is not None:
-            send_email(email, mail)
+        if item.email is not None:
+            smtp.send(item.email)
         else:
-            send_apprise(target, message.subject, message.text)
+            send_apprise(item.target, item.subject, item.text)
     except SendError as exc:
+        delivery = db.session.get(Delivery, item.delivery_id)
+        channel = db.session.get(NotificationChannel, item.channel_id)
+        if delivery is None or channel is None:
+            db.session.commit()
+            return "skipped"
         return _record_failure(delivery, channel, str(exc))
-    _record_success(delivery, channel)
+    now = datetime.now(UTC)
+    # Once per message, so a plain Core UPDATE in its own short transaction: committing it does
+    # not walk the session's rows of the whole chunk.
+    table = Delivery.__table__
+    with db.engine.begin() as connection:
+        connection.execute(table.update().where(table.c.id == item.delivery_id).values(
+            status="sent", sent_at=now, claimed_until=None, next_attempt_at=None))
+    logger.info("delivery %s (%s) sent", item.delivery_id, item.kind)
     return "sent"
 
 
-def _record_success(delivery: Delivery, channel: NotificationChannel) -> None:
-    now = datetime.now(UTC)
-    delivery.status, delivery.sent_at, delivery.claimed_until, delivery.next_attempt_at = "sent", now, None, None
-    channel.consecutive_failures = 0
-    channel.last_sent_at = now
+def _record_channel_successes(last_outcome: dict[int, tuple[str, datetime]]) -> None:
+    """Once per chunk: each channel whose last message in it was accepted has its failure run
+    reset and its last-sent time set (a failure was counted on the channel when it happened)."""
+    for channel_id, (outcome, at) in sorted(last_outcome.items()):
+        if outcome == "sent":
+            db.session.execute(update(NotificationChannel).where(NotificationChannel.id == channel_id).values(
+                consecutive_failures=0, last_sent_at=at).execution_options(synchronize_session=False))
     db.session.commit()
-    logger.info("delivery %s (%s, notification %s) sent on try %s", delivery.id, delivery.channel,
-                delivery.notification_id, delivery.attempts)
+
+
+def _release(ids: list[int]) -> None:
+    """Give back claimed rows this worker will not send now (their try does not count)."""
+    db.session.execute(
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending")
+        .values(status="pending", claimed_until=None, attempts=Delivery.attempts - 1)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def _record_failure(delivery: Delivery, channel: NotificationChannel, error: str) -> str:

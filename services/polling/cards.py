@@ -248,8 +248,7 @@ def _write_events(plan: Plan, monitor: Monitor, run: PollRun, rows: MonitorRows,
     ids = {row["dedupe_key"]: row["id"] for row in inserted}
     # Plain objects for the alert's texts, never added to the session.
     events = [ProductEvent(id=ids[row["dedupe_key"]], **row) for row in event_rows if row["dedupe_key"] in ids]
-    alert_id = announce(monitor, events, plan.products, owner_locale=rows.owner_locale,
-                        owner_channels=rows.owner_channels)
+    alert_id = announce(monitor, events, plan.products, owner_channels=rows.owner_channels)
     if alert_id is not None:
         plan.alert_ids.append(alert_id)
 

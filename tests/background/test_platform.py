@@ -242,7 +242,7 @@ def test_flask_jobs_run_refuses_unknown_names_in_one_line(runner) -> None:  # no
     assert result.output.strip().splitlines() == [
         "Error: unknown job 'make_coffee'; scheduled jobs: poll_due_monitors, recover_polls, flush_metrics, "
         "snapshot_platform_metrics, run_health_checks, prune, rollup_hours, flush_affiliate_clicks, rollup_affiliate, "
-        "deliver_notifications"
+        "deliver_notifications, send_digests"
     ]
 
 

@@ -46,7 +46,7 @@ def test_the_schedule_comes_from_configuration() -> None:
     assert plan["poll_due_monitors"].job.target == "jobs.monitoring.poll_due_monitors"
     assert set(plan) == {  # "off" is left out
         "poll_due_monitors", "recover_polls", "flush_metrics", "run_health_checks", "prune", "rollup_hours",
-        "flush_affiliate_clicks", "rollup_affiliate", "deliver_notifications",
+        "flush_affiliate_clicks", "rollup_affiliate", "deliver_notifications", "send_digests",
     }
     default = {entry.job.name: entry for entry in schedule_plan(DevelopmentConfig.load({}))}
     assert default["snapshot_platform_metrics"].describe() == "every 5m"
@@ -58,8 +58,8 @@ def test_only_jobs_that_exist_are_scheduled() -> None:
     assert {job.name for job in SCHEDULED_JOBS} == set(settings.default("SCHEDULE"))
     missing = [job.target for job in SCHEDULED_JOBS if not job_exists(job.target)]
     assert missing == []
-    with pytest.raises(ConfigError, match="SCHEDULE_SEND_DIGESTS names no scheduled job"):
-        DevelopmentConfig.load({"SCHEDULE_SEND_DIGESTS": "cron 0 * * * *"})
+    with pytest.raises(ConfigError, match="SCHEDULE_MAKE_COFFEE names no scheduled job"):
+        DevelopmentConfig.load({"SCHEDULE_MAKE_COFFEE": "cron 0 * * * *"})
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,14 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from rq.job import Job, JobStatus
 
 from extensions import db, get_redis
-from models import PlatformMetric, User
+from models import User
 from services.queue import enqueue
 from tests.auth.conftest import live_session_ids
 from tests.background.conftest import BIN, PROJECT_ROOT, process_env, wait_for
 from tests.browser.conftest import serving
 from tests.conftest import PASSWORD, Stores, make_app
+from tests.factories import make_monitor
+from tests.monitoring.conftest import add_poll_run
 
 
 @pytest.fixture
@@ -63,10 +65,9 @@ def queue_cell(page: Page, queue: str, column: str) -> str:
 def test_an_admins_day(browser: Browser, admin_server: str, worker_process: subprocess.Popen[bytes],
                        admin: User, alice: User) -> None:
     now = datetime.now(UTC)
-    db.session.add_all([
-        PlatformMetric(timestamp=now - timedelta(minutes=10), uptime_percent=99.5, response_time_ms=12.0, total_users=2),
-        PlatformMetric(timestamp=now - timedelta(minutes=5), uptime_percent=99.5, response_time_ms=30.0, total_users=2),
-    ])
+    shop = make_monitor(alice)
+    for hours_ago, outcome in ((1, "ok"), (2, "ok"), (3, "blocked")):
+        add_poll_run(shop, outcome, started_at=now - timedelta(hours=hours_ago))
     db.session.commit()
     job = enqueue("tests.background.sample_jobs.fails_once", "dhm:test:admin-day")
     assert job is not None
@@ -76,13 +77,16 @@ def test_an_admins_day(browser: Browser, admin_server: str, worker_process: subp
     admin_context, admin_page = logged_in(browser, admin_server, "root")
     alice_context, alice_page = logged_in(browser, admin_server, "alice")
     try:
-        # The Platform page: the snapshot's cards, the chart with its accessible title, the queues.
+        # The Platform page: cards counted from what this test made, the polls chart with its
+        # accessible title and a tooltip per point, the queues.
         admin_page.get_by_role("link", name="Platform").click()
         expect(admin_page.get_by_role("heading", name="Platform", level=1)).to_be_visible()
-        expect(admin_page.get_by_test_id("uptime")).to_contain_text("99.5")
-        chart = admin_page.get_by_test_id("sparkline")
+        expect(admin_page.get_by_test_id("kpi-users_total")).to_have_text("2")
+        expect(admin_page.get_by_test_id("kpi-active_monitors")).to_have_text("1")
+        chart = admin_page.locator('[data-chart="polls"] svg')
         expect(chart).to_be_visible()
-        expect(chart.locator("title")).to_contain_text("over 2 snapshots")
+        expect(chart.locator("title").first).to_have_text("Polls by outcome")
+        expect(chart.locator("circle title").filter(has_text="Blocked")).to_have_count(24)
         assert queue_cell(admin_page, "default", "Failed") == "1"
         expect(admin_page.get_by_test_id("workers-table")).to_contain_text("default")
 

@@ -35,12 +35,14 @@ class Inbox:
     """What the SMTP server accepted, as parsed messages with their envelope recipients."""
 
     messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)  # the client address of each message's connection
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 

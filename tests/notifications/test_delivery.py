@@ -263,3 +263,29 @@ def test_the_inbox_shows_one_grouped_alert(napp: Flask, sandbox: SandboxServer, 
     assert page.count("longlight508: 1 new, 2 price drops") == 1
     assert 'class="muted notification-body"' in page and "went down from $50.00 to $40.00" in page
     assert "&lt;b&gt;Bold&lt;/b&gt;" in page  # DHgate titles are escaped in the app too
+
+
+def test_a_batch_of_emails_shares_one_smtp_connection(napp: Flask, sandbox: SandboxServer, smtp, alice: User,  # noqa: ANN001
+                                                      bob: User) -> None:
+    channel_service.add_email_channel(alice)
+    channel_service.add_email_channel(bob)
+    alert_after_changes(alice, sandbox, drops=1, new=0)
+    alert_after_changes(bob, sandbox, drops=1, new=1)
+    assert deliver_due().outcomes == {"sent": 2}
+    inbox, _port = smtp
+    assert sorted(to for to, _mail in inbox.messages) == [["alice@example.com"], ["bob@example.com"]]
+    assert len(set(inbox.peers)) == 1
+
+
+def test_a_chunk_whose_lease_could_run_out_is_given_back_unsent(napp: Flask, sandbox: SandboxServer, smtp,  # noqa: ANN001
+                                                                 alice: User) -> None:
+    channel_service.add_email_channel(alice)
+    note = alert_after_changes(alice, sandbox, drops=1, new=0)
+    napp.config.update(NOTIFY_CLAIM_LEASE_SECONDS=10, MAIL_TIMEOUT_SECONDS=20.0)  # a slow server could outlast it
+    assert deliver_due().outcomes == {"released": 1}
+    [delivery] = deliveries(note.id)
+    assert (delivery.status, delivery.attempts, delivery.claimed_until) == ("pending", 0, None)
+    assert smtp[0].messages == []
+    napp.config.update(NOTIFY_CLAIM_LEASE_SECONDS=300, MAIL_TIMEOUT_SECONDS=5.0)
+    assert deliver_due().outcomes == {"sent": 1}
+    assert len(smtp[0].messages) == 1
