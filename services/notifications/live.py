@@ -143,6 +143,12 @@ def install() -> None:
         event.listen(Session, "after_soft_rollback", _forget)
 
 
+def note_changed(session: Any, user_id: int) -> None:
+    """Count a change to ``user_id``'s notifications written below the ORM (a Core statement on
+    the session's connection, which no session event sees): their version is bumped on commit."""
+    session.info.setdefault(PENDING_MEMBERS, set()).add(user_id)
+
+
 def _collect_flushed(session: Session, _flush: UOWTransaction) -> None:
     members = session.info.setdefault(PENDING_MEMBERS, set())
     for obj in (*session.new, *session.dirty, *session.deleted):

@@ -30,6 +30,7 @@ from models.base import UTCDateTime
 from services.notifications.admin_alerts import alert_admins
 from services.notifications.alerts import alert_row, create_monitor_alert, monitor_link
 from services.notifications.delivery import queue_deliveries
+from services.notifications.live import note_changed
 from services.notifications.rules import DeliveryTiming, monitor_kinds, notifiable, timing_for
 from services.polling.sql import insert_returning_ids
 
@@ -77,6 +78,7 @@ def announce(
     inserted = insert_returning_ids(db.session, Notification, [row], ["user_id", "dedupe_key"])
     if not inserted:
         return None
+    note_changed(db.session, monitor.user_id)  # the live badge's version (a Core insert: no ORM event)
     if owner_channels != 0:
         timing = timing_for(owner, preference, row["event_kinds"].split(), row["created_at"])
         _copy_deliveries(inserted[0], monitor.user_id, row["created_at"], timing)

@@ -59,6 +59,7 @@ def test_the_platform_page_shows_the_budget_and_the_overload(
     app: Flask, client, auth: AuthActions, admin, alice,  # noqa: ANN001
 ) -> None:
     app.config["DHGATE_REQUESTS_PER_SECOND"] = 1.0
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0  # each visit renders the figures of its moment
     auth.login("root")
     html = client.get("/dashboard/platform").get_data(as_text=True)
     assert 'data-testid="polling-budget">60<' in html and 'data-testid="polling-over-budget"' not in html

@@ -78,10 +78,11 @@ def test_statements_of_first_unchanged_cosmetic_and_changed_polls(store_monitor,
     run, changed = poll_shapes(monitor_id)
     assert not polling.took_fast_path(run)
     assert changed == [*PRE_FETCH, *LOAD, *ROWS, "UPDATE products", "UPDATE monitor_products", "INSERT price_points",
-                       "INSERT poll_runs", "INSERT product_events", "INSERT notifications", "INSERT deliveries",
+                       "INSERT poll_runs", "INSERT product_events", "SELECT users", "INSERT notifications", "INSERT deliveries",
                        "UPDATE monitors", "UPDATE poll_runs"]
-    # 11 after the pre-fetch read with an e-mail channel; 10 for an owner without a channel.
-    assert len(changed) - 1 == 11
+    # 12 after the pre-fetch read with an e-mail channel (the owner and their alert rules are read
+    # once there are events); 11 for an owner without a channel.
+    assert len(changed) - 1 == 12
     assert [e.kind for e in events(store_monitor)] == ["price_drop"]
     assert db.session.scalar(select(func.count()).select_from(PricePoint)) == points + 1
     [note] = db.session.scalars(select(Notification)).all()
@@ -91,16 +92,16 @@ def test_statements_of_first_unchanged_cosmetic_and_changed_polls(store_monitor,
         note.id, "email", "alice@example.com", "pending")
 
 
-def test_a_changed_poll_of_an_owner_without_channels_sends_ten(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
+def test_a_changed_poll_of_an_owner_without_channels_sends_no_delivery(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
     monitor_id = store_monitor.id
     polling.poll_monitor(monitor_id)
     product = sandbox.catalog.products(store_id)[2]
     sandbox.catalog.set_price(product.item_code, (product.price_min * Decimal("2")).quantize(Decimal("0.01")))
     _run, changed = poll_shapes(monitor_id)
     assert changed[1:] == [*LOAD, *ROWS, "UPDATE products", "UPDATE monitor_products", "INSERT price_points",
-                           "INSERT poll_runs", "INSERT product_events", "INSERT notifications",
+                           "INSERT poll_runs", "INSERT product_events", "SELECT users", "INSERT notifications",
                            "UPDATE monitors", "UPDATE poll_runs"]
-    assert len(changed) - 1 == 10
+    assert len(changed) - 1 == 11
     assert [e.kind for e in events(store_monitor)] == ["price_rise"]
 
 
@@ -119,7 +120,7 @@ def test_new_and_vanished_cards(store_monitor, sandbox, store_id) -> None:  # no
     _run, changed = poll_shapes(monitor_id)
     assert changed[1:] == [*LOAD, *ROWS, "INSERT products", "INSERT monitor_products",
                            "UPDATE monitor_products", "INSERT price_points",
-                           "INSERT poll_runs", "INSERT product_events", "INSERT notifications",
+                           "INSERT poll_runs", "INSERT product_events", "SELECT users", "INSERT notifications",
                            "UPDATE monitors", "UPDATE poll_runs"]
     assert [e.kind for e in events(store_monitor)] == ["new_product", "keyword_match"]
     assert events(store_monitor)[1].details["terms"] == ["brand new"]
