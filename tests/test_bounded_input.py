@@ -122,6 +122,7 @@ def test_the_bounded_converter_still_matches_real_ids(admin_client: FlaskClient,
 # ``{monitor}`` is replaced by a monitor of the admin's.
 QUERY_PARAMETERS = [
     ("/notifications/", "page", "blueprints/notifications/routes.py", True),
+    ("/notifications/", "monitor", "blueprints/notifications/routes.py", False),
     ("/monitors/{monitor}/products", "page", "blueprints/monitoring/routes.py", True),
     ("/admin/users", "page", "blueprints/admin/routes.py", True),
     ("/monitors/", "page", "blueprints/monitoring/routes.py", True),

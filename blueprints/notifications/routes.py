@@ -11,6 +11,7 @@ from typing import Any
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import inspect
 from werkzeug.wrappers import Response
 
 from blueprints.notifications import bp
@@ -63,7 +64,10 @@ def _live_poll_url() -> str | None:
     user_session = getattr(current_user, "current_session", None) if current_user.is_authenticated else None
     if user_session is None:
         return None
-    return url_for("notifications.poll", t=live.poll_token(current_user.id, user_session.id))
+    # The id from the identity map: reading ``.id`` of a row expired by the login's last-seen
+    # commit would reload it (a statement on every page).
+    session_id = inspect(user_session).identity[0]
+    return url_for("notifications.poll", t=live.poll_token(current_user.id, session_id))
 
 
 @bp.get("/poll")

@@ -218,7 +218,7 @@ def test_the_home_page_runs_a_fixed_number_of_statements(app: Flask) -> None:
 
     one = home_for("solo", 1)()
     twenty = home_for("many", 20)()
-    assert len(one) == len(twenty) == HOME_STATEMENTS, (len(one), len(twenty), twenty)
+    assert len(one) == len(twenty) == HOME_STATEMENTS, (len(one), len(twenty), "\n".join(s[:100] for s in twenty))
 
 
 # The login session (4: session, user, its last-seen update, user again), the monitors and their
