@@ -122,32 +122,48 @@ def process_tree(roots: list[int]) -> list[Any]:
     return list(found.values())
 
 
-def cpu_seconds(roots: list[int]) -> float:
-    """CPU of every process of the tree, with the children each has reaped (a forked job)."""
+def label(process: Any) -> str:
+    """A short name for a process of the tree: its program and what it serves."""
+    words = [Path(word).name for word in process.cmdline()[:6]]
+    words = [w for w in words if not w.startswith("python")] or words
+    return f"{process.pid} " + " ".join(words)[:60]
+
+
+def cpu_by_process(roots: list[int]) -> dict[str, float]:
+    """CPU seconds of every process of the tree, with the children each has reaped (a forked job)."""
     import psutil
 
-    total = 0.0
+    found: dict[str, float] = {}
     for process in process_tree(roots):
         try:
             times = process.cpu_times()
+            found[label(process)] = times.user + times.system + times.children_user + times.children_system
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
+    return found
 
 
-def pss_mb(roots: list[int]) -> tuple[float, int]:
-    """Proportional set size of the tree in MB, and how many processes it has."""
+def cpu_seconds(roots: list[int]) -> float:
+    return sum(cpu_by_process(roots).values())
+
+
+def pss_by_process(roots: list[int]) -> dict[str, float]:
+    """Proportional set size of each process of the tree, in MB."""
     import psutil
 
-    processes = process_tree(roots)
-    total = 0
-    for process in processes:
+    found: dict[str, float] = {}
+    for process in process_tree(roots):
         try:
-            total += process.memory_full_info().pss
+            found[label(process)] = process.memory_full_info().pss / 2**20
         except psutil.NoSuchProcess:
             continue
-    return total / 2**20, len(processes)
+    return found
+
+
+def show(title: str, values: dict[str, float], unit: str) -> None:
+    print(title)
+    for name, value in sorted(values.items(), key=lambda item: -item[1]):
+        print(f"  {value:9.1f} {unit}  {name}")
 
 
 class Ours:
@@ -256,12 +272,14 @@ class Ours:
 def measure_ours(ours: Ours, sandbox: Sandbox) -> Round:
     since = datetime.now(UTC)
     before_pages = sandbox.product_requests()
-    cpu_before = cpu_seconds(ours.roots())
+    cpu_before = cpu_by_process(ours.roots())
     started = time.monotonic()
     ours.trigger()
     finished = sandbox.wait_for_pages(before_pages, len(sandbox.codes), timeout=600)
     time.sleep(max(0.0, finished + SETTLE_SECONDS - time.monotonic()))
-    cpu = cpu_seconds(ours.roots()) - cpu_before
+    spent = {name: (value - cpu_before.get(name, 0.0)) * 1000 for name, value in cpu_by_process(ours.roots()).items()}
+    show("ours, CPU during the check:", spent, "ms")
+    cpu = sum(spent.values()) / 1000
     found = _wait_for(lambda: ours.checked_since(since), len(sandbox.codes), "ours")
     return Round(seconds=finished - started, cpu_ms=cpu * 1000 / len(sandbox.codes), found=found)
 
@@ -333,8 +351,12 @@ def run(args: argparse.Namespace) -> int:
             sandbox.latency = args.latency_ms / 1000
             first_checks(ours, peer, sandbox)
             time.sleep(REST_SECONDS)
-            our_pss, our_count = pss_mb(ours.roots())
-            peer_pss, peer_count = pss_mb([peer.process.pid] if peer.process else [])
+            our_rest = pss_by_process(ours.roots())
+            peer_rest = pss_by_process([peer.process.pid] if peer.process else [])
+            show("ours, PSS at rest:", our_rest, "MB")
+            show("changedetection.io, PSS at rest:", peer_rest, "MB")
+            our_pss, our_count = sum(our_rest.values()), len(our_rest)
+            peer_pss, peer_count = sum(peer_rest.values()), len(peer_rest)
             rounds: list[tuple[Round, Round]] = []
             for index in range(args.rounds):
                 sandbox.reprice_all()
