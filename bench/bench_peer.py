@@ -169,18 +169,18 @@ def show(title: str, values: dict[str, float], unit: str) -> None:
 class Ours:
     """DHgate Monitor started by ``scripts/run_all.py`` in a folder of its own."""
 
-    def __init__(self, folder: Path, sandbox_url: str, pages: int) -> None:
+    def __init__(self, folder: Path, sandbox_url: str, settings: dict[str, str] | None = None) -> None:
         self.folder = folder
-        self.pages = pages
         self.port = free_port()
         self.env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": SECRET, "PYTHONUNBUFFERED": "1",
                     "INSTANCE_PATH": str(folder / "instance"), "DATABASE_URL": f"sqlite:///{folder / 'ours.db'}",
                     "REDIS_URL": "", "DHGATE_BASE_URL": sandbox_url, "DHGATE_ALLOWED_HOSTS": "127.0.0.1,dhgate.com",
-                    "DHGATE_REQUESTS_PER_SECOND": "100000", "DHGATE_RATE_BURST": "1000"}
+                    "DHGATE_REQUESTS_PER_SECOND": "100000", "DHGATE_RATE_BURST": "1000", **(settings or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.app: Any = None
 
-    def start(self, codes: list[str]) -> None:
+    def start(self, codes: list[str], *, interval: int = 3600, due: list[datetime] | None = None) -> None:
+        """Migrate, add one product monitor per code (each due at ``due[i]``, default now), start."""
         from services.embedded_redis import ensure_embedded_redis
 
         self.env["REDIS_URL"] = ensure_embedded_redis(self.folder / "instance")
@@ -190,7 +190,7 @@ class Ours:
             raise SystemExit(f"migrating our database failed: {done.stderr.strip()[-2000:]}")
         self.env["REDIS_URL"] = ""  # run_all.py finds the embedded Redis of the instance folder, as make run does
         self.app = self._app()
-        self._add_monitors(codes)
+        self._add_monitors(codes, interval, due or [datetime.now(UTC)] * len(codes))
         log = (self.folder / "ours.log").open("wb")
         self.process = subprocess.Popen([sys.executable, "scripts/run_all.py", "--port", str(self.port)],
                                         cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -209,7 +209,7 @@ class Ours:
                            "REDIS_URL": embedded_redis_url(self.folder / "instance"),
                            "INSTANCE_PATH": self.env["INSTANCE_PATH"]})
 
-    def _add_monitors(self, codes: list[str]) -> None:
+    def _add_monitors(self, codes: list[str], interval: int, due: list[datetime]) -> None:
         from extensions import db
         from models import Monitor, User
 
@@ -218,7 +218,8 @@ class Ours:
             db.session.add(member)
             db.session.flush()
             db.session.add_all([Monitor(user_id=member.id, kind="product", dhgate_id=code, name=f"product {code}",
-                                        url=f"/product/x/{code}.html", poll_interval=3600) for code in codes])
+                                        url=f"/product/x/{code}.html", poll_interval=interval, next_poll_at=when)
+                                for code, when in zip(codes, due, strict=True)])
             db.session.commit()
 
     def roots(self) -> list[int]:
@@ -338,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
     sandbox = Sandbox(args.pages, 0)
     with tempfile.TemporaryDirectory(prefix="dhm-peer-") as tmp:
         folder = Path(tmp)
-        ours = Ours(folder / "ours", sandbox.server.base_url, args.pages)
+        ours = Ours(folder / "ours", sandbox.server.base_url)
         ours.folder.mkdir()
         peer = Peer(launcher, folder, free_port())
         try:
