@@ -39,6 +39,8 @@ QUICK_ARGS: dict[str, list[str]] = {
     # goals against changedetection.io in the same run: checks/min >= 2x, CPU-ms per check <= 1x,
     # PSS at rest <= 2x (skipped, not failed, when changedetection.io cannot be installed)
     "bench_peer.py": ["--pages", "30", "--latency-ms", "100"],
+    # goals: poller RSS growth over 10,000 polls < 10 %; p95 start delay <= max(60 s, 10 % of the interval)
+    "bench_steady.py": ["--polls", "500", "--monitors", "50", "--minutes", "1", "--interval", "60"],
     # goals: cached dashboard >= 0.5 x /hello req/s; uncached <= 300 ms; monitor pages <= 100 ms
     "bench_volume.py": ["--days", "1", "--rounds", "2", "--requests", "100", "--samples", "5"],
 }
