@@ -202,8 +202,11 @@ WORKER_QUEUES = ("high", "default", "maintenance")
 def build_children(args: argparse.Namespace) -> list[Child]:
     python = str(BIN / "python")
     children = [
+        # --preload: the app is imported once and its workers forked from it, sharing those pages
+        # (two workers: ~90 MB PSS instead of ~160). Nothing opens a connection or a thread while
+        # the app is built, and what keeps state per process resets itself after a fork.
         Child("web", [str(BIN / "gunicorn"), "wsgi:app", "--bind", f"{args.host}:{args.port}",
-                      "--workers", str(args.web_workers), "--access-logfile", "-",
+                      "--workers", str(args.web_workers), "--preload", "--access-logfile", "-",
                       "--graceful-timeout", "10", "--timeout", "60"]),
         Child("worker", [python, "worker.py", "--queues", ",".join(WORKER_QUEUES)]),
         # Polling gets a worker of its own that runs its batch jobs in-process: each batch polls
