@@ -90,7 +90,7 @@ class Sandbox:
         return self.server.requests.count("product")
 
     def reprice_all(self) -> None:
-        """Every watched product gets a new price (10 % down, or back up): a change to find."""
+        """Every watched product gets a new price (10 % down): a change for both products to find."""
         for code in self.codes:
             product = self.server.catalog.product(code)
             assert product is not None
