@@ -46,6 +46,13 @@ def emit(bench: str, checks: Sequence[Check]) -> None:
     print(PREFIX + json.dumps(payload), flush=True)
 
 
+def skip(bench: str, reason: str) -> None:
+    """Say in one line why the benchmark could not run here (a missing outside tool, not a
+    shortfall of ours), and report it with no checks: ``run_all.py`` lists it as skipped."""
+    print(f"SKIP: {reason}", flush=True)
+    print(PREFIX + json.dumps({"bench": bench, "checks": [], "skipped": reason}), flush=True)
+
+
 def parse(line: str) -> tuple[str, list[Check]] | None:
     """The benchmark name and checks of a result line; None for any other line."""
     if not line.startswith(PREFIX):

@@ -22,9 +22,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
-from flask import Flask
+
+if TYPE_CHECKING:  # only for hints: the supervisor of ``make run`` imports this without Flask
+    from flask import Flask
 
 # How the embedded server keeps its data across a crash. Each option and each value is its own
 # argument: ``--save "60 1"`` as one argument is read as an empty schedule and turns snapshots

@@ -61,3 +61,17 @@ def test_all_goals_met_is_success(tmp_path: Path) -> None:
     done = run_all(write_bench(tmp_path, "steady", [0.95]))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 of 1 benchmarks meet their goals" in done.stdout
+
+
+def test_a_benchmark_that_cannot_run_here_is_skipped_not_failed(tmp_path: Path) -> None:
+    """A peer that cannot be installed (no network) must not fail the run: one SKIP line says why."""
+    skipped = tmp_path / "bench_peerless.py"
+    skipped.write_text(f"import sys\nsys.path.insert(0, {str(PROJECT_ROOT)!r})\n"
+                       "from bench.results import skip\nskip('peerless', 'the peer is not installable here')\n")
+    done = run_all(skipped, write_bench(tmp_path, "steady", [0.95]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SKIP: the peer is not installable here" in done.stdout
+    table = done.stdout[done.stdout.index("benchmark  "):]
+    assert any(line.startswith("peerless") and line.rstrip().endswith("skip") for line in table.splitlines())
+    assert "2 of 2 benchmarks meet their goals" in done.stdout
+

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -134,11 +135,21 @@ def test_make_demo_prints_a_banner_and_leaves_the_real_data_alone(tmp_path: Path
 def test_polling_has_a_non_forking_worker_of_its_own() -> None:
     """``make run`` polls in batch jobs inside one process; every other queue keeps a worker
     that forks per job."""
-    from scripts.run_all import POLL_QUEUE, build_children, parse_args
+    from scripts.run_all import POLL_QUEUE, WORKER_QUEUES, build_children, parse_args
     from services.polling.schedule import POLL_QUEUE as SCHEDULED_QUEUE
+    from services.queue import QUEUES
 
     assert POLL_QUEUE == SCHEDULED_QUEUE
+    assert tuple(queue for queue in QUEUES if queue != POLL_QUEUE) == WORKER_QUEUES
     children = {child.name: child.command for child in build_children(parse_args(["--port", "8123"]))}
     assert children["poller"][-3:] == ["--queues", "polling", "--no-fork"]
     other = children["worker"][children["worker"].index("--queues") + 1].split(",")
     assert sorted(other) == ["default", "high", "maintenance"] and "--no-fork" not in children["worker"]
+
+
+def test_the_supervisor_does_not_load_the_application() -> None:
+    """The supervisor only starts and watches processes: loading Flask, SQLAlchemy and RQ into
+    it would cost ~25 MB of memory at rest for nothing."""
+    probe = "import sys, scripts.run_all; print(sorted(m for m in ('flask', 'sqlalchemy', 'rq') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
