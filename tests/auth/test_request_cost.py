@@ -17,8 +17,10 @@ from sqlalchemy import event, select, update
 
 from extensions import db
 from models import AdminSession, User
+from services.maintenance import polling_paused
 from services.sessions import revoke_user_sessions
 from tests.auth.conftest import browser_for, is_logged_in, make_app
+from tests.conftest import csrf_token_from
 
 
 @dataclass
@@ -132,3 +134,19 @@ def test_another_process_ending_a_session_logs_it_out_on_the_next_request(
         end_it(alice.id)
         db.session.commit()
     assert not is_logged_in(client)
+
+
+def test_a_kept_dashboard_page_still_carries_a_working_csrf_token(app: Flask, admin: User) -> None:
+    """A page served from the dashboard's cache signs no new CSRF token; the token it carries
+    (made when it was drawn, from this session's secret) must still be accepted, and another
+    browser never gets this session's page."""
+    app.config["DASHBOARD_CACHE_SECONDS"] = 300
+    client = browser_for(app, "root")
+    drawn = client.get("/dashboard/platform").get_data(as_text=True)
+    kept = client.get("/dashboard/platform").get_data(as_text=True)
+    assert kept == drawn
+    token = csrf_token_from(kept)
+    assert client.post("/admin/polling", data={"paused": "on", "csrf_token": token}).status_code == 302
+    assert polling_paused()
+    other = browser_for(app, "root").get("/dashboard/platform").get_data(as_text=True)
+    assert csrf_token_from(other) != token
