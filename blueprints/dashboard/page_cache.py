@@ -32,8 +32,10 @@ _lock = threading.Lock()
 
 
 def _page_key() -> str:
-    generate_csrf()  # the session's CSRF secret exists before it is part of the key
-    secret = str(session.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), ""))
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    if field not in session:  # the session's CSRF secret exists before it is part of the key
+        generate_csrf()  # (only then: signing a token per hit would be wasted on a kept page)
+    secret = str(session.get(field, ""))
     parts = (str(current_user.id), secret, str(get_locale()), str(get_timezone()), current_theme(), request.full_path)
     return PAGE_KEY + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 

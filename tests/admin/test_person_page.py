@@ -75,11 +75,11 @@ def test_person_page_usage_is_a_fixed_number_of_statements(app: Flask, admin_cli
     assert len(small) == len(large) == PERSON_PAGE_STATEMENTS, "\n".join(s[:90] for s in large)
 
 
-# The login session and its last-seen update (5), the person (1), their sessions (1), the admin's
-# own session reloaded after that update (1), recent security events (1), usage (4: monitors,
-# polls, notifications, clicks), their monitors (1), the layout's unread count and site settings
-# (2), and the admin pages' polling-paused banner (1).
-PERSON_PAGE_STATEMENTS = 17
+# The login session (2: session joined to its user, its last-seen update), the person (1), their
+# sessions (1), a users row read again (1), recent security events (1), usage (4: monitors,
+# polls, notifications, clicks), their monitors (1), and the layout's unread count and site
+# settings (3).
+PERSON_PAGE_STATEMENTS = 14
 
 
 def test_deactivate_and_reactivate_buttons(app: Flask, alice: User, admin: User, browser, security_events) -> None:  # noqa: ANN001
