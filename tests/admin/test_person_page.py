@@ -18,6 +18,7 @@ from tests.auth.conftest import is_logged_in, live_session_ids
 from tests.conftest import AuthActions
 from tests.factories import make_monitor, make_user
 from tests.monitoring.conftest import add_poll_run
+from tests.sql_count import statements
 
 
 def figure(html: str, testid: str) -> int:
@@ -62,7 +63,6 @@ def test_person_page_counts_their_usage_only(admin_client: FlaskClient, alice: U
 
 def test_person_page_usage_is_a_fixed_number_of_statements(app: Flask, admin_client: FlaskClient, alice: User, bob: User) -> None:
     """Counting is done by the database: more rows, the same statements."""
-    from tests.dashboard.test_home import statements
 
     _usage_rows(alice, monitors=1, polls=1, old_polls=0, failed=0, notifications=1, clicks=1, tag="a")
     _usage_rows(bob, monitors=6, polls=30, old_polls=10, failed=5, notifications=20, clicks=15, tag="b")
@@ -173,7 +173,6 @@ def test_the_people_tools_speak_dutch(admin_client: FlaskClient, alice: User) ->
 
 
 def test_people_list_counts_monitors_per_person_in_fixed_statements(app: Flask, admin_client: FlaskClient, alice: User, bob: User) -> None:
-    from tests.dashboard.test_home import statements
 
     _usage_rows(alice, monitors=3, polls=0, old_polls=0, failed=0, notifications=0, clicks=0, tag="a")
     html = admin_client.get("/admin/users").get_data(as_text=True)

@@ -4,12 +4,10 @@ SQL statements whatever the volume."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from blueprints.dashboard.charts_view import chart_views
 from extensions import db
@@ -20,6 +18,7 @@ from services.ops_charts import WINDOWS, build_charts, window_of
 from services.traffic_rollup import hour_of, rollup_range, rollup_recent
 from tests.factories import make_monitor
 from tests.monitoring.conftest import add_poll_run, browser_for
+from tests.sql_count import statements
 
 
 def _metric(grain: str, at: datetime, endpoint: str, status: str, samples: list[float]) -> None:
@@ -33,18 +32,6 @@ def _metric(grain: str, at: datetime, endpoint: str, status: str, samples: list[
     db.session.commit()
 
 
-@contextmanager
-def _statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def test_an_hour_is_its_minute_rows_plus_its_hour_row_and_recomputing_replaces_it(app: Flask) -> None:
@@ -131,13 +118,13 @@ def test_charts_cost_the_same_statements_at_any_volume(app: Flask, alice: User) 
     shop = make_monitor(alice)
     now = datetime.now(UTC)
     window = window_of("30d")
-    with _statements() as few:
+    with statements() as few:
         build_charts(window, now)
     for day in range(30):
         add_poll_run(shop, "ok", started_at=now - timedelta(days=day))
         db.session.add(TrafficHour(hour=hour_of(now) - timedelta(days=day), requests=3, errors=0, histogram={"10": 3}))
     db.session.commit()
-    with _statements() as many:
+    with statements() as many:
         charts = build_charts(window, now)
     assert len(few) == len(many) == 9
     assert sum(charts.polls["ok"]) == 30 and sum(b.requests for b in charts.traffic) == 90

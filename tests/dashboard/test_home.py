@@ -3,18 +3,17 @@ state that says what to do next, and a fixed number of SQL statements however ma
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from flask import Flask
-from sqlalchemy import event
 
 from extensions import db
 from models import AffiliatePerformance, Monitor, User
 from tests.factories import make_monitor, make_user
 from tests.monitoring.conftest import add_event, add_price_points, add_product, browser_for
+from tests.sql_count import statements
 
 
 def section(html: str, testid: str) -> str:
@@ -38,18 +37,6 @@ def cell(row: str, label: str) -> str:
     return re.sub(r"<[^>]+>", "", match.group(1)).strip()
 
 
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_monitors_are_listed_with_their_status_and_link_to_their_page(app: Flask, alice: User) -> None:

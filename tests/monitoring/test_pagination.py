@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 
 from extensions import db
 from models import Monitor, MonitorProduct, Product, ProductEvent, User
-from tests.dashboard.test_home import statements
 from tests.factories import make_user
 from tests.monitoring.conftest import browser_for
+from tests.sql_count import statements
 
 
 def monitor_ids(html: str) -> list[int]:

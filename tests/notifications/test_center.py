@@ -3,18 +3,17 @@ and the preferences and monitor alert-kind forms."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from extensions import db
 from models import Monitor, Notification, NotificationPreference, User
 from tests.conftest import csrf_token_from
 from tests.factories import make_monitor
 from tests.monitoring.conftest import browser_for
+from tests.sql_count import statements
 
 
 def note(user: User, title: str, *, kinds: str | None = None, monitor: Monitor | None = None,
@@ -28,18 +27,6 @@ def note(user: User, title: str, *, kinds: str | None = None, monitor: Monitor |
     return n
 
 
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def titles(html: str, *candidates: str) -> list[str]:
