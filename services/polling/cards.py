@@ -28,10 +28,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect
-
 from extensions import db
-from models import Monitor, MonitorProduct, PollRun, PricePoint, Product, ProductEvent
+from models import Monitor, MonitorProduct, PricePoint, Product, ProductEvent
 from services.dhgate.types import ParsedProduct
 from services.polling.changes import keyword_terms, new_product_row, normalized_terms, record_full_diff
 from services.polling.fastpath import (
@@ -47,11 +45,11 @@ from services.polling.fastpath import (
     rules_key,
 )
 from services.polling.notify import announce
-from services.polling.plan import Plan, plan_missing, plan_price_points, plan_seen, price_point, product_values
+from services.polling.plan import Plan, RunId, plan_missing, plan_price_points, plan_seen, price_point, product_values
 from services.polling.snapshot import Snapshot
 from services.polling.sql import insert_if_absent, insert_returning_rows, update_rows
 
-__all__ = ["record_cards", "took_fast_path"]
+__all__ = ["record_cards"]
 
 # A link's state as the per-card path writes it: always all of it, so every changed link goes
 # out in the same UPDATE (the links belong to this monitor: nobody else writes them).
@@ -68,17 +66,26 @@ _NEW_LINK_DEFAULTS: dict[str, Any] = {
 
 
 def record_cards(
-    monitor: Monitor, snapshot: Snapshot, run: PollRun, *, now: datetime, base_url: str, missing_threshold: int,
+    monitor: Any, snapshot: Snapshot, run_id: RunId, *, now: datetime, base_url: str, missing_threshold: int,
 ) -> Plan:
     """Record a successful snapshot for ``monitor`` (not committed) and return its plan.
 
+    ``monitor`` is a ``Monitor`` or a plain row with its attribute names (the engine's read); it
+    is only read: what the poll changes on it is left in ``plan.monitor_values`` for the poll's
+    bookkeeping. ``run_id`` is called only when there are events to write.
     ``snapshot`` is only read, so one snapshot may be recorded for several monitors."""
     rules = rules_key(alert_rules(monitor, missing_threshold))
     if snapshot.gone:
-        plan = record_full_diff(monitor, snapshot, run, now=now, base_url=base_url,
+        # Rare (a product page that is gone): the ORM reference path, on the ORM monitor.
+        model = monitor if isinstance(monitor, Monitor) else db.session.get(Monitor, monitor.id)
+        if model is None:
+            raise LookupError(f"no monitor with id {monitor.id}")  # deleted meanwhile
+        plan = record_full_diff(model, snapshot, run_id, now=now, base_url=base_url,
                                 missing_threshold=missing_threshold)
         _unsee_links(plan, monitor, now)
-        _finish(monitor, run, content_fingerprint(rules, snapshot, []), now, fast=False)
+        if plan.baseline:
+            plan.monitor_values["baseline_at"] = now
+        _finish(plan, content_fingerprint(rules, snapshot, []), now, fast=False)
         return plan
     rows = monitor_rows(monitor, now)
     plan = Plan(monitor.id, baseline=monitor.baseline_at is None)
@@ -99,17 +106,12 @@ def record_cards(
     fast = not (plan.events or plan.new_links or plan.price_points or link_writes or unseen
                 or any(differs(plan.product_updates[pid], by_id[pid], _NOT_CHANGES) for pid in product_writes))
     _write(plan, product_writes, link_writes, unseen, hashes)
-    if plan.events:
-        _write_events(plan, monitor, run, rows, now)
     if plan.baseline:
-        monitor.baseline_at = now
-    _finish(monitor, run, content_fingerprint(rules, snapshot, cards), now, fast=fast)
+        plan.monitor_values["baseline_at"] = now
+    _finish(plan, content_fingerprint(rules, snapshot, cards), now, fast=fast)
+    if plan.events:
+        _write_events(plan, monitor, run_id(plan), rows, now)
     return plan
-
-
-def took_fast_path(run: PollRun) -> bool:
-    """Whether this poll (in this process) wrote nothing but cosmetic counters."""
-    return bool(inspect(run).info.get("fast_path", False))
 
 
 # ---------------------------------------------------------------------------------- planning
@@ -122,7 +124,7 @@ def _settled(link: Any, parsed: ParsedProduct, card: str) -> bool:
 
 
 def _plan_cards(
-    plan: Plan, monitor: Monitor, snapshot: Snapshot, rows: MonitorRows, rules: str, terms: list[str], now: datetime,
+    plan: Plan, monitor: Any, snapshot: Snapshot, rows: MonitorRows, rules: str, terms: list[str], now: datetime,
 ) -> tuple[dict[int, str | None], list[str]]:
     """Plan every card; a settled card only against its product row, and a quiet one (settled,
     its product row as the card shows it) only for its daily price point. Returns (product id
@@ -235,12 +237,10 @@ def _write(
         db.session.execute(PricePoint.__table__.insert(), plan.price_points)
 
 
-def _write_events(plan: Plan, monitor: Monitor, run: PollRun, rows: MonitorRows, now: datetime) -> None:
+def _write_events(plan: Plan, monitor: Any, run_id: int, rows: MonitorRows, now: datetime) -> None:
     """Insert the planned events if absent and announce the ones this poll recorded first."""
-    db.session.add(run)
-    db.session.flush()  # the events refer to the run
     event_rows = [{
-        "monitor_id": plan.monitor_id, "product_id": event.product_id, "poll_run_id": run.id, "kind": event.kind,
+        "monitor_id": plan.monitor_id, "product_id": event.product_id, "poll_run_id": run_id, "kind": event.kind,
         "dedupe_key": event.dedupe_key[:200], "old_value": event.old_value, "new_value": event.new_value,
         "details": event.details, "created_at": now,
     } for event in plan.events]
@@ -254,7 +254,7 @@ def _write_events(plan: Plan, monitor: Monitor, run: PollRun, rows: MonitorRows,
         plan.alert_ids.append(alert_id)
 
 
-def _unsee_links(plan: Plan, monitor: Monitor, now: datetime) -> None:
+def _unsee_links(plan: Plan, monitor: Any, now: datetime) -> None:
     """A product page that is gone shows nothing: its link is no longer seen."""
     for link in plan.links.values():
         if link.present:
@@ -262,8 +262,7 @@ def _unsee_links(plan: Plan, monitor: Monitor, now: datetime) -> None:
             link.last_seen_at = monitor.last_success_at or link.last_seen_at
 
 
-def _finish(monitor: Monitor, run: PollRun, fingerprint: str, now: datetime, *, fast: bool) -> None:
-    monitor.content_hash = fingerprint
-    monitor.last_success_at = now
-    inspect(run).info["fast_path"] = fast
+def _finish(plan: Plan, fingerprint: str, now: datetime, *, fast: bool) -> None:
+    plan.monitor_values.update(content_hash=fingerprint, last_success_at=now)
+    plan.fast_path = fast
 

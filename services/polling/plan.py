@@ -47,6 +47,12 @@ class PlannedEvent:
     details: dict[str, Any] | None = None
 
 
+RunId = Callable[["Plan"], int]
+"""Writes the poll's run (once, with its final values, taken from the finished plan) and returns
+its id: the events refer to it. Called only by a poll that records events, after everything
+but the events is planned; a quiet poll writes its run once, at the end."""
+
+
 @dataclass
 class Plan:
     """Everything a poll will write, decided before anything is written."""
@@ -63,6 +69,10 @@ class Plan:
     seen: int = 0
     new: int = 0
     alert_ids: list[int] = field(default_factory=list)  # alerts written; delivered after the commit
+    # The monitor's own columns a successful poll moves (fingerprint, last success, baseline),
+    # written by the poll's bookkeeping together with its schedule, in one UPDATE.
+    monitor_values: dict[str, Any] = field(default_factory=dict)
+    fast_path: bool = False  # nothing but cosmetic counters written
 
     @property
     def changed(self) -> int:
