@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from extensions import db
-from models import Monitor, MonitorProduct, PricePoint, Product, ProductEvent
+from models import Monitor, PricePoint, Product, ProductEvent
 from services.dhgate.types import ParsedProduct
 from services.polling.changes import keyword_terms, new_product_row, normalized_terms, record_full_diff
 from services.polling.fastpath import (
@@ -47,7 +47,7 @@ from services.polling.fastpath import (
 from services.polling.notify import announce
 from services.polling.plan import Plan, RunId, plan_missing, plan_price_points, plan_seen, price_point, product_values
 from services.polling.snapshot import Snapshot
-from services.polling.sql import insert_if_absent, insert_returning_rows, update_rows
+from services.polling.sql import insert_returning_rows, update_rows, write_links
 
 __all__ = ["record_cards"]
 
@@ -59,6 +59,7 @@ LINK_STATE = ("missing_polls", "gone_at", "reference_price", "reference_currency
 PRODUCT_STATE = ("title", "image_url", "store_id", "price_min", "price_max", "original_price_min", "currency",
                  "unit", "min_order", "sold", "rating", "rating_count", "in_stock", "status")
 _NOT_CHANGES = frozenset({"last_seen_at"}) | COSMETIC_FIELDS
+_LINK_COLUMNS = ("monitor_id", "product_id", "first_seen_at", "last_seen_at", *LINK_STATE)
 _NEW_LINK_DEFAULTS: dict[str, Any] = {
     "missing_polls": 0, "gone_at": None, "reference_price": None, "reference_currency": None,
     "last_in_stock": None, "target_reached": False, "change_seq": 0,
@@ -102,10 +103,10 @@ def record_cards(
                      product_of=by_id.get)
     plan.products = by_id  # plain rows: what the alert texts read
     product_writes = _product_writes(plan, by_id, now)
-    link_writes, unseen = _link_writes(plan, rows, hashes, monitor.last_success_at)
-    fast = not (plan.events or plan.new_links or plan.price_points or link_writes or unseen
+    link_writes = _link_writes(plan, rows, hashes, monitor.last_success_at, now)
+    fast = not (plan.events or plan.new_links or plan.price_points or link_writes
                 or any(differs(plan.product_updates[pid], by_id[pid], _NOT_CHANGES) for pid in product_writes))
-    _write(plan, product_writes, link_writes, unseen, hashes)
+    _write(plan, product_writes, link_writes, hashes)
     if plan.baseline:
         plan.monitor_values["baseline_at"] = now
     _finish(plan, content_fingerprint(rules, snapshot, cards), now, fast=fast)
@@ -194,12 +195,11 @@ def _product_writes(plan: Plan, by_id: dict[int, Any], now: datetime) -> dict[in
 
 
 def _link_writes(
-    plan: Plan, rows: MonitorRows, hashes: dict[int, str | None], last_success: datetime | None,
-) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """(link id -> new state of links whose state moved, link id -> state of links this poll no
-    longer sees, with the time they were last seen)."""
-    moved: dict[int, dict[str, Any]] = {}
-    unseen: dict[int, dict[str, Any]] = {}
+    plan: Plan, rows: MonitorRows, hashes: dict[int, str | None], last_success: datetime | None, now: datetime,
+) -> list[dict[str, Any]]:
+    """The new state of every existing link whose state moved, as ``write_links`` rows; a link
+    this poll no longer sees carries the time it was last seen (the last successful poll)."""
+    writes: list[dict[str, Any]] = []
     for product_id, link in rows.links.items():
         values = plan.link_updates.get(link.id)
         if values is None and link.present and hashes.get(product_id, "") is None:
@@ -207,32 +207,26 @@ def _link_writes(
         values = values or {}
         state = {name: getattr(link, name) for name in LINK_STATE}
         state.update((name, value) for name, value in values.items() if name in state)
-        seen = product_id in hashes
-        state["present"] = seen
+        state["present"] = product_id in hashes
         if hashes.get(product_id) is not None:
             state["card_hash"] = hashes[product_id]
         if all(state[name] == getattr(link, name) for name in LINK_STATE):
             continue
-        if link.present and not seen and last_success is not None:
-            unseen[link.id] = {**state, "last_seen_at": last_success}
-        else:
-            moved[link.id] = state
-    return moved, unseen
+        # first_seen_at is never written over, last_seen_at only when the link stops being present.
+        writes.append({"monitor_id": plan.monitor_id, "product_id": product_id, "first_seen_at": now,
+                       "last_seen_at": last_success or now, **state})
+    return writes
 
 
-def _write(
-    plan: Plan, products: dict[int, dict[str, Any]], links: dict[int, dict[str, Any]],
-    unseen: dict[int, dict[str, Any]], hashes: dict[int, str | None],
-) -> None:
+def _write(plan: Plan, products: dict[int, dict[str, Any]], links: list[dict[str, Any]],
+           hashes: dict[int, str | None]) -> None:
     """Products first, in id order (two polls of overlapping stores lock shared rows in the same
-    order), then links and price points."""
+    order), then the links (new and moved in one statement) and price points."""
     update_rows(db.session, Product.__table__, products)
-    if plan.new_links:
-        new_links = [{**_NEW_LINK_DEFAULTS, **row, "present": True, "card_hash": hashes[row["product_id"]]}
-                     for row in plan.new_links]
-        insert_if_absent(db.session, MonitorProduct, new_links, ["monitor_id", "product_id"])
-    update_rows(db.session, MonitorProduct.__table__, links)
-    update_rows(db.session, MonitorProduct.__table__, unseen)
+    new_links = [{**_NEW_LINK_DEFAULTS, **row, "present": True, "card_hash": hashes[row["product_id"]]}
+                 for row in plan.new_links]
+    write_links(db.session, [*links, *({name: row.get(name) for name in _LINK_COLUMNS} for row in new_links)],
+                LINK_STATE)
     if plan.price_points:
         db.session.execute(PricePoint.__table__.insert(), plan.price_points)
 

@@ -36,6 +36,7 @@ from tests.polling.test_fast_path import statements_during
 READ = ["SELECT monitors"]  # the monitor, once, before the fetch
 ROWS = ["SELECT monitor_products"]  # links + products + latest price points + owner, one read
 BOOKKEEPING = ["UPDATE monitors", "INSERT poll_runs"]  # a poll without events
+LINKS = "INSERT monitor_products ... ON CONFLICT DO UPDATE"  # new links and moved ones, one statement
 EVENTS_BOOKKEEPING = ["INSERT poll_runs", "INSERT product_events", "INSERT notifications"]
 
 
@@ -46,7 +47,8 @@ def shape(statement: str) -> str:
     if verb == "SELECT":
         return f"SELECT {words[1].split('.')[0]}"
     if verb == "INSERT":
-        return f"INSERT {words[2]}"
+        upsert = " ... ON CONFLICT DO UPDATE" if "DO UPDATE" in statement else ""
+        return f"INSERT {words[2]}{upsert}"
     return f"{verb} {words[1]}"
 
 
@@ -62,7 +64,7 @@ def test_statements_of_first_unchanged_cosmetic_and_changed_polls(store_monitor,
 
     run, first = poll_shapes(monitor_id)
     # Products created with every value the cards show: no update of each row afterwards.
-    assert first == [*READ, *ROWS, "INSERT products", "INSERT monitor_products", "INSERT price_points", *BOOKKEEPING]
+    assert first == [*READ, *ROWS, "INSERT products", LINKS, "INSERT price_points", *BOOKKEEPING]
     assert len(first) == 7 <= 12
     assert db.session.scalar(select(func.count()).select_from(MonitorProduct)) == 30
 
@@ -88,7 +90,7 @@ def test_statements_of_first_unchanged_cosmetic_and_changed_polls(store_monitor,
     run, changed = poll_shapes(monitor_id)
     assert not polling.took_fast_path(run)
     # The run is inserted once, with its final values, just before the events that refer to it.
-    assert changed == [*READ, *ROWS, "UPDATE products", "UPDATE monitor_products", "INSERT price_points",
+    assert changed == [*READ, *ROWS, "UPDATE products", LINKS, "INSERT price_points",
                        *EVENTS_BOOKKEEPING, "INSERT deliveries", "UPDATE monitors"]
     # 10 with an e-mail channel (its delivery is copied by one INSERT ... SELECT); 9 without.
     assert len(changed) == 10
@@ -111,15 +113,16 @@ def test_a_changed_poll_of_an_owner_without_channels_sends_nine(store_monitor, s
     product = sandbox.catalog.products(store_id)[2]
     sandbox.catalog.set_price(product.item_code, (product.price_min * Decimal("2")).quantize(Decimal("0.01")))
     _run, changed = poll_shapes(monitor_id)
-    assert changed == [*READ, *ROWS, "UPDATE products", "UPDATE monitor_products", "INSERT price_points",
+    assert changed == [*READ, *ROWS, "UPDATE products", LINKS, "INSERT price_points",
                        *EVENTS_BOOKKEEPING, "UPDATE monitors"]
     assert len(changed) == 9
     assert [e.kind for e in events(store_monitor)] == ["price_rise"]
 
 
 def test_new_and_vanished_cards(store_monitor, sandbox, store_id) -> None:  # noqa: ANN001
-    """A card new to the monitor costs its product row and its link (the member's keywords come
-    with the read); a card that vanishes costs one UPDATE of its link (counted towards "missing")."""
+    """A card new to the monitor costs its product row (the member's keywords come with the
+    read); its new link and the link of a card that vanishes (counted towards "missing") go out
+    in one upsert."""
     monitor_id = store_monitor.id
     polling.poll_monitor(monitor_id)
     db.session.add(Keyword(user_id=store_monitor.user_id, term="  Brand NEW "))
@@ -130,9 +133,10 @@ def test_new_and_vanished_cards(store_monitor, sandbox, store_id) -> None:  # no
     sandbox.catalog.remove(gone)
     first_success = db.session.scalar(select(Monitor.last_success_at).where(Monitor.id == monitor_id))
     _run, changed = poll_shapes(monitor_id)
-    assert changed == [*READ, *ROWS, "INSERT products", "INSERT monitor_products", "UPDATE monitor_products",
-                       "INSERT price_points", *EVENTS_BOOKKEEPING, "UPDATE monitors"]
-    assert len(changed) == 10
+    # The new link and the vanished one are written by the same statement.
+    assert changed == [*READ, *ROWS, "INSERT products", LINKS, "INSERT price_points", *EVENTS_BOOKKEEPING,
+                       "UPDATE monitors"]
+    assert len(changed) == 9
     assert [e.kind for e in events(store_monitor)] == ["new_product", "keyword_match"]
     assert events(store_monitor)[1].details["terms"] == ["brand new"]
     vanished = db.session.scalar(select(MonitorProduct).join(Product).where(Product.item_code == gone))
