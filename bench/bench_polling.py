@@ -71,7 +71,7 @@ GOAL_RATIO = 0.5
 GOAL_GROWTH = 0.10
 GOAL_CPU_RATIO = 2.0
 GOAL_STATEMENTS = {"unchanged": 4, "changed": 10, "first": 12}  # every statement of a poll
-CPU_ROUNDS = 5
+CPU_ROUNDS = 7
 WAN_MONITORS = 40
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 
