@@ -48,6 +48,7 @@ __all__ = [
     "PollStart",
     "poll_monitor",
     "read_monitor",
+    "read_monitor_outside_transaction",
     "record_crash",
     "record_poll",
     "record_snapshot",
@@ -94,8 +95,7 @@ class PollSettings:
 def poll_monitor(monitor_id: int) -> PollRun:
     """Poll one monitor now and return its finished ``PollRun`` (see module docs)."""
     settings = PollSettings.from_app()
-    monitor = read_monitor(monitor_id)  # the poll's only read of the monitor
-    db.session.commit()  # end the read: no transaction stays open while pages are fetched
+    monitor = read_monitor_outside_transaction(monitor_id)  # the poll's only read of the monitor
     if monitor is None:
         raise MonitorNotFound(monitor_id)
     started = PollStart.now()
@@ -126,6 +126,14 @@ def read_monitor(monitor_id: int) -> Row[Any] | None:
     names (None: no such monitor). One Core statement, no ORM object: the poll writes its
     monitor back with one UPDATE of the columns it moves."""
     return db.session.connection().execute(_MONITOR_READ, {"monitor_id": monitor_id}).first()
+
+
+def read_monitor_outside_transaction(monitor_id: int) -> Row[Any] | None:
+    """``read_monitor`` on a connection of its own in autocommit mode, for the read before a
+    fetch: no transaction is opened, so none stays open while pages are fetched, and none has
+    to be begun and committed around one SELECT (two round trips fewer on PostgreSQL)."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(_MONITOR_READ, {"monitor_id": monitor_id}).first()
 
 
 _MONITOR_COLUMNS = ("id", "user_id", "kind", "dhgate_id", "name", "poll_interval", "consecutive_failures",
