@@ -16,6 +16,11 @@ benchmarks call. It records a ``poll_runs`` row for every poll, whatever happens
 
 The network part runs outside any database transaction, so slow pages never hold locks; the
 run, the product changes and the monitor's schedule are then committed together, once.
+
+What a poll costs its database is kept to the minimum (``docs/scaling.md``, "What a poll costs
+in the database"): the monitor is read once, as a plain row, before the fetch; after it the
+schedule is one Core ``UPDATE`` of the columns the poll moves and the run one ``INSERT`` with its
+final values (written just before the events when there are any: they refer to it).
 """
 from __future__ import annotations
 
