@@ -28,10 +28,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect
-
 from extensions import db
-from models import Monitor, MonitorProduct, PollRun, PricePoint, Product, ProductEvent
+from models import Monitor, PricePoint, Product, ProductEvent
 from services.dhgate.types import ParsedProduct
 from services.polling.changes import keyword_terms, new_product_row, normalized_terms, record_full_diff
 from services.polling.fastpath import (
@@ -47,11 +45,11 @@ from services.polling.fastpath import (
     rules_key,
 )
 from services.polling.notify import announce
-from services.polling.plan import Plan, plan_missing, plan_price_points, plan_seen, price_point, product_values
+from services.polling.plan import Plan, RunId, plan_missing, plan_price_points, plan_seen, price_point, product_values
 from services.polling.snapshot import Snapshot
-from services.polling.sql import insert_if_absent, insert_returning_rows, update_rows
+from services.polling.sql import insert_returning_rows, update_rows, write_links
 
-__all__ = ["record_cards", "took_fast_path"]
+__all__ = ["record_cards"]
 
 # A link's state as the per-card path writes it: always all of it, so every changed link goes
 # out in the same UPDATE (the links belong to this monitor: nobody else writes them).
@@ -61,6 +59,7 @@ LINK_STATE = ("missing_polls", "gone_at", "reference_price", "reference_currency
 PRODUCT_STATE = ("title", "image_url", "store_id", "price_min", "price_max", "original_price_min", "currency",
                  "unit", "min_order", "sold", "rating", "rating_count", "in_stock", "status")
 _NOT_CHANGES = frozenset({"last_seen_at"}) | COSMETIC_FIELDS
+_LINK_COLUMNS = ("monitor_id", "product_id", "first_seen_at", "last_seen_at", *LINK_STATE)
 _NEW_LINK_DEFAULTS: dict[str, Any] = {
     "missing_polls": 0, "gone_at": None, "reference_price": None, "reference_currency": None,
     "last_in_stock": None, "target_reached": False, "change_seq": 0,
@@ -68,17 +67,26 @@ _NEW_LINK_DEFAULTS: dict[str, Any] = {
 
 
 def record_cards(
-    monitor: Monitor, snapshot: Snapshot, run: PollRun, *, now: datetime, base_url: str, missing_threshold: int,
+    monitor: Any, snapshot: Snapshot, run_id: RunId, *, now: datetime, base_url: str, missing_threshold: int,
 ) -> Plan:
     """Record a successful snapshot for ``monitor`` (not committed) and return its plan.
 
+    ``monitor`` is a ``Monitor`` or a plain row with its attribute names (the engine's read); it
+    is only read: what the poll changes on it is left in ``plan.monitor_values`` for the poll's
+    bookkeeping. ``run_id`` is called only when there are events to write.
     ``snapshot`` is only read, so one snapshot may be recorded for several monitors."""
     rules = rules_key(alert_rules(monitor, missing_threshold))
     if snapshot.gone:
-        plan = record_full_diff(monitor, snapshot, run, now=now, base_url=base_url,
+        # Rare (a product page that is gone): the ORM reference path, on the ORM monitor.
+        model = monitor if isinstance(monitor, Monitor) else db.session.get(Monitor, monitor.id)
+        if model is None:
+            raise LookupError(f"no monitor with id {monitor.id}")  # deleted meanwhile
+        plan = record_full_diff(model, snapshot, run_id, now=now, base_url=base_url,
                                 missing_threshold=missing_threshold)
         _unsee_links(plan, monitor, now)
-        _finish(monitor, run, content_fingerprint(rules, snapshot, []), now, fast=False)
+        if plan.baseline:
+            plan.monitor_values["baseline_at"] = now
+        _finish(plan, content_fingerprint(rules, snapshot, []), now, fast=False)
         return plan
     rows = monitor_rows(monitor, now)
     plan = Plan(monitor.id, baseline=monitor.baseline_at is None)
@@ -95,21 +103,16 @@ def record_cards(
                      product_of=by_id.get)
     plan.products = by_id  # plain rows: what the alert texts read
     product_writes = _product_writes(plan, by_id, now)
-    link_writes, unseen = _link_writes(plan, rows, hashes, monitor.last_success_at)
-    fast = not (plan.events or plan.new_links or plan.price_points or link_writes or unseen
+    link_writes = _link_writes(plan, rows, hashes, monitor.last_success_at, now)
+    fast = not (plan.events or plan.new_links or plan.price_points or link_writes
                 or any(differs(plan.product_updates[pid], by_id[pid], _NOT_CHANGES) for pid in product_writes))
-    _write(plan, product_writes, link_writes, unseen, hashes)
-    if plan.events:
-        _write_events(plan, monitor, run, rows, now)
+    _write(plan, product_writes, link_writes, hashes)
     if plan.baseline:
-        monitor.baseline_at = now
-    _finish(monitor, run, content_fingerprint(rules, snapshot, cards), now, fast=fast)
+        plan.monitor_values["baseline_at"] = now
+    _finish(plan, content_fingerprint(rules, snapshot, cards), now, fast=fast)
+    if plan.events:
+        _write_events(plan, monitor, run_id(plan), rows, now)
     return plan
-
-
-def took_fast_path(run: PollRun) -> bool:
-    """Whether this poll (in this process) wrote nothing but cosmetic counters."""
-    return bool(inspect(run).info.get("fast_path", False))
 
 
 # ---------------------------------------------------------------------------------- planning
@@ -122,7 +125,7 @@ def _settled(link: Any, parsed: ParsedProduct, card: str) -> bool:
 
 
 def _plan_cards(
-    plan: Plan, monitor: Monitor, snapshot: Snapshot, rows: MonitorRows, rules: str, terms: list[str], now: datetime,
+    plan: Plan, monitor: Any, snapshot: Snapshot, rows: MonitorRows, rules: str, terms: list[str], now: datetime,
 ) -> tuple[dict[int, str | None], list[str]]:
     """Plan every card; a settled card only against its product row, and a quiet one (settled,
     its product row as the card shows it) only for its daily price point. Returns (product id
@@ -192,12 +195,11 @@ def _product_writes(plan: Plan, by_id: dict[int, Any], now: datetime) -> dict[in
 
 
 def _link_writes(
-    plan: Plan, rows: MonitorRows, hashes: dict[int, str | None], last_success: datetime | None,
-) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """(link id -> new state of links whose state moved, link id -> state of links this poll no
-    longer sees, with the time they were last seen)."""
-    moved: dict[int, dict[str, Any]] = {}
-    unseen: dict[int, dict[str, Any]] = {}
+    plan: Plan, rows: MonitorRows, hashes: dict[int, str | None], last_success: datetime | None, now: datetime,
+) -> list[dict[str, Any]]:
+    """The new state of every existing link whose state moved, as ``write_links`` rows; a link
+    this poll no longer sees carries the time it was last seen (the last successful poll)."""
+    writes: list[dict[str, Any]] = []
     for product_id, link in rows.links.items():
         values = plan.link_updates.get(link.id)
         if values is None and link.present and hashes.get(product_id, "") is None:
@@ -205,42 +207,34 @@ def _link_writes(
         values = values or {}
         state = {name: getattr(link, name) for name in LINK_STATE}
         state.update((name, value) for name, value in values.items() if name in state)
-        seen = product_id in hashes
-        state["present"] = seen
+        state["present"] = product_id in hashes
         if hashes.get(product_id) is not None:
             state["card_hash"] = hashes[product_id]
         if all(state[name] == getattr(link, name) for name in LINK_STATE):
             continue
-        if link.present and not seen and last_success is not None:
-            unseen[link.id] = {**state, "last_seen_at": last_success}
-        else:
-            moved[link.id] = state
-    return moved, unseen
+        # first_seen_at is never written over, last_seen_at only when the link stops being present.
+        writes.append({"monitor_id": plan.monitor_id, "product_id": product_id, "first_seen_at": now,
+                       "last_seen_at": last_success or now, **state})
+    return writes
 
 
-def _write(
-    plan: Plan, products: dict[int, dict[str, Any]], links: dict[int, dict[str, Any]],
-    unseen: dict[int, dict[str, Any]], hashes: dict[int, str | None],
-) -> None:
+def _write(plan: Plan, products: dict[int, dict[str, Any]], links: list[dict[str, Any]],
+           hashes: dict[int, str | None]) -> None:
     """Products first, in id order (two polls of overlapping stores lock shared rows in the same
-    order), then links and price points."""
+    order), then the links (new and moved in one statement) and price points."""
     update_rows(db.session, Product.__table__, products)
-    if plan.new_links:
-        new_links = [{**_NEW_LINK_DEFAULTS, **row, "present": True, "card_hash": hashes[row["product_id"]]}
-                     for row in plan.new_links]
-        insert_if_absent(db.session, MonitorProduct, new_links, ["monitor_id", "product_id"])
-    update_rows(db.session, MonitorProduct.__table__, links)
-    update_rows(db.session, MonitorProduct.__table__, unseen)
+    new_links = [{**_NEW_LINK_DEFAULTS, **row, "present": True, "card_hash": hashes[row["product_id"]]}
+                 for row in plan.new_links]
+    write_links(db.session, [*links, *({name: row.get(name) for name in _LINK_COLUMNS} for row in new_links)],
+                LINK_STATE)
     if plan.price_points:
         db.session.execute(PricePoint.__table__.insert(), plan.price_points)
 
 
-def _write_events(plan: Plan, monitor: Monitor, run: PollRun, rows: MonitorRows, now: datetime) -> None:
+def _write_events(plan: Plan, monitor: Any, run_id: int, rows: MonitorRows, now: datetime) -> None:
     """Insert the planned events if absent and announce the ones this poll recorded first."""
-    db.session.add(run)
-    db.session.flush()  # the events refer to the run
     event_rows = [{
-        "monitor_id": plan.monitor_id, "product_id": event.product_id, "poll_run_id": run.id, "kind": event.kind,
+        "monitor_id": plan.monitor_id, "product_id": event.product_id, "poll_run_id": run_id, "kind": event.kind,
         "dedupe_key": event.dedupe_key[:200], "old_value": event.old_value, "new_value": event.new_value,
         "details": event.details, "created_at": now,
     } for event in plan.events]
@@ -253,7 +247,7 @@ def _write_events(plan: Plan, monitor: Monitor, run: PollRun, rows: MonitorRows,
         plan.alert_ids.append(alert_id)
 
 
-def _unsee_links(plan: Plan, monitor: Monitor, now: datetime) -> None:
+def _unsee_links(plan: Plan, monitor: Any, now: datetime) -> None:
     """A product page that is gone shows nothing: its link is no longer seen."""
     for link in plan.links.values():
         if link.present:
@@ -261,8 +255,7 @@ def _unsee_links(plan: Plan, monitor: Monitor, now: datetime) -> None:
             link.last_seen_at = monitor.last_success_at or link.last_seen_at
 
 
-def _finish(monitor: Monitor, run: PollRun, fingerprint: str, now: datetime, *, fast: bool) -> None:
-    monitor.content_hash = fingerprint
-    monitor.last_success_at = now
-    inspect(run).info["fast_path"] = fast
+def _finish(plan: Plan, fingerprint: str, now: datetime, *, fast: bool) -> None:
+    plan.monitor_values.update(content_hash=fingerprint, last_success_at=now)
+    plan.fast_path = fast
 

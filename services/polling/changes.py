@@ -41,13 +41,14 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from extensions import db
-from models import Keyword, Monitor, MonitorProduct, PollRun, PricePoint, Product, ProductEvent
+from models import Keyword, Monitor, MonitorProduct, PricePoint, Product, ProductEvent
 from services.dhgate.types import ParsedProduct
 from services.polling.notify import notify_owner
 from services.polling.plan import (
     FIELD_LIMITS,
     Plan,
     PlannedEvent,
+    RunId,
     cents,
     plan_missing,
     plan_price_points,
@@ -164,16 +165,14 @@ def absolute_product_url(base_url: str, path: str) -> str:
 
 
 def record_full_diff(
-    monitor: Monitor, snapshot: Snapshot, run: PollRun, *, now: datetime, base_url: str, missing_threshold: int,
+    monitor: Monitor, snapshot: Snapshot, run_id: RunId, *, now: datetime, base_url: str, missing_threshold: int,
 ) -> Plan:
     """Diff every product of a successful snapshot as ORM objects and write events and state
     (not committed). The per-card path (``services.polling.cards``) must end in exactly the same
-    events and rows; it hands the rare "product page gone" poll to this one."""
+    events and rows; it hands the rare "product page gone" poll to this one. ``run_id`` is
+    called only when there are events (they refer to the run)."""
     plan = plan_changes(monitor, snapshot, now=now, base_url=base_url, missing_threshold=missing_threshold)
-    if plan.events:
-        db.session.add(run)
-        db.session.flush()  # the events refer to the run
-    write_events(plan, monitor, run.id, now)
+    write_events(plan, monitor, run_id(plan) if plan.events else None, now)
     apply_plan(plan, monitor, now)
     return plan
 

@@ -47,6 +47,12 @@ class PlannedEvent:
     details: dict[str, Any] | None = None
 
 
+RunId = Callable[["Plan"], int]
+"""Writes the poll's run (once, with its final values, taken from the finished plan) and returns
+its id: the events refer to it. Called only by a poll that records events, after everything
+but the events is planned; a quiet poll writes its run once, at the end."""
+
+
 @dataclass
 class Plan:
     """Everything a poll will write, decided before anything is written."""
@@ -63,6 +69,10 @@ class Plan:
     seen: int = 0
     new: int = 0
     alert_ids: list[int] = field(default_factory=list)  # alerts written; delivered after the commit
+    # The monitor's own columns a successful poll moves (fingerprint, last success, baseline),
+    # written by the poll's bookkeeping together with its schedule, in one UPDATE.
+    monitor_values: dict[str, Any] = field(default_factory=dict)
+    fast_path: bool = False  # nothing but cosmetic counters written
 
     @property
     def changed(self) -> int:
@@ -297,23 +307,39 @@ def latest_price_points(product_ids: list[int]) -> dict[int, datetime]:
 def product_values(product: Product, parsed: ParsedProduct, now: datetime) -> dict[str, Any]:
     """New values of the shared product row: what the page shows, never erasing what it hides.
     (The canonical URL is set when the row is created.) Every poll runs this for every card,
-    hence the plain code."""
+    hence the plain, unrolled code."""
     values: dict[str, Any] = {"last_seen_at": now, "status": "delisted" if parsed.delisted else "listed"}
     if parsed.title:
-        values["title"] = parsed.title[: FIELD_LIMITS["title"]]
-    shown = (
-        ("image_url", parsed.image_url), ("store_id", parsed.store_id), ("price_min", cents(parsed.price_min)),
-        ("price_max", cents(parsed.price_max)), ("original_price_min", cents(parsed.original_price_min)),
-        ("currency", parsed.currency), ("unit", parsed.unit), ("min_order", parsed.min_order), ("sold", parsed.sold),
-        ("rating", rating_value(parsed.rating)), ("rating_count", parsed.rating_count), ("in_stock", parsed.in_stock),
-    )
-    for name, value in shown:
-        if value is None:
-            continue
-        if name in FIELD_LIMITS and isinstance(value, str):
-            value = value[: FIELD_LIMITS[name]]
-        values[name] = value
+        values["title"] = parsed.title[:_TITLE_LIMIT]
+    if parsed.image_url is not None:
+        values["image_url"] = parsed.image_url[:_IMAGE_URL_LIMIT]
+    if parsed.store_id is not None:
+        values["store_id"] = parsed.store_id[:_STORE_ID_LIMIT]
+    if parsed.price_min is not None:
+        values["price_min"] = cents(parsed.price_min)
+    if parsed.price_max is not None:
+        values["price_max"] = cents(parsed.price_max)
+    if parsed.original_price_min is not None:
+        values["original_price_min"] = cents(parsed.original_price_min)
+    if parsed.currency is not None:
+        values["currency"] = parsed.currency[:_CURRENCY_LIMIT]
+    if parsed.unit is not None:
+        values["unit"] = parsed.unit[:_UNIT_LIMIT]
+    if parsed.min_order is not None:
+        values["min_order"] = parsed.min_order
+    if parsed.sold is not None:
+        values["sold"] = parsed.sold
+    if parsed.rating is not None:
+        values["rating"] = rating_value(parsed.rating)
+    if parsed.rating_count is not None:
+        values["rating_count"] = parsed.rating_count
+    if parsed.in_stock is not None:
+        values["in_stock"] = parsed.in_stock
     return values
+
+
+_TITLE_LIMIT, _IMAGE_URL_LIMIT, _STORE_ID_LIMIT, _CURRENCY_LIMIT, _UNIT_LIMIT = (
+    FIELD_LIMITS[name] for name in ("title", "image_url", "store_id", "currency", "unit"))
 
 
 def cents(value: Decimal | None) -> Decimal | None:

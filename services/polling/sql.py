@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, and_, bindparam, case, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
@@ -103,6 +103,31 @@ def update_rows(session: Session | scoped_session[Any], table: Table, rows: dict
                      .values({name: bindparam(name) for name in names}))
         session.connection().execute(statement, params)
     return len(groups)
+
+
+def write_links(session: Session | scoped_session[Any], rows: Sequence[dict[str, Any]], state: Sequence[str]) -> int:
+    """Insert new ``monitor_products`` rows and update existing ones in ONE statement
+    (``INSERT … ON CONFLICT (monitor_id, product_id) DO UPDATE``, one executemany): every row
+    carries ``monitor_id``, ``product_id``, ``first_seen_at``, ``last_seen_at`` and the
+    ``state`` columns. An existing row takes the ``state`` columns; it keeps its
+    ``first_seen_at``, and takes the given ``last_seen_at`` only when this write stops it being
+    ``present`` (the moment a poll no longer sees it). Rows go out in product id order (two
+    writers then lock shared rows in the same order). Returns the statements sent."""
+    if not rows:
+        return 0
+    session.connection().execute(_links_upsert(session, tuple(state)),
+                                 sorted((dict(row) for row in rows), key=lambda row: row["product_id"]))
+    return 1
+
+
+def _links_upsert(session: Session | scoped_session[Any], state: tuple[str, ...]) -> Any:
+    table = MonitorProduct.__table__
+    statement = _dialect_insert(session)(table)
+    excluded = statement.excluded
+    unseen_now = and_(table.c.present.is_(True), excluded.present.is_(False))
+    values: dict[str, Any] = {name: excluded[name] for name in state}
+    values["last_seen_at"] = case((unseen_now, excluded.last_seen_at), else_=table.c.last_seen_at)
+    return statement.on_conflict_do_update(index_elements=["monitor_id", "product_id"], set_=values)
 
 
 def _dialect_insert(session: Session | scoped_session[Any]) -> Any:

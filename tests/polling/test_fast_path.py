@@ -59,9 +59,9 @@ def test_cards_with_a_known_fingerprint_skip_their_diff(store_monitor, sandbox, 
     full, full_statements = statements_during(lambda: poll(store_monitor))
     assert polling.took_fast_path(fast) and not polling.took_fast_path(full)
     assert (fast.products_seen, fast.products_changed) == (full.products_seen, full.products_changed) == (30, 0)
-    # The re-planned cards store their fingerprint again: one UPDATE for all 30 links.
+    # The re-planned cards store their fingerprint again: one statement (an upsert) for all 30 links.
     assert len(full_statements) == len(fast_statements) + 1
-    assert sum(s.startswith("UPDATE monitor_products") for s in full_statements) == 1
+    assert sum(s.startswith("INSERT INTO monitor_products") and "ON CONFLICT" in s for s in full_statements) == 1
     assert db.session.scalar(select(func.count()).select_from(MonitorProduct)
                              .where(MonitorProduct.card_hash.is_(None))) == 0
     assert events(store_monitor) == []

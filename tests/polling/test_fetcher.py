@@ -126,6 +126,10 @@ def test_nothing_waits_past_the_deadline(
     "//evil.example/store/1.html",
     "http://127.0.0.1:1/store/1.html",
     "/store/1.html\r\nHost: evil.example",
+    "/store/1 .html",
+    "/store\\..\\evil.example",
+    "/store/1.html\x00",
+    "/store/1.html\x7f\x1f",
     "",
 ])
 def test_only_the_configured_host_is_fetched(papp: Flask, target: str) -> None:

@@ -10,6 +10,7 @@ links, the products and the price history must come out the same.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -144,12 +145,19 @@ def run_evolution(first: list[Card], steps: list[Step], rules: dict[str, Any], p
         if per_card:
             polling.record_snapshot(monitor, snapshot, run, now=now, settings=SETTINGS)
         else:
-            record_full_diff(monitor, snapshot, run, now=now, base_url=BASE_URL,
+            record_full_diff(monitor, snapshot, functools.partial(flushed, run), now=now, base_url=BASE_URL,
                              missing_threshold=SETTINGS.missing_threshold)
         run.outcome = "ok"
         db.session.add(run)
         db.session.commit()
     return dump(monitor_id)
+
+
+def flushed(run: PollRun, _plan: object) -> int:
+    """The run's id for the full diff's events (the run joins the session)."""
+    db.session.add(run)
+    db.session.flush()
+    return run.id
 
 
 def dump(monitor_id: int) -> dict[str, Any]:
