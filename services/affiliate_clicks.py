@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -49,7 +49,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from extensions import db, get_redis
 from models import AffiliateClick, Monitor, Product, User
 from services.affiliate_links import LinkTarget
-from services.redis_buffers import MinuteBuffers, claim_buffers
+from services.redis_buffers import FlushHooks, MinuteBuffers, claim_buffers, processing_ids
 
 logger = logging.getLogger(__name__)
 
@@ -336,13 +336,6 @@ def _send_batch(entries: list[tuple[int, str, str]]) -> int:
 # --------------------------------------------------------------------------- flushing
 
 
-@dataclass
-class FlushHooks:
-    """Fault-injection points: called with the flush id just before / just after the commit."""
-
-    before_commit: Callable[[str], None] | None = None
-    after_commit: Callable[[str], None] | None = None
-
 
 @dataclass
 class FlushReport:
@@ -358,8 +351,7 @@ def flush_clicks(*, hooks: FlushHooks | None = None) -> FlushReport:
     prefix = current_app.config["REDIS_KEY_PREFIX"]
     _claim_buffers(connection, prefix)
     report = FlushReport()
-    for raw_id in connection.zrange(processing_index_key(prefix), 0, -1):
-        flush_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+    for flush_id in processing_ids(connection, processing_index_key(prefix)):
         _finish(connection, prefix, flush_id, hooks, report)
     return report
 

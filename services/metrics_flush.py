@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,7 @@ from extensions import db, get_redis
 from models.metrics import TOTALS_BUCKET, MetricFlush, RequestMetric
 from services import histograms
 from services.metrics import FIELD_SEPARATOR, buffer_key, buffers_index_key
-from services.redis_buffers import MinuteBuffers, claim_buffers
+from services.redis_buffers import FlushHooks, MinuteBuffers, claim_buffers, processing_ids
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +63,6 @@ class BufferedSeries:
     buckets: list[int] = field(default_factory=lambda: [0] * histograms.BUCKET_COUNT)
 
 
-@dataclass
-class FlushHooks:
-    """Fault-injection points: called with the flush id just before / just after the commit."""
-
-    before_commit: Callable[[str], None] | None = None
-    after_commit: Callable[[str], None] | None = None
-
 
 @dataclass
 class FlushReport:
@@ -90,8 +83,7 @@ def flush_metrics(*, hooks: FlushHooks | None = None) -> FlushReport:
     prefix = current_app.config["REDIS_KEY_PREFIX"]
     _claim_buffers(connection, prefix)
     report = FlushReport()
-    for raw_id in connection.zrange(processing_index_key(prefix), 0, -1):
-        flush_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+    for flush_id in processing_ids(connection, processing_index_key(prefix)):
         _finish(connection, prefix, flush_id, hooks, report)
     return report
 

@@ -49,3 +49,18 @@ def claim_buffers(connection: Any, buffers: MinuteBuffers) -> int:
         keys = [buffers.buffer(minute), buffers.processing(flush_id), buffers.index, buffers.processing_index]
         claimed += int(script(keys=keys, args=[minute, time.time(), flush_id]))
     return claimed
+
+
+@dataclass
+class FlushHooks:
+    """Fault-injection points of a flush: called with the flush id just before / just after
+    its commit (the tests kill or fail a flush there)."""
+
+    before_commit: Callable[[str], None] | None = None
+    after_commit: Callable[[str], None] | None = None
+
+
+def processing_ids(connection: Any, index_key: str) -> list[str]:
+    """The flush ids waiting in a processing index, oldest first: claimed buffers this flush and
+    any crashed earlier one have to finish."""
+    return [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in connection.zrange(index_key, 0, -1)]
