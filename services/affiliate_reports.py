@@ -27,6 +27,7 @@ from extensions import db
 from models import AffiliateClick, AffiliateConversion, AffiliatePerformance, User
 from services import charts, formatting
 from services.affiliate import AffiliateSummary, summary_between
+from services.formatting import spreadsheet_safe
 
 MAX_RANGE_DAYS = 366
 PRODUCT_ROWS = 200  # the products table (and its CSV) lists the most clicked this many
@@ -220,14 +221,9 @@ def to_csv(header: list[str], rows: Iterable[list[object]]) -> str:
     writer = csv.writer(out)
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if value is None else _safe_cell(value) for value in row])
+        writer.writerow(["" if value is None else spreadsheet_safe(value) if isinstance(value, str) else value
+                         for value in row])
     return out.getvalue()
-
-
-def _safe_cell(value: object) -> object:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _bounds(period: Period) -> tuple[datetime, datetime]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from extensions import db
 from models import SecurityEvent, User
+from services.formatting import spreadsheet_safe
 
 # Every event the product writes, with words an admin understands. Unknown names still show.
 EVENT_LABELS: dict[str, Any] = {
@@ -141,15 +142,6 @@ def recent_events(user_id: int, limit: int = 10) -> list[SecurityEvent]:
 
 
 EXPORT_COLUMNS = ("time_utc", "event", "user_id", "username", "ip", "user_agent", "details")
-# A cell starting with one of these is a formula to a spreadsheet ("CSV injection"): an attacker
-# controls user agents and usernames, so such cells are prefixed with a quote.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
-
-
 def export_rows(query: Select[SecurityEvent], *, batch: int = 500) -> Iterator[list[str]]:
     """The header, then one row per event of ``query``, read from the database ``batch`` rows at
     a time so an export of the whole log never holds it in memory."""

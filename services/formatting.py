@@ -150,3 +150,13 @@ def chart_axis_label(value: datetime, scale: str) -> str:
     locale = flask_babel.get_locale()
     day_text = format_skeleton("MMMd", flask_babel.to_user_timezone(value), locale=locale)
     return str(locale.datetime_formats["short"]).replace("{1}", day_text).replace("{0}", time_text)
+
+
+# A cell starting with one of these is a formula to a spreadsheet ("CSV injection"): people
+# control user agents, usernames and DHgate titles, so such cells are prefixed with a quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` as a CSV cell no spreadsheet runs as a formula."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
