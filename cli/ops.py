@@ -6,7 +6,7 @@
     flask scheduler jobs             the schedule: trigger, next run, last outcome
     flask health [--record]          run every health check, print the state; exit 1 when down
     flask metrics flush              move buffered request metrics into the database now
-    flask worker [--burst] [--queues Q] [--no-fork]
+    flask worker [--burst] [--queues Q] [--no-fork] [--with-scheduler]
                                      a worker in this process (``python worker.py`` runs this command)
 
 Bad input ends with one clear line and exit code 1, never a traceback. Every command that talks
@@ -200,16 +200,20 @@ def _queue_names(_ctx: click.Context, _param: click.Parameter, values: tuple[str
                    f"{', '.join(QUEUES)}).")
 @click.option("--no-fork", is_flag=True,
               help="Run jobs inside the worker process instead of a forked process per job.")
+@click.option("--with-scheduler", is_flag=True,
+              help="Also run the scheduler in a thread of this worker (needs --no-fork).")
 @click.option("--name", help="Worker name (default: host.pid.random).")
 @click.option("--log-level", default="INFO", type=click.Choice(LOG_LEVELS))
 @with_appcontext
 @needs_redis
-def worker_command(burst: bool, queues: list[str], no_fork: bool, name: str | None, log_level: str) -> None:
+def worker_command(burst: bool, queues: list[str], no_fork: bool, with_scheduler: bool, name: str | None,
+                   log_level: str) -> None:
     """Run a background worker in this process (``python worker.py`` runs this same command)."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(log_level)))
     try:
         run_worker(current_app._get_current_object(), queues or None, burst=burst, no_fork=no_fork,  # type: ignore[attr-defined]
-                   name=name, log_level=log_level)
+                   name=name, log_level=log_level, with_scheduler=with_scheduler)
     except WorkerStartError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -213,8 +213,8 @@ def build_children(args: argparse.Namespace) -> list[Child]:
         # dozens of monitors side by side in threads, and a fork per job would cost more than
         # a short poll. It runs only our own polling code, whose claims are released and
         # recovered whatever happens to the process (services.polling.recovery).
-        Child("poller", [python, "worker.py", "--queues", POLL_QUEUE, "--no-fork"]),
-        Child("scheduler", [str(BIN / "flask"), "--app", "app:create_app", "scheduler", "run"]),
+        # Never forking, it is also where the scheduler's thread can safely run.
+        Child("poller+scheduler", [python, "worker.py", "--queues", POLL_QUEUE, "--no-fork", "--with-scheduler"]),
     ]
     if args.demo:
         children.insert(0, Child("sandbox", [python, "scripts/demo.py", "sandbox", "--port", str(args.sandbox_port)]))

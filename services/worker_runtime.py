@@ -23,11 +23,19 @@ Delayed jobs and retries are moved onto their queues by the active scheduler pro
 (``services.delayed_jobs``), not by RQ's scheduler inside a worker: a killed worker would hold
 RQ's scheduler lock for a minute and its successor would only retry it every ten. A worker runs
 RQ's scheduler only with ``WORKER_RQ_SCHEDULER`` (a setup without ``flask scheduler run``).
+
+``with_scheduler`` (``--with-scheduler``, what ``make run``'s poller uses) runs our scheduler in a
+thread of a ``no_fork`` worker (``SchedulerThread``) instead of a process of its own: one
+interpreter less (~75 MB at rest). It is the same ``SchedulerRunner`` as ``flask scheduler
+run``, with the same Redis lock, so a standalone scheduler elsewhere is simply a standby. Only a
+worker that never forks may run it: a fork taken while another thread holds a lock (logging's,
+a connection pool's) leaves the child deadlocked.
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -44,8 +52,9 @@ from rq.worker import SimpleWorker, Worker
 from extensions import db
 from services import worker_heartbeat
 from services.dhgate.fetcher import warm_up
-from services.notifications.process_watch import watch_scheduler
+from services.notifications.process_watch import watch_scheduler, watch_workers
 from services.queue import QUEUES, discover_jobs
+from services.scheduler import SchedulerRunner
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +240,35 @@ class AppSimpleWorker(AppWorkerMixin, SimpleWorker):
     """Runs jobs in its own process (no fork): for tests and for platforms without ``fork``."""
 
 
+class SchedulerThread(threading.Thread):
+    """The scheduler (``SchedulerRunner``, watching the workers as ``flask scheduler run`` does)
+    in a thread of a non-forking worker.
+
+    A scheduler that dies of an unexpected error asks its worker to stop (SIGTERM: a warm
+    shutdown, the current job finishes) and ``run_worker`` then fails, so a supervisor restarts
+    both, rather than leaving a worker that looks alive with no scheduler in it.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="dhm-scheduler", daemon=True)
+        self.runner = SchedulerRunner(app, watch=watch_workers)
+        self.failure: str | None = None
+
+    def run(self) -> None:
+        try:
+            self.runner.run()
+        except Exception as exc:  # noqa: BLE001 - reported, then the whole process restarts
+            self.failure = f"{type(exc).__name__}: {exc}"
+            logger.exception("the scheduler thread stopped; stopping the worker so both start again")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(self) -> None:
+        """Stop and wait: a clean stop hands the lock over at once (``SchedulerRunner._leave``)."""
+        self.runner.stop()
+        if self.is_alive():
+            self.join(timeout=30)
+
+
 def worker_name() -> str:
     """Readable and unique across machines: host, pid and a random suffix."""
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
@@ -277,19 +315,32 @@ def run_worker(
     no_fork: bool = False,
     name: str | None = None,
     log_level: str = "INFO",
+    with_scheduler: bool = False,
 ) -> None:
     """Preload, then work the queues until SIGTERM (or, with ``burst``, until they are empty).
 
     Both worker entry points call this, so they start the same worker with the same options.
-    ``WorkerStartError`` carries a one-line reason when it cannot start.
+    ``WorkerStartError`` carries a one-line reason when it cannot start, or when the scheduler
+    thread (``with_scheduler``) stopped the worker.
     """
     unknown = [q for q in queues or () if q not in QUEUES]
     if unknown:
         raise WorkerStartError(f"unknown queue {unknown[0]!r}; use one of {', '.join(QUEUES)}")
+    if with_scheduler and not no_fork:
+        raise WorkerStartError("the scheduler runs only in a worker that does not fork (add --no-fork)")
+    scheduler: SchedulerThread | None = None
     with app.app_context():
         try:
             preload()  # sets up the DHgate breaker in Redis: the first thing that needs Redis
             worker = build_worker(app, queues, worker_class=AppSimpleWorker if no_fork else AppWorker, name=name)
+            if with_scheduler:
+                scheduler = SchedulerThread(app)
+                scheduler.start()
             worker.work(burst=burst, with_scheduler=bool(app.config["WORKER_RQ_SCHEDULER"]), logging_level=log_level)
         except redis.ConnectionError as exc:
             raise WorkerStartError(f"cannot reach Redis ({type(exc).__name__})") from None
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+    if scheduler is not None and scheduler.failure:
+        raise WorkerStartError(f"the scheduler thread stopped ({scheduler.failure})")

@@ -132,9 +132,9 @@ def test_make_demo_prints_a_banner_and_leaves_the_real_data_alone(tmp_path: Path
         stop_embedded_redis(instance / "demo")
 
 
-def test_polling_has_a_non_forking_worker_of_its_own() -> None:
-    """``make run`` polls in batch jobs inside one process; every other queue keeps a worker
-    that forks per job."""
+def test_polling_has_a_non_forking_worker_of_its_own_with_the_scheduler_in_it() -> None:
+    """``make run`` polls in batch jobs inside one process, which also runs the scheduler's
+    thread; every other queue keeps a worker that forks per job, with no scheduler in it."""
     from scripts.run_all import POLL_QUEUE, WORKER_QUEUES, build_children, parse_args
     from services.polling.schedule import POLL_QUEUE as SCHEDULED_QUEUE
     from services.queue import QUEUES
@@ -142,9 +142,11 @@ def test_polling_has_a_non_forking_worker_of_its_own() -> None:
     assert POLL_QUEUE == SCHEDULED_QUEUE
     assert tuple(queue for queue in QUEUES if queue != POLL_QUEUE) == WORKER_QUEUES
     children = {child.name: child.command for child in build_children(parse_args(["--port", "8123"]))}
-    assert children["poller"][-3:] == ["--queues", "polling", "--no-fork"]
+    assert list(children) == ["web", "worker", "poller+scheduler"]
+    assert children["poller+scheduler"][-4:] == ["--queues", "polling", "--no-fork", "--with-scheduler"]
     other = children["worker"][children["worker"].index("--queues") + 1].split(",")
     assert sorted(other) == ["default", "high", "maintenance"] and "--no-fork" not in children["worker"]
+    assert "--with-scheduler" not in children["worker"]
 
 
 def test_the_supervisor_does_not_load_the_application() -> None:

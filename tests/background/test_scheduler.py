@@ -5,6 +5,7 @@ import ast
 import importlib
 import os
 import signal
+import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from services.scheduler import (
     scheduler_status,
     slot_job_id,
 )
-from tests.background.conftest import BIN, Processes, process_env, wait_for
+from tests.background.conftest import BIN, PROJECT_ROOT, Processes, process_env, wait_for
 from tests.conftest import Stores
 
 
@@ -281,3 +282,43 @@ def test_two_schedulers_one_active_then_takeover_without_doubles(
     survivor.send_signal(signal.SIGTERM)
     assert survivor.wait(timeout=20) == 0
     assert get_redis().get("dhm:scheduler:lock") is None
+
+
+# -- the scheduler in a thread of the polling worker (what `make run` runs) ------------------
+
+@pytest.mark.slow
+def test_a_non_forking_worker_runs_the_scheduler_in_a_thread_and_hands_the_lock_over_on_sigterm(
+    app: Flask, stores: Stores, processes: Processes, tmp_path: Path
+) -> None:
+    """``worker.py --no-fork --with-scheduler``: one process that polls and schedules; the
+    lock, the heartbeats and the enqueued slots are those of ``flask scheduler run``, and a
+    standalone scheduler started beside it only stands by."""
+    from services.worker_heartbeat import list_workers
+
+    env = _scheduler_env(stores)
+    both = processes.start([str(BIN / "python"), "worker.py", "--queues", "polling", "--no-fork", "--with-scheduler"],
+                           env, tmp_path / "both.log")
+    wait_for(lambda: len(history(200)) >= 2, timeout=60, what="the scheduler thread to enqueue slots")
+    standalone = processes.start([str(BIN / "flask"), "scheduler", "run"], env, tmp_path / "standalone.log")
+    wait_for(lambda: len(scheduler_status().standbys) == 1, timeout=20, what="the standalone copy to stand by")
+    status = scheduler_status()
+    assert status.running and int(str(status.active).split(":")[1]) == both.pid
+    assert {entry["owner"] for entry in history(200)} == {status.active}  # only the thread enqueued
+    assert [w.pid for w in list_workers() if w.alive] == [both.pid]  # the same process is the poller
+    assert _queued_ids("high")  # flush_metrics slots wait for a worker on their queue
+
+    both.send_signal(signal.SIGTERM)
+    assert both.wait(timeout=30) == 0
+    wait_for(lambda: scheduler_status().running and int(str(scheduler_status().active).split(":")[1]) == standalone.pid,
+             timeout=20, what="the standalone copy to take over at once (the lock was handed over)")
+    standalone.send_signal(signal.SIGTERM)
+    assert standalone.wait(timeout=20) == 0
+
+
+def test_a_worker_that_forks_refuses_to_run_the_scheduler_in_one_line(stores: Stores) -> None:
+    """A fork taken while the scheduler's thread holds a lock would deadlock the work horse."""
+    done = subprocess.run([str(BIN / "python"), "worker.py", "--queues", "default", "--with-scheduler"],
+                          cwd=PROJECT_ROOT, env=process_env(stores), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "worker: the scheduler runs only in a worker that does not fork (add --no-fork)"]
