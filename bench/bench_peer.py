@@ -3,8 +3,9 @@
 Both products run at once on this machine against one sandbox marketplace served from a thread
 of this process (``--latency-ms`` per page, 300 ms by default):
 
-- **ours** the way ``make run`` starts it (``scripts/run_all.py``: gunicorn, the forking worker,
-  the polling worker, the scheduler, the embedded Redis) in an instance folder of its own, with
+- **ours** the way ``make run`` starts it (``scripts/run_all.py``: the preloaded supervisor and
+  what it forks, gunicorn, the forking worker, the polling worker with the scheduler's thread;
+  the embedded Redis) in an instance folder of its own, with
   the sandbox as DHgate and the request budget raised so it does not bind; 100 product monitors.
 - **changedetection.io** (pinned, installed by ``bench/peer_changedetection.py`` into
   ``.peer/``) with its plain HTTP fetcher, the restock and price processor and its default 5
@@ -122,14 +123,17 @@ def process_tree(roots: list[int]) -> list[Any]:
     return list(found.values())
 
 
-def label(process: Any) -> str:
-    """A short name for a process of the tree: its program and what it serves."""
+def label(process: Any, names: dict[int, str] | None = None) -> str:
+    """A short name for a process of the tree: the name its supervisor gave it (ours are forks of
+    one parent and share its command line), else its program and what it serves."""
+    if names and process.pid in names:
+        return f"{process.pid} {names[process.pid]}"
     words = [Path(word).name for word in process.cmdline()[:6]]
     words = [w for w in words if not w.startswith("python")] or words
     return f"{process.pid} " + " ".join(words)[:60]
 
 
-def cpu_by_process(roots: list[int]) -> dict[str, float]:
+def cpu_by_process(roots: list[int], names: dict[int, str] | None = None) -> dict[str, float]:
     """CPU seconds of every process of the tree, with the children each has reaped (a forked job)."""
     import psutil
 
@@ -137,7 +141,7 @@ def cpu_by_process(roots: list[int]) -> dict[str, float]:
     for process in process_tree(roots):
         try:
             times = process.cpu_times()
-            found[label(process)] = times.user + times.system + times.children_user + times.children_system
+            found[label(process, names)] = times.user + times.system + times.children_user + times.children_system
         except psutil.NoSuchProcess:
             continue
     return found
@@ -147,14 +151,14 @@ def cpu_seconds(roots: list[int]) -> float:
     return sum(cpu_by_process(roots).values())
 
 
-def pss_by_process(roots: list[int]) -> dict[str, float]:
+def pss_by_process(roots: list[int], names: dict[int, str] | None = None) -> dict[str, float]:
     """Proportional set size of each process of the tree, in MB."""
     import psutil
 
     found: dict[str, float] = {}
     for process in process_tree(roots):
         try:
-            found[label(process)] = process.memory_full_info().pss / 2**20
+            found[label(process, names)] = process.memory_full_info().pss / 2**20
         except psutil.NoSuchProcess:
             continue
     return found
@@ -230,6 +234,24 @@ class Ours:
             pids.append(int(pidfile.read_text().strip()))
         return pids
 
+    def names(self) -> dict[int, str]:
+        """Each process by the name ``supervisor.json`` gives it (a child's children: "… child")."""
+        import psutil
+
+        from services.supervisor_status import read_status
+
+        status = read_status(self.folder / "instance")
+        names = {self.process.pid: "supervisor"} if self.process else {}
+        for child in status.processes if status else []:
+            if child.pid is None:
+                continue
+            names[child.pid] = child.name
+            try:
+                names.update({c.pid: f"{child.name} child" for c in psutil.Process(child.pid).children()})
+            except psutil.NoSuchProcess:
+                continue
+        return names
+
     def trigger(self) -> None:
         """Every monitor due now, and the scheduler's tick job on its queue (the worker runs it)."""
         from sqlalchemy import update
@@ -273,12 +295,14 @@ class Ours:
 def measure_ours(ours: Ours, sandbox: Sandbox) -> Round:
     since = datetime.now(UTC)
     before_pages = sandbox.product_requests()
-    cpu_before = cpu_by_process(ours.roots())
+    names = ours.names()
+    cpu_before = cpu_by_process(ours.roots(), names)
     started = time.monotonic()
     ours.trigger()
     finished = sandbox.wait_for_pages(before_pages, len(sandbox.codes), timeout=600)
     time.sleep(max(0.0, finished + SETTLE_SECONDS - time.monotonic()))
-    spent = {name: (value - cpu_before.get(name, 0.0)) * 1000 for name, value in cpu_by_process(ours.roots()).items()}
+    spent = {name: (value - cpu_before.get(name, 0.0)) * 1000
+             for name, value in cpu_by_process(ours.roots(), names).items()}
     show("ours, CPU during the check:", spent, "ms")
     cpu = sum(spent.values()) / 1000
     found = _wait_for(lambda: ours.checked_since(since), len(sandbox.codes), "ours")
@@ -352,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
             sandbox.latency = args.latency_ms / 1000
             first_checks(ours, peer, sandbox)
             time.sleep(REST_SECONDS)
-            our_rest = pss_by_process(ours.roots())
+            our_rest = pss_by_process(ours.roots(), ours.names())
             peer_rest = pss_by_process([peer.process.pid] if peer.process else [])
             show("ours, PSS at rest:", our_rest, "MB")
             show("changedetection.io, PSS at rest:", peer_rest, "MB")

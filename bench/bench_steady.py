@@ -7,8 +7,8 @@ sandbox marketplace served from a thread of this process (``bench_peer.Ours`` / 
 1. **Worker RSS growth after ``--polls`` polls** (10,000 by default; goal < 10 %): pages answer
    at once, the budget does not bind, ``--monitors`` product monitors are made due and the
    scheduler's ``poll_due_monitors`` job enqueued, round after round; the catalog evolves
-   between rounds so polls see changes. The polling worker (``worker.py --queues polling
-   --no-fork``, in-process batches) is sampled after each round: the growth is measured from its
+   between rounds so polls see changes. The polling worker (``poller+scheduler``: the polling queue,
+   in-process batches) is sampled after each round: the growth is measured from its
    RSS after the first 10 % of the polls (imports, caches and pools warmed up) to the end.
 2. **p95 start delay while demand ≤ 90 % of the budget** (goal ≤ max(60 s, 10 % of the
    interval)): ``DHGATE_REQUESTS_PER_SECOND`` = ``--rate``, the default schedule (a tick a minute,
@@ -41,8 +41,11 @@ DEMAND_SHARE = 0.85  # of the budget: under the 90 % the goal is stated for
 
 
 def poller_rss(ours: Ours) -> int:
+    """RSS of the polling worker: the child ``supervisor.json`` names ``poller+scheduler`` (it
+    is a fork of the supervisor, so its command line does not tell it apart)."""
+    names = ours.names()
     for process in process_tree(ours.roots()):
-        if "--no-fork" in process.cmdline():
+        if names.get(process.pid) == "poller+scheduler":
             return int(process.memory_info().rss)
     raise SystemExit("no polling worker is running")
 

@@ -2,42 +2,53 @@
 
 Two workers run: ``worker`` for every queue but polling (a forked process per job, isolated),
 and ``poller`` for the polling queue alone, running its batch jobs in-process (``--no-fork``):
-each batch polls many monitors side by side (``services.polling.batch``).
+each batch polls many monitors side by side (``services.polling.batch``). The scheduler runs in
+a thread of the poller (``--with-scheduler``): the one process that never forks, so the only one
+where a thread is safe; the forking worker stays thread-free apart from its heartbeat.
 
 This is what ``make run`` starts. It makes sure Redis is there (it starts the embedded one when
-``REDIS_URL`` is unset) so all three processes share it, supervises the children, and on Ctrl-C
-or SIGTERM stops them all cleanly: SIGTERM first (the worker finishes its job), SIGKILL only
-after a grace period.
+``REDIS_URL`` is unset) so all processes share it, builds the app once and forks web, worker
+and poller from it (``scripts/prefork.py``: they share the app's pages instead of each loading
+it), supervises them, and on Ctrl-C or SIGTERM stops them all cleanly: SIGTERM first (the
+worker finishes its job), SIGKILL only after a grace period. An app that cannot be built (a bad
+setting) stops it before anything runs, with one line saying why.
 
 Supervising never gives up on the product: a child that exits, for whatever reason, is started
-again after a backoff that doubles with each exit in a row (1 s, 2 s, 4 s … at most
-``--backoff-max``), and a child that then runs quietly for ``--quiet-seconds`` has its crashes
-forgotten. Each child is independent, so the web keeps serving whatever the worker does. An
-embedded Redis that stops is started again (its data is on disk). Every exit and restart is one
-``run:`` line saying what failed and when it comes back, and the same states are written to
-``supervisor.json`` in the instance folder for the Platform page (``services.supervisor_status``).
+again (forked again from the same clean parent) after a backoff that doubles with each exit in
+a row (1 s, 2 s, 4 s … at most ``--backoff-max``), and a child that then runs quietly for
+``--quiet-seconds`` has its crashes forgotten. Each child is independent, so the web keeps
+serving whatever the worker does. An embedded Redis that stops is started again (its data is on
+disk). Every exit and restart is one ``run:`` line saying what failed and when it comes back,
+and the same states are written to ``supervisor.json`` in the instance folder for the Platform
+page (``services.supervisor_status``).
 
 ``--demo`` (``make demo``) runs the same product against the sandbox marketplace, in an instance
 folder of its own (``instance/demo/``: its own SQLite database, secret key and embedded Redis),
 so demo data never mixes with the data of ``make run``. It migrates that database, creates the
 demo member and its monitors, and prints a short banner: where to go, how to sign in, and what
 is happening. Its e-mails go to a local mail sink (``scripts/demo.py mailsink``, a Maildir in
-``instance/demo/mail``) that ``/demo/mail`` shows; nothing leaves the machine.
+``instance/demo/mail``) that ``/demo/mail`` shows; nothing leaves the machine. The sandbox and
+the mail sink are commands of their own (exec'ed), not forks of the app.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from flask import Flask
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as ``python scripts/run_all.py``: the project is one level up
 
+from scripts.prefork import ForkedProcess, PreloadError, fork, preload_app, serve_web, work  # noqa: E402
 from services.embedded_redis import (  # noqa: E402
     EmbeddedRedisError,
     ensure_embedded_redis,
@@ -64,9 +75,13 @@ DEMO_POSTBACK_SECRET = "demo-only-affiliate-postback-secret"  # the sandbox netw
 
 @dataclass
 class Child:
+    """One supervised process: forked from the preloaded parent (``target``, its exit status) or,
+    for the demo's helpers, a command of its own."""
+
     name: str
-    command: list[str]
-    process: subprocess.Popen[bytes] | None = None
+    command: list[str] = field(default_factory=list)
+    target: Callable[[], int] | None = None
+    process: subprocess.Popen[bytes] | ForkedProcess | None = None
     restarts: int = 0  # over the supervisor's lifetime
     crashes: int = 0  # exits in a row, forgotten after a quiet run
     started_at: float = 0.0
@@ -75,7 +90,10 @@ class Child:
     last_exit_at: float | None = None  # unix time
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, start_new_session=True)
+        if self.target is not None:
+            self.process = fork(self.target)  # the environment is the parent's: env, since preload
+        else:
+            self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, start_new_session=True)
         self.started_at = time.monotonic()
         self.next_start = None
 
@@ -111,14 +129,20 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
     def terminate(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            os.killpg(self.process.pid, signal.SIGTERM)
+        self._signal(signal.SIGTERM)
 
     def kill(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            os.killpg(self.process.pid, signal.SIGKILL)
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        """Signal the child's whole group (a forking worker's horse, gunicorn's workers)."""
+        if not self.alive():
+            return
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:  # forked a moment ago: not yet the leader of its own group
+            os.kill(self.process.pid, signum)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -191,30 +215,26 @@ def demo_mail_environment(folder: Path, port: int) -> dict[str, str]:
         "MAIL_USERNAME": "", "MAIL_PASSWORD": "", "MAIL_DEFAULT_SENDER": "DHgate Monitor demo <demo@localhost>",
         "DEMO_MAIL_DIR": str(folder / "mail"), "NOTIFY_ALLOW_PRIVATE_HOSTS": "true",
     }
-POLL_QUEUE = "polling"  # services.polling.schedule.POLL_QUEUE (a test keeps them equal); not imported
-# from there, so the supervisor does not load the models
-# services.queue.QUEUES without the polling queue, in the same order (a test keeps them equal): not
-# imported from there, since that loads Flask, SQLAlchemy and RQ into the supervisor (~25 MB more
-# of memory for a process that only starts and watches the others)
+POLL_QUEUE = "polling"  # services.polling.schedule.POLL_QUEUE (a test keeps them equal)
+# services.queue.QUEUES without the polling queue, in the same order (a test keeps them equal)
 WORKER_QUEUES = ("high", "default", "maintenance")
 
 
-def build_children(args: argparse.Namespace) -> list[Child]:
+def build_children(args: argparse.Namespace, app: Flask) -> list[Child]:
+    """The supervised processes, each forked from this (preloaded) process with ``app``."""
     python = str(BIN / "python")
     children = [
-        # --preload: the app is imported once and its workers forked from it, sharing those pages
-        # (two workers: ~90 MB PSS instead of ~160). Nothing opens a connection or a thread while
-        # the app is built, and what keeps state per process resets itself after a fork.
-        Child("web", [str(BIN / "gunicorn"), "wsgi:app", "--bind", f"{args.host}:{args.port}",
-                      "--workers", str(args.web_workers), "--preload", "--access-logfile", "-",
-                      "--graceful-timeout", "10", "--timeout", "60"]),
-        Child("worker", [python, "worker.py", "--queues", ",".join(WORKER_QUEUES)]),
+        # gunicorn's arbiter forks its workers from the same preloaded pages (two workers).
+        Child("web", target=functools.partial(serve_web, app, host=args.host, port=args.port,
+                                              workers=args.web_workers)),
+        Child("worker", target=functools.partial(work, app, WORKER_QUEUES)),
         # Polling gets a worker of its own that runs its batch jobs in-process: each batch polls
         # dozens of monitors side by side in threads, and a fork per job would cost more than
         # a short poll. It runs only our own polling code, whose claims are released and
-        # recovered whatever happens to the process (services.polling.recovery).
-        # Never forking, it is also where the scheduler's thread can safely run.
-        Child("poller+scheduler", [python, "worker.py", "--queues", POLL_QUEUE, "--no-fork", "--with-scheduler"]),
+        # recovered whatever happens to the process (services.polling.recovery). Never forking,
+        # it is also where the scheduler's thread can safely run.
+        Child("poller+scheduler", target=functools.partial(work, app, (POLL_QUEUE,), no_fork=True,
+                                                           with_scheduler=True)),
     ]
     if args.demo:
         children.insert(0, Child("sandbox", [python, "scripts/demo.py", "sandbox", "--port", str(args.sandbox_port)]))
@@ -363,7 +383,14 @@ def main(argv: list[str]) -> int:
                 stop_embedded_redis(embedded_dir)
             return 1
         banner = demo_banner
-    children = build_children(args)
+    try:
+        app = preload_app(env)
+    except PreloadError as exc:
+        say(f"cannot start: {exc}")
+        if embedded_dir is not None:
+            stop_embedded_redis(embedded_dir)
+        return 2
+    children = build_children(args, app)
     print("\n" + "\n".join(f"  {line}" for line in banner.splitlines())
           + "\n  Ctrl-C stops everything.\n", flush=True)
     status_folder = Path(env.get("INSTANCE_PATH") or instance_folder(env, demo=args.demo))
@@ -373,7 +400,7 @@ def main(argv: list[str]) -> int:
     try:
         status = supervise(children, env, supervision)
     finally:
-        print("run: stopping web, worker and scheduler…", flush=True)
+        print("run: stopping web, worker and poller…", flush=True)
         stop_all(children)
         remove_status(status_folder)
         if embedded_dir is not None:

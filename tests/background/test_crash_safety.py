@@ -312,7 +312,7 @@ def test_the_supervisor_backs_off_and_forgets_crashes_after_a_quiet_run() -> Non
 def test_the_supervisor_survives_ten_worker_crashes_and_keeps_serving(tmp_path: Path) -> None:
     import httpx
 
-    from tests.background.test_run_all import _free_port, _wait_until_serving
+    from tests.background.test_run_all import _free_port, _supervised, _wait_until_serving, assert_clean_parent
 
     instance = tmp_path / "instance"
     env = {key: value for key, value in os.environ.items()
@@ -346,6 +346,7 @@ def test_the_supervisor_survives_ten_worker_crashes_and_keeps_serving(tmp_path: 
         final = worker()
         assert final is not None and final.restarts == 10 and final.crashes == 10  # none forgotten: not quiet yet
         assert process.poll() is None  # the supervisor never gave up
+        assert_clean_parent(process.pid, _supervised(instance))  # each restart forked from a clean parent
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     finally:

@@ -1,5 +1,7 @@
 """``make run``'s supervisor as a person uses it: start, the product answers, Ctrl-C stops it all,
-the embedded Redis included; and ``make demo`` keeps its data in a folder of its own."""
+the embedded Redis included; and ``make demo`` keeps its data in a folder of its own. The
+supervisor is the preloaded parent its children are forked from, so it must stay clean: no
+thread, no connection of its own (the whole tree's memory is measured by ``bench/bench_peer.py``)."""
 from __future__ import annotations
 
 import importlib
@@ -7,14 +9,17 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
+import redis
+from flask import Flask
 
-from services.embedded_redis import is_running, socket_path_for, stop_embedded_redis
+from services.embedded_redis import embedded_redis_url, is_running, socket_path_for, stop_embedded_redis
+from services.supervisor_status import read_status
 from tests.background.conftest import BIN, PROJECT_ROOT
 
 
@@ -58,6 +63,10 @@ def test_ctrl_c_stops_web_worker_scheduler_and_the_embedded_redis(tmp_path: Path
     try:
         _wait_until_serving(f"http://127.0.0.1:{port}/healthz", process)
         assert is_running(socket_path_for(instance))  # run_all.py started the embedded Redis
+        children = _supervised(instance)
+        assert set(children) == {"web", "worker", "poller+scheduler"}
+        assert _scheduler_pid(instance) == children["poller+scheduler"]  # the scheduler is a thread there
+        assert_clean_parent(process.pid, children)
         process.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output[-3000:]
@@ -69,6 +78,43 @@ def test_ctrl_c_stops_web_worker_scheduler_and_the_embedded_redis(tmp_path: Path
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         stop_embedded_redis(instance)
+
+
+def _supervised(instance: Path) -> dict[str, int]:
+    """The supervisor's children by name, once all of them run (``supervisor.json``)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = read_status(instance)
+        if status and status.processes and all(p.state == "running" and p.pid for p in status.processes):
+            return {p.name: int(p.pid or 0) for p in status.processes}
+        time.sleep(0.2)
+    raise AssertionError("the supervised processes did not all run within 60 s")
+
+
+def _scheduler_pid(instance: Path) -> int:
+    """The pid of the scheduler copy holding the lock (``host:pid:random``)."""
+    client = redis.Redis.from_url(embedded_redis_url(instance))
+    try:
+        deadline = time.monotonic() + 60
+        while (holder := client.get("dhm:scheduler:lock")) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        client.close()
+    assert holder is not None, "no scheduler took the lock"
+    return int(holder.decode().split(":")[1])
+
+
+def assert_clean_parent(supervisor_pid: int, children: dict[str, int]) -> None:
+    """Web, worker and poller are forks of the supervisor (the app's pages are shared, no new
+    interpreter), and the supervisor, from which every restart forks again, has no thread and
+    no connection: a fork of a process with threads can inherit a held lock, and a socket
+    shared between two processes corrupts both."""
+    supervisor = psutil.Process(supervisor_pid)
+    for name, pid in children.items():
+        child = psutil.Process(pid)
+        assert child.ppid() == supervisor_pid and child.cmdline() == supervisor.cmdline(), name
+    assert supervisor.num_threads() == 1
+    assert supervisor.net_connections("all") == []
 
 
 def _demo_env(instance: Path) -> dict[str, str]:
@@ -132,26 +178,36 @@ def test_make_demo_prints_a_banner_and_leaves_the_real_data_alone(tmp_path: Path
         stop_embedded_redis(instance / "demo")
 
 
-def test_polling_has_a_non_forking_worker_of_its_own_with_the_scheduler_in_it() -> None:
+def test_polling_has_a_non_forking_worker_of_its_own_with_the_scheduler_in_it(app: Flask) -> None:
     """``make run`` polls in batch jobs inside one process, which also runs the scheduler's
     thread; every other queue keeps a worker that forks per job, with no scheduler in it."""
+    from scripts.prefork import serve_web, work
     from scripts.run_all import POLL_QUEUE, WORKER_QUEUES, build_children, parse_args
     from services.polling.schedule import POLL_QUEUE as SCHEDULED_QUEUE
     from services.queue import QUEUES
 
     assert POLL_QUEUE == SCHEDULED_QUEUE
     assert tuple(queue for queue in QUEUES if queue != POLL_QUEUE) == WORKER_QUEUES
-    children = {child.name: child.command for child in build_children(parse_args(["--port", "8123"]))}
+    children = {child.name: child.target for child in build_children(parse_args(["--port", "8123"]), app)}
     assert list(children) == ["web", "worker", "poller+scheduler"]
-    assert children["poller+scheduler"][-4:] == ["--queues", "polling", "--no-fork", "--with-scheduler"]
-    other = children["worker"][children["worker"].index("--queues") + 1].split(",")
-    assert sorted(other) == ["default", "high", "maintenance"] and "--no-fork" not in children["worker"]
-    assert "--with-scheduler" not in children["worker"]
+    web, worker, poller = children.values()
+    assert web.func is serve_web and web.keywords == {"host": "127.0.0.1", "port": 8123, "workers": 2}
+    assert poller.func is work and poller.args == (app, ("polling",))
+    assert poller.keywords == {"no_fork": True, "with_scheduler": True}
+    assert worker.func is work and worker.args == (app, ("high", "default", "maintenance")) and not worker.keywords
 
 
-def test_the_supervisor_does_not_load_the_application() -> None:
-    """The supervisor only starts and watches processes: loading Flask, SQLAlchemy and RQ into
-    it would cost ~25 MB of memory at rest for nothing."""
-    probe = "import sys, scripts.run_all; print(sorted(m for m in ('flask', 'sqlalchemy', 'rq') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+def test_an_app_that_cannot_be_built_stops_make_run_in_one_line(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL", "SECRET_KEY")}
+    env.update(APP_ENV="development", INSTANCE_PATH=str(instance), DHGATE_BASE_URL="ftp://www.dhgate.com")
+    try:
+        done = subprocess.run([str(BIN / "python"), "scripts/run_all.py", "--port", str(_free_port())],
+                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        stop_embedded_redis(instance)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "run: cannot start: DHGATE_BASE_URL must be an http(s) URL such as https://www.dhgate.com, "
+        "got 'ftp://www.dhgate.com'"]
+    assert not is_running(socket_path_for(instance))  # the Redis it started is stopped again
