@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from extensions import db, get_redis
@@ -76,3 +77,23 @@ def fails_once(counter_key: str, webhook_url: str | None = None, api_token: str 
     if attempt < 2:
         raise RuntimeError(f"attempt {attempt} fails")
     return attempt
+
+
+SURVIVORS: list[bytes] = []  # what ``fragment_memory`` keeps alive; the test clears it
+
+
+@job("default", timeout=60)
+def fragment_memory(threads: int, blocks: int) -> int:
+    """Allocate ``blocks`` 3 kB blocks in each of ``threads`` threads (each gets an allocator
+    arena of its own, as a polling batch's threads do), keep one in 64 and free the rest: the
+    freed pages sit between live blocks, where only ``malloc_trim`` returns them."""
+    def churn() -> None:
+        allocated = [bytes(3000) for _ in range(blocks)]
+        SURVIVORS.extend(allocated[::64])
+
+    workers = [threading.Thread(target=churn) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return len(SURVIVORS)

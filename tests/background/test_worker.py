@@ -6,6 +6,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 from flask import Flask
 from rq.job import Job, JobStatus
@@ -49,6 +50,23 @@ def test_a_burst_worker_runs_jobs_records_failures_and_retries(app: Flask) -> No
     assert retried.get_status() == JobStatus.FINISHED and retried.return_value() == 2
     assert retried.retries_left == 1  # one of its two retries used
     assert int(get_redis().get("dhm:test:flaky-attempts")) == 2
+
+
+def test_a_non_forking_worker_gives_back_what_its_job_freed(app: Flask) -> None:
+    """The poller runs batches in threads in its own process: ~115 MB freed between live
+    blocks would otherwise stay in the process after the job."""
+    from tests.background import sample_jobs
+
+    process = psutil.Process()
+    job = enqueue(f"{JOBS}.fragment_memory", 2, 20_000)
+    before = process.memory_info().rss
+    try:
+        build_worker(app, ["default"], worker_class=AppSimpleWorker).work(burst=True)
+        assert _fetch(job.id).return_value() == 2 * (20_000 // 64 + 1)
+        grown = (process.memory_info().rss - before) / 2**20
+    finally:
+        sample_jobs.SURVIVORS.clear()
+    assert grown < 40, f"{grown:.0f} MB stayed with the process after the job"
 
 
 def test_jobs_get_their_declared_timeout_and_retries(app: Flask) -> None:
