@@ -32,6 +32,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import httpx
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers import sync as _gunicorn_sync_worker  # noqa: F401 - imported before forking
@@ -61,7 +62,10 @@ def preload_app(env: Mapping[str, str]) -> Flask:
         app = create_app()
         with app.app_context():  # some job modules read the app's settings as they load
             discover_jobs()  # imports every job module (and through them the poll path)
-        tls_context()  # the CA bundle, parsed once for every child
+        # The CA bundle, parsed once for every child, and the HTTP transport httpx imports on first
+        # use (httpcore, h11: ~40 modules each worker would otherwise load on its own). Building a
+        # transport connects nowhere.
+        httpx.HTTPTransport(verify=tls_context()).close()
     except Exception as exc:  # noqa: BLE001 - one line, whatever it is (a ConfigError says what to fix)
         first = (str(exc).strip().splitlines() or [""])[0]
         raise PreloadError(first if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {first}") from None
@@ -150,8 +154,12 @@ class WebServer(BaseApplication):  # type: ignore[misc]
 
 def serve_web(app: Flask, *, host: str, port: int, workers: int) -> int:
     """The web: gunicorn's arbiter, whose workers fork again from the same pages."""
+    # No control socket (gunicorn >= 25.1 opens one by default, for ``gunicornc``): the supervisor
+    # manages this server; the socket's path is per user, not per server, so two servers on one
+    # machine would fight over it; and it is one thread less in the process that forks workers.
     WebServer(app, {"bind": f"{host}:{port}", "workers": workers, "preload_app": True, "accesslog": "-",
-                    "graceful_timeout": 10, "timeout": 60, "proc_name": "dhgate-monitor-web"}).run()
+                    "graceful_timeout": 10, "timeout": 60, "proc_name": "dhgate-monitor-web",
+                    "control_socket_disable": True}).run()
     return 0
 
 
