@@ -136,7 +136,7 @@ def _run_child(target: Callable[[], int]) -> None:
 
 # -- what the children run -------------------------------------------------------------------
 
-class WebServer(BaseApplication):  # type: ignore[misc]
+class WebServer(BaseApplication):
     """gunicorn's arbiter serving the preloaded app (what ``gunicorn --preload wsgi:app`` ran)."""
 
     def __init__(self, app: Flask, options: Mapping[str, Any]) -> None:
