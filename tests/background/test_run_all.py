@@ -114,7 +114,8 @@ def assert_clean_parent(supervisor_pid: int, children: dict[str, int]) -> None:
         child = psutil.Process(pid)
         assert child.ppid() == supervisor_pid and child.cmdline() == supervisor.cmdline(), name
     assert supervisor.num_threads() == 1
-    assert supervisor.net_connections("all") == []
+    assert supervisor.net_connections("all") == []  # TCP and unix sockets: Redis, PostgreSQL
+    assert [f.path for f in supervisor.open_files() if ".db" in Path(f.path).name] == []  # SQLite
 
 
 def _demo_env(instance: Path) -> dict[str, str]:
