@@ -41,7 +41,7 @@ from rq import Queue
 from rq.job import Job
 from rq.worker import SimpleWorker, Worker
 
-from extensions import db
+from extensions import db, redis_client
 from services import worker_heartbeat
 from services.dhgate.fetcher import warm_up
 from services.notifications.process_watch import watch_scheduler
@@ -197,9 +197,7 @@ class HeartbeatThread(threading.Thread):
         super().__init__(name="dhm-worker-heartbeat", daemon=True)
         self.worker = worker
         self.interval = interval
-        self.connection = redis.Redis.from_url(
-            worker.app.config["REDIS_URL"], socket_connect_timeout=5, socket_timeout=5,
-        )
+        self.connection = redis_client(worker.app.config["REDIS_URL"], socket_connect_timeout=5, socket_timeout=5)
         self._stopped = threading.Event()
 
     def run(self) -> None:
@@ -249,7 +247,7 @@ def build_worker(
     if unknown:
         raise ValueError(f"unknown queue {unknown[0]!r}; use one of {', '.join(QUEUES)}")
     ordered = [q for q in QUEUES if q in names]  # priority order, whatever order they were given in
-    connection = redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
+    connection = redis_client(app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
     cls = type(worker_class.__name__, (worker_class,), {"app": app})
     return cls(
         [Queue(q, connection=connection) for q in ordered],
