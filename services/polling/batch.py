@@ -26,11 +26,14 @@ monitors that are still claimed are polled again one by one.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import select
@@ -139,10 +142,44 @@ def run_batch(monitor_ids: Sequence[int], *, concurrency: int, app: Flask | None
     if not groups:
         return results
     workers = max(1, min(concurrency, len(groups)))
+    _glibc()  # before the batch's threads allocate: they share the arenas it allows
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dhm-poll") as pool:
         for group_results in pool.map(lambda item: _poll_group(app, *item), groups.items()):
             results.extend(group_results)
+    release_freed_memory()
     return results
+
+
+def release_freed_memory() -> None:
+    """Hand the memory a batch freed back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc() -> Any:
+    """glibc, with at most ``MALLOC_ARENAS`` malloc arenas from now on (None: not glibc).
+
+    Why: glibc gives threads that allocate at the same time arenas of their own (up to 8 per
+    core), and a batch's threads end with the batch; what they freed stays behind in those
+    arenas, scattered. A worker that never forks (the poller) grew by 8–9 % over 10,000 polls
+    with no Python object left behind (tracemalloc: 0.3 MB of growth, all in the sandbox).
+    With two arenas and a trim after each batch it grows by about 2 % (docs/scaling.md).
+    The GIL serialises most allocations anyway, so fewer arenas cost no measurable time."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to tune
+        return None
+    if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
+        return None
+    libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    return libc
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+MALLOC_ARENAS = 2
 
 
 def _targets(monitor_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
