@@ -166,7 +166,7 @@ def _glibc() -> Any:
     core), and a batch's threads end with the batch; what they freed stays behind in those
     arenas, scattered. A worker that never forks (the poller) grew by 8–9 % over 10,000 polls
     with no Python object left behind (tracemalloc: 0.3 MB of growth, all in the sandbox).
-    With two arenas and a trim after each batch it grows by about 2 % (docs/scaling.md).
+    With two arenas and a trim after each batch it grows by 0.5–1 % (docs/scaling.md).
     The GIL serialises most allocations anyway, so fewer arenas cost no measurable time."""
     try:
         libc = ctypes.CDLL("libc.so.6")
