@@ -18,6 +18,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from redis.maint_notifications import MaintNotificationsConfig
 from sqlalchemy import MetaData, Table, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -60,6 +61,28 @@ def limiter_storage_uri(redis_url: str) -> str:
     return redis_url
 
 
+def redis_client(url: str, **options: Any) -> redis.Redis:
+    """A Redis client whose new connections cost as few round trips as they can.
+
+    redis-py 8 sends up to four commands on every new connection before the first real one
+    (``HELLO``, ``CLIENT MAINT_NOTIFICATIONS`` for Redis Enterprise's failover hints, two
+    ``CLIENT SETINFO`` naming the library, then ``SELECT``). A polling worker's pool grows
+    with its busiest moment, so those showed up as a varying share of the round trips per poll
+    (``docs/scaling.md``). We need neither the library name in ``CLIENT LIST`` nor the
+    maintenance hints (nothing of ours reacts to them), nor a health-check ``PING`` on a
+    connection opened a moment ago (``_handshake``): a new connection then says only ``HELLO``
+    (and ``SELECT`` for a database other than 0)."""
+    return redis.Redis.from_url(url, driver_info=None, redis_connect_func=_handshake,
+                                maint_notifications_config=MaintNotificationsConfig(enabled=False), **options)
+
+
+def _handshake(connection: Any) -> None:
+    """redis-py's own handshake, minus the health check before it: with a
+    ``health_check_interval`` a connection's first command would otherwise be preceded by a
+    ``PING`` (its last answer is "never"), on a socket that has just connected."""
+    connection.on_connect_check_health(check_health=False)
+
+
 def get_redis() -> redis.Redis:
     """The app's shared Redis client (connection-pooled, bytes responses)."""
     return current_app.extensions[REDIS_EXTENSION_KEY]
@@ -80,7 +103,7 @@ def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
 def init_extensions(app: Flask) -> None:
     """Bind every extension to ``app``. ``REDIS_URL`` must already be resolved."""
     redis_url: str = app.config["REDIS_URL"]
-    app.extensions[REDIS_EXTENSION_KEY] = redis.Redis.from_url(
+    app.extensions[REDIS_EXTENSION_KEY] = redis_client(
         redis_url, socket_connect_timeout=5, socket_timeout=10, health_check_interval=30
     )
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(redis_url))

@@ -59,7 +59,9 @@ def _show(value: Any) -> str:
 
 
 _SCHEDULE_DEFAULTS: Mapping[str, str] = MappingProxyType({
-    "poll_due_monitors": "every 1m",
+    # Every 30 s: a poll waits up to one tick before it is claimed, so the tick bounds how late
+    # polls start (p95 33 s against 68 s with a minute, docs/scaling.md "Polling over time").
+    "poll_due_monitors": "every 30s",
     "recover_polls": "every 15s",
     "flush_metrics": "every 60s",
     "snapshot_platform_metrics": "every 5m",
@@ -149,7 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=60),
     S("POLL_CLAIM_LEASE_SECONDS", "int", 900, "a claimed monitor is not claimed again before this passes",
       minimum=60),
-    S("POLL_SPREAD_SECONDS", "int", 55, "due polls are spread over this many seconds after each tick", minimum=0),
+    S("POLL_SPREAD_SECONDS", "int", 25, "due polls are spread over this many seconds after each tick", minimum=0),
     S("POLL_BATCH_SIZE", "int", 2000, "most monitors claimed per tick; the rest wait for the next one", minimum=1),
     S("POLL_JOB_SIZE", "int", 256, "monitors per polling job (one job polls them side by side)", minimum=1),
     S("POLL_CONCURRENCY", "int", 32, "polls in flight per polling job (fewer when the request budget is small)",

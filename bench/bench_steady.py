@@ -11,8 +11,8 @@ sandbox marketplace served from a thread of this process (``bench_peer.Ours`` / 
    in-process batches) is sampled after each round: the growth is measured from its
    RSS after the first 10 % of the polls (imports, caches and pools warmed up) to the end.
 2. **p95 start delay while demand ≤ 90 % of the budget** (goal ≤ max(60 s, 10 % of the
-   interval)): ``DHGATE_REQUESTS_PER_SECOND`` = ``--rate``, the default schedule (a tick a minute,
-   polls spread over 55 s), ``--interval`` seconds per monitor and as many one-page monitors as
+   interval)): ``DHGATE_REQUESTS_PER_SECOND`` = ``--rate``, the default schedule (a tick every 30 s,
+   polls spread over 25 s), ``--interval`` seconds per monitor and as many one-page monitors as
    make 85 % of the budget, first due evenly over one interval. This process reads every
    monitor's ``next_poll_at`` each second (a poll's due time) and each poll's ``started_at``;
    the delay is start − due. Polls still waiting at the end count with end − due.

@@ -38,7 +38,7 @@ POLL_BATCH_TIMEOUT = 3600
 @job("maintenance", timeout=120)
 def poll_due_monitors() -> int:
     """Claim the due monitors the request budget can carry until the next tick and enqueue them
-    in batches spread over the minute; returns how many monitors were enqueued (recovered polls
+    in batches spread until the next tick; returns how many monitors were enqueued (recovered polls
     included). Safe to run concurrently: the claim is one conditional update. While an admin has
     paused polling nothing is claimed or enqueued."""
     if polling_paused():
@@ -79,7 +79,7 @@ def poll_batch(monitor_ids: list[int]) -> dict[str, object]:
 def recover_polls() -> int:
     """Put the polls of dead workers (and those Redis lost) back on the queue; returns how many.
 
-    ``poll_due_monitors`` does the same at the start of its minute tick; this runs more often
+    ``poll_due_monitors`` does the same at the start of its tick; this runs more often
     (every 15 s by default) so a monitor whose worker died mid-poll is polled again within a
     minute of the death: its worker's heartbeat goes stale after ``WORKER_STALE_SECONDS`` (30 s),
     and the next of these ticks recovers it."""

@@ -39,8 +39,6 @@ millisecond or two per batch job. A forking worker has nothing to trim: its jobs
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import logging
 import os
 import signal
@@ -57,9 +55,10 @@ from rq import Queue
 from rq.job import Job
 from rq.worker import SimpleWorker, Worker
 
-from extensions import db
+from extensions import db, redis_client
 from services import worker_heartbeat
 from services.dhgate.fetcher import warm_up
+from services.native_memory import release_free_memory
 from services.notifications.process_watch import watch_scheduler, watch_workers
 from services.queue import QUEUES, discover_jobs
 from services.scheduler import SchedulerRunner
@@ -214,9 +213,7 @@ class HeartbeatThread(threading.Thread):
         super().__init__(name="dhm-worker-heartbeat", daemon=True)
         self.worker = worker
         self.interval = interval
-        self.connection = redis.Redis.from_url(
-            worker.app.config["REDIS_URL"], socket_connect_timeout=5, socket_timeout=5,
-        )
+        self.connection = redis_client(worker.app.config["REDIS_URL"], socket_connect_timeout=5, socket_timeout=5)
         self._stopped = threading.Event()
 
     def run(self) -> None:
@@ -253,25 +250,6 @@ class AppSimpleWorker(AppWorkerMixin, SimpleWorker):
             return super().perform_job(job, queue)
         finally:
             release_free_memory()
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    """glibc's ``malloc_trim``, looked up once; ``None`` where there is none (musl, macOS)."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-def release_free_memory() -> bool:
-    """Give the free pages of every allocator arena back to the system; False where the C
-    library cannot (then freed memory stays with the process, as it always did)."""
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
-    return True
 
 
 class SchedulerThread(threading.Thread):
@@ -321,7 +299,7 @@ def build_worker(
     if unknown:
         raise ValueError(f"unknown queue {unknown[0]!r}; use one of {', '.join(QUEUES)}")
     ordered = [q for q in QUEUES if q in names]  # priority order, whatever order they were given in
-    connection = redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
+    connection = redis_client(app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
     cls = type(worker_class.__name__, (worker_class,), {"app": app})
     return cls(
         [Queue(q, connection=connection) for q in ordered],

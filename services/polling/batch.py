@@ -37,6 +37,7 @@ from sqlalchemy import select
 
 from extensions import db, get_redis
 from models import Monitor
+from services.native_memory import limit_arenas
 from services.polling import engine
 from services.polling.schedule import POLL_QUEUE, ClaimedMonitor, poll_job_id
 from services.polling.snapshot import Snapshot
@@ -139,10 +140,11 @@ def run_batch(monitor_ids: Sequence[int], *, concurrency: int, app: Flask | None
     if not groups:
         return results
     workers = max(1, min(concurrency, len(groups)))
+    limit_arenas()  # before the batch's threads allocate: they share the arenas it allows
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dhm-poll") as pool:
         for group_results in pool.map(lambda item: _poll_group(app, *item), groups.items()):
             results.extend(group_results)
-    return results
+    return results  # the worker trims what the batch freed (services.worker_runtime)
 
 
 def _targets(monitor_ids: Sequence[int]) -> dict[int, tuple[str, str]]:

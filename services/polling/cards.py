@@ -242,7 +242,8 @@ def _write_events(plan: Plan, monitor: Any, run_id: int, rows: MonitorRows, now:
     ids = {row["dedupe_key"]: row["id"] for row in inserted}
     # Plain objects for the alert's texts, never added to the session.
     events = [ProductEvent(id=ids[row["dedupe_key"]], **row) for row in event_rows if row["dedupe_key"] in ids]
-    alert_id = announce(monitor, events, plan.products, owner_channels=rows.owner_channels)
+    alert_id = announce(monitor, events, plan.products, owner_channels=rows.owner_channels, owner=rows.owner,
+                        preference=rows.preference)
     if alert_id is not None and rows.owner_channels != 0:  # no channel, nothing to deliver: no job
         plan.alert_ids.append(alert_id)
 

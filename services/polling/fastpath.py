@@ -16,13 +16,15 @@ prices, stock and availability.
 
 ``monitor_rows`` reads everything the per-card path compares with in ONE statement, as plain
 rows (no ORM objects): the monitor's links, their products, whether each product's daily price
-point is done, and the owner's language, active channel count and keywords (for new cards and
-the alert, if any).
+point is done, and the owner: language, time zone, notification preferences (alert kinds,
+digest or instant, quiet hours), active channel count and keywords. New cards need the keywords
+and a poll with events needs the rest for its alert, which then costs no read of its own.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,10 +32,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, Text, bindparam, cast, func, or_, select
 
 from extensions import db
-from models import Keyword, Monitor, MonitorProduct, NotificationChannel, PricePoint, Product, User
+from models import (
+    Keyword,
+    Monitor,
+    MonitorProduct,
+    NotificationChannel,
+    NotificationPreference,
+    PricePoint,
+    Product,
+    User,
+)
 from models.base import UTCDateTime
 from services.dhgate.types import ParsedProduct
 from services.polling.plan import PRICE_POINT_EVERY
@@ -77,6 +88,12 @@ def content_fingerprint(rules: str, snapshot: Snapshot, cards: list[str]) -> str
     return digest.hexdigest()
 
 
+# The owner as an alert needs them (duck-typed ``User`` / ``NotificationPreference``: what
+# ``services.notifications.alerts.alert_row`` and ``services.notifications.rules`` read).
+Owner = namedtuple("Owner", ["id", "locale", "timezone"])
+Preference = namedtuple("Preference", ["frequency", "quiet_hours_start", "quiet_hours_end", "alert_kinds"])
+
+
 @dataclass
 class MonitorRows:
     """A monitor's stored state as plain rows with the models' attribute names."""
@@ -84,7 +101,8 @@ class MonitorRows:
     links: dict[int, Any] = field(default_factory=dict)  # by product id
     products: dict[str, Any] = field(default_factory=dict)  # by item code
     latest_points: dict[int, datetime] = field(default_factory=dict)  # product id -> latest point
-    owner_locale: str | None = None
+    owner: Any = None  # an ``Owner``; None: not read (the monitor had no link) or no such user
+    preference: Any = None  # the owner's ``Preference``; None: none stored (every default applies)
     owner_channels: int | None = None  # active channels; None: not read (the monitor had no link)
     owner_terms: list[str] | None = None  # the owner's active keywords for this monitor, as stored
 
@@ -122,7 +140,6 @@ def _rows_query() -> _RowsQuery:
     link_columns = [column for column in link_table.c if column.name not in _UNREAD_LINK_COLUMNS]
     product_columns = _product_columns()
     owner: Any = bindparam("user_id")
-    locale = select(User.locale).where(User.id == owner).scalar_subquery().label("owner_locale")
     channels = (select(func.count()).select_from(NotificationChannel)
                 .where(NotificationChannel.user_id == owner, NotificationChannel.paused_reason.is_(None))
                 .scalar_subquery().label("owner_channels"))
@@ -133,13 +150,31 @@ def _rows_query() -> _RowsQuery:
              .scalar_subquery().label("owner_terms"))
     statement = (
         select(*(column.label(f"l_{column.name}") for column in link_columns),
-               *(column.label(f"p_{column.name}") for column in product_columns), _point_is_recent(), locale, channels,
-               terms)
+               *(column.label(f"p_{column.name}") for column in product_columns), _point_is_recent(), channels,
+               terms, *_owner_columns(owner))
         .join_from(link_table, product_table, link_table.c.product_id == product_table.c.id)
         .where(link_table.c.monitor_id == monitor)
     )
     return _RowsQuery(statement, namedtuple("LinkRow", [c.name for c in link_columns]),
                       _product_row_class())
+
+
+def _owner_columns(owner: Any) -> list[Any]:
+    """The owner's columns an alert reads, one uncorrelated scalar subquery each (evaluated once
+    per statement, not per row). ``timezone`` is never NULL for an existing user, and a stored
+    preference always has a ``frequency``; ``alert_kinds`` comes as its JSON text (decoded once
+    per poll, not once per row)."""
+    def of_user(column: Any) -> Any:
+        return select(column).where(User.id == owner).scalar_subquery()
+
+    def of_preference(column: Any) -> Any:
+        return select(column).where(NotificationPreference.user_id == owner).scalar_subquery()
+
+    return [of_user(User.locale).label("owner_locale"), of_user(User.timezone).label("owner_timezone"),
+            of_preference(NotificationPreference.frequency).label("pref_frequency"),
+            of_preference(NotificationPreference.quiet_hours_start).label("pref_quiet_start"),
+            of_preference(NotificationPreference.quiet_hours_end).label("pref_quiet_end"),
+            of_preference(cast(NotificationPreference.alert_kinds, Text)).label("pref_alert_kinds")]
 
 
 @functools.cache
@@ -169,16 +204,28 @@ def monitor_rows(monitor: Monitor, now: datetime) -> MonitorRows:
     split = len(query.link_row._fields)
     end = split + len(query.product_row._fields)
     parameters = {"monitor_id": monitor.id, "user_id": monitor.user_id, "point_cutoff": now - PRICE_POINT_EVERY}
-    for row in db.session.connection().execute(query.statement, parameters).all():
+    found = db.session.connection().execute(query.statement, parameters).all()
+    for row in found:
         link = make_link(row[:split])
         product = make_product(row[split:end])
         rows.links[link.product_id] = link
         rows.products[product.item_code] = product
         if row[end]:
             rows.latest_points[product.id] = now
-        rows.owner_locale, rows.owner_channels = row[end + 1], int(row[end + 2] or 0)
-        rows.owner_terms = (row[end + 3] or "").split(TERM_SEPARATOR)
+    if found:
+        _read_owner(rows, monitor.user_id, found[-1][end + 1:])
     return rows
+
+
+def _read_owner(rows: MonitorRows, user_id: int, values: Any) -> None:
+    """The owner's part of the read (the same on every row)."""
+    channels, terms, locale, zone, frequency, quiet_start, quiet_end, kinds = values
+    rows.owner_channels = int(channels or 0)
+    rows.owner_terms = (terms or "").split(TERM_SEPARATOR)
+    if zone is not None:  # NULL only when the user is gone
+        rows.owner = Owner(user_id, locale, zone)
+    if frequency is not None:
+        rows.preference = Preference(frequency, quiet_start, quiet_end, None if kinds is None else json.loads(kinds))
 
 
 def product_rows(codes: list[str], now: datetime) -> tuple[list[Any], dict[int, datetime]]:

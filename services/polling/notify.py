@@ -52,25 +52,26 @@ def notify_owner(monitor: Monitor, events: Sequence[ProductEvent], products: dic
 
 def announce(
     monitor: Monitor, events: Sequence[ProductEvent], products: Mapping[int, Any], *, owner_channels: int | None,
+    owner: Any = None, preference: Any = None,
 ) -> int | None:
     """The per-card path's alert: the same message as ``notify_owner`` in few statements.
 
     ``events`` are the ones this poll inserted first, so their alert (keyed by the first of them)
-    cannot exist yet; it is inserted if absent all the same. The owner and their notification
-    preferences are read in one statement (only when there are events), the events are filtered
-    by the alert rules, and the deliveries are copied from the owner's active channels by one
-    ``INSERT … SELECT``, timed like ``queue_deliveries`` times them (now, after quiet hours, or
-    held for a digest). ``owner_channels`` 0 (from the poll's read) skips the copy."""
+    cannot exist yet; it is inserted if absent all the same. The owner (``id``, ``locale``,
+    ``timezone``) and their notification preferences (``frequency``, quiet hours,
+    ``alert_kinds``; None: the defaults) normally come with the poll's one read of its rows
+    (``services.polling.fastpath``); without an ``owner`` they are read here in one statement.
+    The events are filtered by the alert rules, and the deliveries are copied from the owner's
+    active channels by one ``INSERT … SELECT``, timed like ``queue_deliveries`` times them (now,
+    after quiet hours, or held for a digest). ``owner_channels`` 0 (from the poll's read) skips
+    the copy."""
     if not events:
         return None
-    found = db.session.execute(
-        select(User, NotificationPreference)
-        .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
-        .where(User.id == monitor.user_id)
-    ).first()
-    if found is None:
-        return None
-    owner, preference = found
+    if owner is None:
+        found = _read_owner(monitor.user_id)
+        if found is None:
+            return None
+        owner, preference = found
     events = notifiable(events, monitor_kinds(monitor, preference))
     if not events:
         return None
@@ -83,6 +84,17 @@ def announce(
         timing = timing_for(owner, preference, row["event_kinds"].split(), row["created_at"])
         _copy_deliveries(inserted[0], monitor.user_id, row["created_at"], timing)
     return inserted[0]
+
+
+def _read_owner(user_id: int) -> tuple[User, NotificationPreference | None] | None:
+    """The owner and their preferences in one statement (None: no such user), for a poll whose
+    read of its rows found none (a monitor with no link yet)."""
+    found = db.session.execute(
+        select(User, NotificationPreference)
+        .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
+        .where(User.id == user_id)
+    ).first()
+    return None if found is None else (found[0], found[1])
 
 
 def _copy_deliveries(notification_id: int, user_id: int, now: datetime, timing: DeliveryTiming) -> None:

@@ -73,9 +73,9 @@ def test_the_platform_page_shows_the_budget_and_the_overload(
 def test_the_claim_and_the_concurrency_follow_the_budget(app: Flask, alice) -> None:  # noqa: ANN001
     app.config.update(DHGATE_REQUESTS_PER_SECOND=1.0, POLL_CONCURRENCY=32, POLL_BATCH_SIZE=2000)
     now = datetime.now(UTC)
-    assert claim_limit(now, app.config) == 45  # 60 requests a tick × 1.5 ÷ 2 pages a poll
+    assert claim_limit(now, app.config) == 23  # 30 requests a (30 s) tick × 1.5 ÷ 2 pages a poll, rounded up
     make_monitor(alice, kind="product", dhgate_id="1", claimed_until=now + timedelta(minutes=5))
-    assert claim_limit(now, app.config) == 44  # minus the polls in flight
+    assert claim_limit(now, app.config) == 22  # minus the polls in flight
     assert poll_concurrency(app.config) == 4  # four seconds of requests in flight
     app.config["DHGATE_REQUESTS_PER_SECOND"] = 100.0
     assert poll_concurrency(app.config) == 32 and claim_limit(now, app.config) == 2000
