@@ -28,7 +28,7 @@ from typing import Any, cast
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import CursorResult, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, CursorResult, and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from extensions import db
@@ -36,7 +36,7 @@ from models import Delivery, Notification, NotificationChannel, User
 from services.notifications.alerts import TITLE_LIMIT, clip, load_alert_rows, locale_of
 from services.notifications.channels import PAUSED_FAILING, channel_name
 from services.notifications.delivery import create_test_alert
-from services.notifications.messages import build_email, render
+from services.notifications.messages import Renderer
 from services.notifications.senders import MailSettings, SendError, SmtpSession, send_apprise
 
 logger = logging.getLogger(__name__)
@@ -88,9 +88,10 @@ def _attempt_all(ids: list[int]) -> DeliveryReport:
     """Try each delivery once, in claimed chunks; e-mails share one SMTP connection."""
     report = DeliveryReport()
     mail = MailSettings.from_config(current_app.config)
+    renderer = Renderer()  # templates, languages, channels and the link signer, once per run
     with SmtpSession(mail) as smtp:
         for start in range(0, len(ids), CLAIM_CHUNK):
-            _attempt_chunk(ids[start:start + CLAIM_CHUNK], mail, smtp, report)
+            _attempt_chunk(ids[start:start + CLAIM_CHUNK], mail, smtp, renderer, report)
     return report
 
 
@@ -107,7 +108,8 @@ class _Prepared:
     email: Message | None
 
 
-def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, report: DeliveryReport) -> None:
+def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, renderer: Renderer,
+                   report: DeliveryReport) -> None:
     """Claim up to ``CLAIM_CHUNK`` deliveries in one statement, render them all with their rows
     loaded together, then send and record them one by one (each record its own commit, so a
     crash repeats at most the one message in flight, as with single claims)."""
@@ -119,17 +121,18 @@ def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, report
     if not won:
         return
     lease_end = now + timedelta(seconds=int(current_app.config["NOTIFY_CLAIM_LEASE_SECONDS"]))
-    prepared = _prepare(won, mail, report)
+    prepared = _prepare(won, mail, renderer, report)
     db.session.commit()  # end the read: nothing is held while the network is used
     last_outcome: dict[int, tuple[str, datetime]] = {}  # channel id → its last outcome in this chunk
-    for index, item in enumerate(prepared):
-        if datetime.now(UTC) + timedelta(seconds=2 * mail.timeout) >= lease_end:
-            _release([p.delivery_id for p in prepared[index:]])  # the lease could run out mid-send
-            report.outcomes["released"] = report.get("released") + len(prepared) - index
-            break
-        outcome = _send_prepared(item, mail, smtp)
-        report.add(outcome)
-        last_outcome[item.channel_id] = (outcome, datetime.now(UTC))
+    with db.engine.connect() as marks:  # one connection records the chunk's sends, a commit each
+        for index, item in enumerate(prepared):
+            if datetime.now(UTC) + timedelta(seconds=2 * mail.timeout) >= lease_end:
+                _release([p.delivery_id for p in prepared[index:]])  # the lease could run out mid-send
+                report.outcomes["released"] = report.get("released") + len(prepared) - index
+                break
+            outcome = _send_prepared(item, smtp, marks)
+            report.add(outcome)
+            last_outcome[item.channel_id] = (outcome, datetime.now(UTC))
     _record_channel_successes(last_outcome)
 
 
@@ -149,7 +152,7 @@ def claim_many(ids: list[int], now: datetime) -> list[int]:
     return sorted(won)
 
 
-def _prepare(ids: list[int], mail: MailSettings, report: DeliveryReport) -> list[_Prepared]:
+def _prepare(ids: list[int], mail: MailSettings, renderer: Renderer, report: DeliveryReport) -> list[_Prepared]:
     """Render every claimed delivery; skip (and record) those whose channel or member is gone."""
     deliveries = list(db.session.scalars(
         select(Delivery).where(Delivery.id.in_(ids)).options(joinedload(Delivery.notification)).order_by(Delivery.id)))
@@ -168,8 +171,8 @@ def _prepare(ids: list[int], mail: MailSettings, report: DeliveryReport) -> list
             delivery.last_error = "the channel is paused or gone"
             report.add("skipped")
             continue
-        message = render(delivery.notification, channel, user, rows)
-        email = build_email(delivery, message, mail.sender) if channel.kind == "email" else None
+        message = renderer.render(delivery.notification, channel, user, rows)
+        email = renderer.email(delivery, message, mail.sender) if channel.kind == "email" else None
         prepared.append(_Prepared(delivery.id, channel.id, channel.kind, channel.target, message.subject,
                                   message.text, email))
     return prepared
@@ -180,7 +183,7 @@ _MARK_SENT = _DELIVERIES.update().where(_DELIVERIES.c.id == bindparam("delivery_
     status="sent", sent_at=bindparam("sent_at"), claimed_until=None, next_attempt_at=None)
 
 
-def _send_prepared(item: _Prepared, mail: MailSettings, smtp: SmtpSession) -> str:
+def _send_prepared(item: _Prepared, smtp: SmtpSession, marks: Connection) -> str:
     try:
         if item.email is not None:
             smtp.send(item.email)
@@ -193,10 +196,10 @@ def _send_prepared(item: _Prepared, mail: MailSettings, smtp: SmtpSession) -> st
             db.session.commit()
             return "skipped"
         return _record_failure(delivery, channel, str(exc))
-    # Once per message, so a plain Core UPDATE (built once) in its own short transaction:
-    # committing it does not walk the session's rows of the whole chunk.
-    with db.engine.begin() as connection:
-        connection.execute(_MARK_SENT, {"delivery_id": item.delivery_id, "sent_at": datetime.now(UTC)})
+    # Once per message, so a plain Core UPDATE (built once) in its own short transaction on the
+    # chunk's connection: committing it does not walk the session's rows of the whole chunk.
+    marks.execute(_MARK_SENT, {"delivery_id": item.delivery_id, "sent_at": datetime.now(UTC)})
+    marks.commit()
     logger.info("delivery %s (%s) sent", item.delivery_id, item.kind)
     return "sent"
 
