@@ -36,8 +36,8 @@ from models import Delivery, Notification, NotificationChannel, User
 from services.notifications.alerts import TITLE_LIMIT, clip, load_alert_rows, locale_of
 from services.notifications.channels import PAUSED_FAILING, channel_name
 from services.notifications.delivery import create_test_alert
-from services.notifications.messages import Renderer
-from services.notifications.senders import MailSettings, SendError, SmtpSession, send_apprise
+from services.notifications.messages import Draft, RenderedMessage, Renderer
+from services.notifications.senders import MailSettings, Outgoing, SendError, SmtpSession, outgoing, send_apprise
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +97,55 @@ def _attempt_all(ids: list[int]) -> DeliveryReport:
 
 @dataclass
 class _Prepared:
-    """One claimed delivery, rendered before anything is sent (plain values: commits expire ORM rows)."""
+    """One claimed delivery, read from its rows before anything is sent (plain values: commits
+    expire ORM rows). Its message is rendered and serialized once, when first needed: for all
+    but a chunk's first e-mail, while the server takes the e-mail before it (``ahead``)."""
 
     delivery_id: int
     channel_id: int
     kind: str
     target: str
-    subject: str
-    text: str
-    email: Message | None
+    draft: Draft
+    sender: str | None  # the From of an e-mail; None for apprise
+    renderer: Renderer
+    _message: RenderedMessage | None = None
+    _email: Message | None = None
+    _wire: Outgoing | None = None
+    _built: bool = False
+    _error: Exception | None = None
+
+    def message(self) -> RenderedMessage:
+        if self._message is None:
+            self._message = self.draft.render()
+        return self._message
+
+    def email(self) -> Message | None:
+        """The e-mail (None for apprise), built once."""
+        self._build()
+        return self._email
+
+    def wire(self) -> Outgoing | None:
+        """The e-mail as written to the server (None: not an e-mail, or one that ``smtplib``
+        must serialize itself), serialized once."""
+        self._build()
+        return self._wire
+
+    def ahead(self) -> None:
+        """Render and serialize now; an error is raised when this message's turn comes, not
+        in the middle of another message's transaction."""
+        try:
+            self._build()
+        except Exception as exc:  # noqa: BLE001 - raised again by wire() / email()
+            self._error = exc
+
+    def _build(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if not self._built:
+            if self.sender is not None:
+                self._email = self.renderer.email(self.delivery_id, self.target, self.message(), self.sender)
+                self._wire = outgoing(self._email)
+            self._built = True
 
 
 def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, renderer: Renderer,
@@ -123,17 +163,29 @@ def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, render
     lease_end = now + timedelta(seconds=int(current_app.config["NOTIFY_CLAIM_LEASE_SECONDS"]))
     prepared = _prepare(won, mail, renderer, report)
     db.session.commit()  # end the read: nothing is held while the network is used
+    _record_channel_successes(_send_all(prepared, smtp, mail, lease_end, report))
+
+
+def _send_all(prepared: list[_Prepared], smtp: SmtpSession, mail: MailSettings, lease_end: datetime,
+              report: DeliveryReport) -> dict[int, tuple[str, datetime]]:
+    """Send a chunk's messages in order; returns each channel's last outcome in it."""
     last_outcome: dict[int, tuple[str, datetime]] = {}  # channel id → its last outcome in this chunk
     with db.engine.connect() as marks:  # one connection records the chunk's sends, a commit each
-        for index, item in enumerate(prepared):
-            if datetime.now(UTC) + timedelta(seconds=2 * mail.timeout) >= lease_end:
-                _release([p.delivery_id for p in prepared[index:]])  # the lease could run out mid-send
-                report.outcomes["released"] = report.get("released") + len(prepared) - index
-                break
-            outcome = _send_prepared(item, smtp, marks)
-            report.add(outcome)
-            last_outcome[item.channel_id] = (outcome, datetime.now(UTC))
-    _record_channel_successes(last_outcome)
+        recorder = _SentRecorder(marks)
+        try:
+            for index, item in enumerate(prepared):
+                if datetime.now(UTC) + timedelta(seconds=2 * mail.timeout) >= lease_end:
+                    recorder.flush()
+                    _release([p.delivery_id for p in prepared[index:]])  # the lease could run out mid-send
+                    report.outcomes["released"] = report.get("released") + len(prepared) - index
+                    break
+                following = prepared[index + 1] if index + 1 < len(prepared) else None
+                outcome = _send_prepared(item, following, smtp, recorder)
+                report.add(outcome)
+                last_outcome[item.channel_id] = (outcome, datetime.now(UTC))
+        finally:
+            recorder.flush()
+    return last_outcome
 
 
 def claim_many(ids: list[int], now: datetime) -> list[int]:
@@ -171,10 +223,9 @@ def _prepare(ids: list[int], mail: MailSettings, renderer: Renderer, report: Del
             delivery.last_error = "the channel is paused or gone"
             report.add("skipped")
             continue
-        message = renderer.render(delivery.notification, channel, user, rows)
-        email = renderer.email(delivery, message, mail.sender) if channel.kind == "email" else None
-        prepared.append(_Prepared(delivery.id, channel.id, channel.kind, channel.target, message.subject,
-                                  message.text, email))
+        draft = renderer.draft(delivery.notification, channel, user, rows)
+        prepared.append(_Prepared(delivery.id, channel.id, channel.kind, channel.target, draft,
+                                  mail.sender if channel.kind == "email" else None, renderer))
     return prepared
 
 
@@ -183,23 +234,64 @@ _MARK_SENT = _DELIVERIES.update().where(_DELIVERIES.c.id == bindparam("delivery_
     status="sent", sent_at=bindparam("sent_at"), claimed_until=None, next_attempt_at=None)
 
 
-def _send_prepared(item: _Prepared, smtp: SmtpSession, marks: Connection) -> str:
+class _SentRecorder:
+    """Records accepted messages as ``sent``, one commit each, on the chunk's connection.
+
+    A message's record waits for the next message to start: it is committed while the server
+    reads that one's MAIL FROM, and always before that one can be accepted (and at the end of
+    the chunk, or before anything else is sent). So at most one accepted message is unrecorded
+    at any moment: the one a crash can repeat, as when each record came straight after its send.
+    Once per message, so a plain Core UPDATE built once: committing it does not walk the
+    session's rows of the whole chunk."""
+
+    def __init__(self, marks: Connection) -> None:
+        self.marks = marks
+        self.pending: tuple[int, datetime] | None = None
+
+    def accepted(self, delivery_id: int) -> None:
+        self.flush()
+        self.pending = (delivery_id, datetime.now(UTC))
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            delivery_id, sent_at = self.pending
+            self.marks.execute(_MARK_SENT, {"delivery_id": delivery_id, "sent_at": sent_at})
+            self.marks.commit()
+            self.pending = None
+
+
+def _send_prepared(item: _Prepared, following: _Prepared | None, smtp: SmtpSession,
+                   recorder: _SentRecorder) -> str:
+    """Send one message (recording the previous one meanwhile); ``following`` is serialized
+    while the server takes this one."""
     try:
-        if item.email is not None:
-            smtp.send(item.email)
+        wire = item.wire()
+        if wire is not None:
+            try:
+                smtp.begin(wire)
+            finally:
+                recorder.flush()  # the previous message, while the server reads MAIL FROM
+            smtp.transfer(wire)
+            if following is not None:
+                following.ahead()  # rendered and serialized while the server takes this message
+            smtp.accepted()
         else:
-            send_apprise(item.target, item.subject, item.text)
+            recorder.flush()
+            email = item.email()
+            if email is not None:
+                smtp.send(email)
+            else:
+                message = item.message()
+                send_apprise(item.target, message.subject, message.text)
     except SendError as exc:
+        recorder.flush()
         delivery = db.session.get(Delivery, item.delivery_id)
         channel = db.session.get(NotificationChannel, item.channel_id)
         if delivery is None or channel is None:
             db.session.commit()
             return "skipped"
         return _record_failure(delivery, channel, str(exc))
-    # Once per message, so a plain Core UPDATE (built once) in its own short transaction on the
-    # chunk's connection: committing it does not walk the session's rows of the whole chunk.
-    marks.execute(_MARK_SENT, {"delivery_id": item.delivery_id, "sent_at": datetime.now(UTC)})
-    marks.commit()
+    recorder.accepted(item.delivery_id)
     logger.info("delivery %s (%s) sent", item.delivery_id, item.kind)
     return "sent"
 

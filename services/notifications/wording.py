@@ -48,17 +48,25 @@ class Wording:
         return money(amount, currency, locale=self.locale)
 
     def jinja_callables(self) -> dict[str, Any]:
-        """``gettext`` and ``ngettext`` for a template's context (they take precedence over the
-        app-wide ones, which look the language up on every call)."""
+        """``_``, ``gettext`` and ``ngettext`` for a template's context: they take precedence
+        over the app-wide ones, which look the language up on every call. A string without
+        variables (most of a template's) is translated once per language and escaping."""
         if not self._jinja:
             translations = self.translations
+            constants: dict[tuple[str, bool], str] = {}
 
             @pass_context
             def gettext(context: Context, string: str, **variables: Any) -> str:
+                autoescape = context.eval_ctx.autoescape
+                if not variables and (string, autoescape) in constants:
+                    return constants[string, autoescape]
                 text: str = translations.ugettext(string)
-                if context.eval_ctx.autoescape:
+                if autoescape:
                     text = Markup(text)
-                return text % variables
+                text = text % variables
+                if not variables:
+                    constants[string, autoescape] = text
+                return text
 
             @pass_context
             def ngettext(context: Context, singular: str, plural: str, num: int, **variables: Any) -> str:
@@ -68,7 +76,7 @@ class Wording:
                     text = Markup(text)
                 return text % variables
 
-            self._jinja.update(gettext=gettext, ngettext=ngettext)
+            self._jinja.update({"_": gettext, "gettext": gettext, "ngettext": ngettext})
         return self._jinja
 
 
