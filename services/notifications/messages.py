@@ -1,10 +1,11 @@
 """The words and markup each channel sends for one notification, in the member's language.
 
 E-mail gets an HTML part and a plain-text part built with the standard library's ``email``
-package (``email.mime``, ``email.encoders``; no hand-written MIME), a subject that says what happened, a stable
-``Message-ID`` per delivery (a re-sent copy after a crash carries the same id, so mail clients
-can fold it), and the RFC 8058 one-click unsubscribe headers. DHgate titles are untrusted text:
-the HTML template escapes them (Jinja autoescape) and the plain part is never interpreted.
+package (``email.mime``, ``email.encoders``; no hand-written MIME), a subject that says what
+happened, a stable ``Message-ID`` per delivery (a re-sent copy after a crash carries the same
+id, so mail clients can fold it), and the RFC 8058 one-click unsubscribe headers. DHgate
+titles are untrusted text: the HTML template escapes them (Jinja autoescape), the plain part is
+never interpreted, and a subject that is not printable ASCII goes as encoded words.
 Apprise gets the subject as its title and the plain text as its body.
 """
 from __future__ import annotations

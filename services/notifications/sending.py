@@ -5,8 +5,9 @@ Every send goes through the same three steps (``_attempt_chunk``):
 1. **Claim** with one conditional ``UPDATE`` (``pending`` and due, or ``sending`` whose lease
    ran out) that sets ``sending``, a lease (``claimed_until``) and ``attempts + 1``; it is
    committed before anything is sent, and its ``RETURNING`` names the rows of the chunk
-   (``CLAIM_CHUNK``) this worker won. Two workers on the same row: exactly one sends. A chunk
-   is rendered with its rows loaded together, then sent one message at a time.
+   (``CLAIM_CHUNK``) this worker won. Two workers on the same row: exactly one sends. A chunk's
+   rows are read together (8 statements per chunk), then its messages are sent one at a time,
+   each rendered while the server takes the one before it.
 2. **Send** outside any transaction (SMTP or apprise).
 3. **Record**: ``sent``; or ``pending`` again with ``next_attempt_at`` (the wait doubles each
    time) until ``NOTIFY_MAX_ATTEMPTS`` tries, then ``failed``. The last error is kept on the row
@@ -14,8 +15,10 @@ Every send goes through the same three steps (``_attempt_chunk``):
    tell the member in the app.
 
 A worker that dies between the server's accept and step 3 leaves the row ``sending``; after the
-lease it is claimed and sent again. Delivery is therefore at-least-once, with at most
-``NOTIFY_MAX_ATTEMPTS`` copies, never two within one lease; see ``docs/notifications.md``.
+lease it is claimed and sent again. A message's record is committed while the server reads the
+next one's MAIL FROM, always before that one can be accepted, so a crash repeats at most one
+message. Delivery is therefore at-least-once, with at most ``NOTIFY_MAX_ATTEMPTS`` copies, never
+two within one lease; see ``docs/notifications.md``.
 """
 from __future__ import annotations
 
@@ -150,9 +153,10 @@ class _Prepared:
 
 def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, renderer: Renderer,
                    report: DeliveryReport) -> None:
-    """Claim up to ``CLAIM_CHUNK`` deliveries in one statement, render them all with their rows
-    loaded together, then send and record them one by one (each record its own commit, so a
-    crash repeats at most the one message in flight, as with single claims)."""
+    """Claim up to ``CLAIM_CHUNK`` deliveries in one statement, read what their messages need
+    with their rows loaded together, then send and record them one by one (each record its own
+    commit before the next message can be accepted, so a crash repeats at most one message, as
+    with single claims)."""
     now = datetime.now(UTC)
     won = claim_many(ids, now)
     for lost in sorted(set(ids) - set(won)):
@@ -205,7 +209,8 @@ def claim_many(ids: list[int], now: datetime) -> list[int]:
 
 
 def _prepare(ids: list[int], mail: MailSettings, renderer: Renderer, report: DeliveryReport) -> list[_Prepared]:
-    """Render every claimed delivery; skip (and record) those whose channel or member is gone."""
+    """Read what every claimed delivery's message needs (``Renderer.draft``); skip (and
+    record) those whose channel or member is gone."""
     deliveries = list(db.session.scalars(
         select(Delivery).where(Delivery.id.in_(ids)).options(joinedload(Delivery.notification)).order_by(Delivery.id)))
     channel_ids = {d.channel_id for d in deliveries if d.channel_id is not None}
