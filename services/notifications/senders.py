@@ -158,12 +158,13 @@ class SmtpSession:
         if refused:
             raise SendError(f"the mail server refused {', '.join(refused)}")
 
-    # The same transaction in three steps, so the caller can work while the server does: record
-    # the previous message while the server reads MAIL FROM (``begin``), build the next one while
-    # it takes the content (``transfer`` … ``accepted``). Same commands and answers as ``send``.
+    # The same transaction in four steps, so the caller can work while the server does: record
+    # the previous message while the server reads MAIL FROM (``begin`` … ``address``), render the
+    # next one while it reads RCPT TO (``address`` … ``transfer``), build it while it takes the
+    # content (``transfer`` … ``accepted``). The same commands and answers as ``send``.
 
     def begin(self, mail: Outgoing) -> None:
-        """Write MAIL FROM for ``mail`` and return without its answer (``transfer`` reads it);
+        """Write MAIL FROM for ``mail`` and return without its answer (``address`` reads it);
         nothing can be accepted before ``transfer``."""
         try:
             client = self._ready_client()
@@ -173,15 +174,22 @@ class SmtpSession:
         except (smtplib.SMTPException, OSError) as exc:
             raise self._failed(exc) from exc
 
-    def transfer(self, mail: Outgoing) -> None:
-        """After ``begin``: its answer, the recipient, and the content up to the closing dot;
-        the server's verdict on it is read by ``accepted``."""
+    def address(self, mail: Outgoing) -> None:
+        """After ``begin``: its answer, then RCPT TO, whose answer ``transfer`` reads."""
         try:
             client = self._open_client()
             code, reply = client.getreply()
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, mail.sender)
             client.putcmd("rcpt", f"TO:{smtplib.quoteaddr(mail.recipient)}")
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    def transfer(self, mail: Outgoing) -> None:
+        """After ``address``: its answer, and the content up to the closing dot; the server's
+        verdict on it is read by ``accepted``."""
+        try:
+            client = self._open_client()
             code, reply = client.getreply()
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({mail.recipient: (code, reply)})

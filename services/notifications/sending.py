@@ -118,6 +118,8 @@ class _Prepared:
     _error: Exception | None = None
 
     def message(self) -> RenderedMessage:
+        if self._error is not None:
+            raise self._error
         if self._message is None:
             self._message = self.draft.render()
         return self._message
@@ -133,11 +135,16 @@ class _Prepared:
         self._build()
         return self._wire
 
-    def ahead(self) -> None:
-        """Render and serialize now; an error is raised when this message's turn comes, not
-        in the middle of another message's transaction."""
+    def ahead(self, *, render_only: bool = False) -> None:
+        """Render (and unless ``render_only``, build and serialize) now; an error is raised when
+        this message's turn comes, not in the middle of another message's transaction."""
+        if self._error is not None:
+            return
         try:
-            self._build()
+            if render_only:
+                self.message()
+            else:
+                self._build()
         except Exception as exc:  # noqa: BLE001 - raised again by wire() / email()
             self._error = exc
 
@@ -276,9 +283,12 @@ def _send_prepared(item: _Prepared, following: _Prepared | None, smtp: SmtpSessi
                 smtp.begin(wire)
             finally:
                 recorder.flush()  # the previous message, while the server reads MAIL FROM
+            smtp.address(wire)
+            if following is not None:
+                following.ahead(render_only=True)  # while the server reads RCPT TO
             smtp.transfer(wire)
             if following is not None:
-                following.ahead()  # rendered and serialized while the server takes this message
+                following.ahead()  # built and serialized while the server takes this message
             smtp.accepted()
         else:
             recorder.flush()

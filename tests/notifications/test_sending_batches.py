@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, select, text
 
 from extensions import db
 from models import Delivery, Notification, NotificationChannel, Product, ProductEvent, User
+from services.affiliate_links import LinkTarget, make_token, read_token
 from services.notifications import channels as channel_service
 from services.notifications import sending
 from services.notifications.senders import MailSettings, SmtpSession, outgoing
@@ -71,6 +72,18 @@ def test_a_chunk_costs_eight_statements_whatever_its_size_plus_one_record_per_me
         counts.append((len(seen) - 1 - len(records), len(records)))  # - 1: the run's read of due ids
     assert counts == [(8, 2), (8, 9)]
     assert len(smtp[0].messages) == 11
+
+
+def test_links_signed_once_per_run_are_the_links_of_the_site(napp: Flask, smtp: tuple[Inbox, int], alice: User) -> None:
+    channel = channel_service.add_email_channel(alice)
+    queue_alerts(alice, channel, 2)
+    assert deliver_due().outcomes == {"sent": 2}
+    [(_to, mail), _second] = smtp[0].messages
+    tokens = re.findall(r"http://monitor\.test/go/([\w.-]+)", mail.get_body(("html",)).get_content())
+    products = db.session.scalars(select(Product.id).where(Product.title.startswith("Lamp")).order_by(Product.id)).all()
+    monitor_id = db.session.scalar(select(Notification.monitor_id).where(Notification.user_id == alice.id))
+    assert tokens == [make_token(alice.id, product_id, monitor_id, "email") for product_id in products]
+    assert read_token(tokens[0]) == LinkTarget(alice.id, products[0], monitor_id, "email")
 
 
 def test_a_chunk_of_a_hundred_is_still_eight_statements(napp: Flask, smtp: tuple[Inbox, int], alice: User) -> None:
@@ -156,6 +169,7 @@ def test_the_overlapped_path_writes_what_send_message_writes() -> None:
             wire = outgoing(message)
             assert wire is not None and (wire.sender, wire.recipient) == ("alerts@monitor.test", "alice@example.com")
             session.begin(wire)
+            session.address(wire)
             session.transfer(wire)
             session.accepted()
     finally:
