@@ -12,6 +12,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import create_engine, select, text
@@ -189,3 +190,51 @@ def test_what_only_send_message_can_send_takes_its_path() -> None:
     assert outgoing(message) is None  # several recipients: some could be refused
     message.replace_header("To", "ålice@example.com")
     assert outgoing(message) is None  # needs SMTPUTF8
+
+
+class RefusingInbox(Inbox):
+    """Accepts every message but the first: its recipient (550) or its content (451) is refused."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__()
+        self.stage = stage
+        self.refused = 0
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if self.stage == "RCPT" and self.refused == 0:
+            self.refused += 1
+            return "550 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.stage == "DATA" and self.refused == 0:
+            self.refused += 1
+            return "451 Try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize(("stage", "error"), [("RCPT", "550"), ("DATA", "451")])
+def test_a_refused_message_is_retried_and_the_rest_of_the_chunk_is_sent(napp: Flask, alice: User, stage: str,
+                                                                        error: str) -> None:
+    inbox = RefusingInbox(stage)
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        napp.config["MAIL_PORT"] = port
+        channel = channel_service.add_email_channel(alice)
+        first, *rest = queue_alerts(alice, channel, 4)
+        assert deliver_due().outcomes == {"retry": 1, "sent": 3}
+        assert len(inbox.messages) == 3
+        db.session.expire_all()
+        refused = db.session.get(Delivery, first)
+        assert (refused.status, refused.attempts) == ("pending", 1) and error in (refused.last_error or "")
+        assert [db.session.get(Delivery, i).status for i in rest] == ["sent"] * 3
+        assert deliver_due().outcomes == {"sent": 1}  # NOTIFY_RETRY_SECONDS is 0 here
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 4
+    db.session.expire_all()
+    assert db.session.get(NotificationChannel, channel.id).consecutive_failures == 0
