@@ -10,6 +10,7 @@ token can never make the site an open redirect.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -52,14 +53,30 @@ def _serializer() -> URLSafeSerializer:
 
 def make_token(member_id: int, product_id: int | None, monitor_id: int | None, source: str = "page") -> str:
     """A signed, URL-safe token for one link; compact because it lives in every link we show."""
+    return _token(_serializer(), member_id, product_id, monitor_id, source)
+
+
+def _token(serializer: URLSafeSerializer, member_id: int, product_id: int | None, monitor_id: int | None,
+           source: str) -> str:
     if source not in _SOURCE_CODES:
         raise ValueError(f"unknown link source {source!r}")
-    return str(_serializer().dumps([member_id, product_id, monitor_id, _SOURCE_CODES[source]]))
+    return str(serializer.dumps([member_id, product_id, monitor_id, _SOURCE_CODES[source]]))
 
 
 def tracked_path(member_id: int, product_id: int | None, monitor_id: int | None, source: str = "page") -> str:
     """The site-relative ``/go/<token>`` path (e-mails prefix ``BASE_URL``)."""
     return f"/go/{make_token(member_id, product_id, monitor_id, source)}"
+
+
+def path_maker() -> Callable[[int, int | None, int | None, str], str]:
+    """``tracked_path`` with its serializer built once (half the cost of each link), for code
+    that makes many links in a row: a batch of e-mails. The tokens are the same."""
+    serializer = _serializer()
+
+    def path(member_id: int, product_id: int | None, monitor_id: int | None, source: str = "page") -> str:
+        return f"/go/{_token(serializer, member_id, product_id, monitor_id, source)}"
+
+    return path
 
 
 def read_token(token: str) -> LinkTarget:

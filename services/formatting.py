@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import flask_babel
+from babel import core as babel_core
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from babel.dates import format_skeleton
@@ -27,11 +28,14 @@ PLAIN_NUMBER = "#,##0.##"
 _INTERVAL_UNITS = (86400, 3600, 60, 1)
 
 
-def money(amount: Decimal | float | int | None, currency: str | None = None) -> str:
+def money(amount: Decimal | float | int | None, currency: str | None = None,
+          locale: babel_core.Locale | None = None) -> str:
     """An amount with its currency in the reader's language (``$12.50``, ``US$ 12,50``).
 
     Without a currency the amount is shown plainly with two decimals; an odd currency code
     (not ISO 4217) is shown as is in front of the amount rather than failing the page.
+    ``locale`` names the language when the caller already knows it (a batch of e-mails),
+    instead of asking Flask-Babel on every amount.
     """
     if amount is None:
         return UNKNOWN
@@ -39,6 +43,8 @@ def money(amount: Decimal | float | int | None, currency: str | None = None) -> 
         return f"{currency} {Decimal(amount):.2f}"
     if currency:
         try:
+            if locale is not None:
+                return babel_numbers.format_currency(amount, currency, locale=locale)
             if has_app_context():
                 return str(flask_babel.format_currency(amount, currency))
             return babel_numbers.format_currency(amount, currency, locale=FALLBACK_LOCALE)

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from flask_babel import force_locale, ngettext
+from flask_babel import force_locale, gettext, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -29,8 +29,11 @@ from models import Monitor, Notification, Product, ProductEvent, User
 from services.affiliate_links import tracked_path
 from services.formatting import money
 from services.notifications.rules import monitor_kinds, notifiable, preference_of
+from services.notifications.wording import Wording
 
 logger = logging.getLogger(__name__)
+
+LinkPath = Callable[[int, int | None, int | None, str], str]  # member, product, monitor, source → /go path
 
 EVENT_SEVERITY = {
     "new_product": "info",
@@ -179,9 +182,11 @@ def load_alert_rows(notifications: Sequence[Notification]) -> AlertRows:
     return AlertRows(events, products, monitors)
 
 
-def alert_items(notification: Notification, link_source: str = "email", rows: AlertRows | None = None) -> list[AlertItem]:
+def alert_items(notification: Notification, link_source: str = "email", rows: AlertRows | None = None,
+                wording: Wording | None = None, link_path: LinkPath | None = None) -> list[AlertItem]:
     """The events an alert lists, in the current locale (empty for a message without events);
-    ``rows`` when they were loaded for a batch already.
+    ``rows`` when they were loaded for a batch already; ``wording`` and ``link_path``
+    (``affiliate_links.path_maker``) when a batch looked its language and signer up once.
 
     ``dhgate_url`` is the owner's tracked ``/go`` link (absolute, on ``BASE_URL``) naming
     ``link_source`` (``email`` or ``chat``), so a click from a message counts like one on a page."""
@@ -189,13 +194,15 @@ def alert_items(notification: Notification, link_source: str = "email", rows: Al
     if not ids:
         return []
     rows = rows or load_alert_rows([notification])
+    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    link_path = link_path or tracked_path
     formatted: dict[tuple[Decimal | None, str | None], str] = {}
 
     def price(amount: Decimal | None, currency: str | None) -> str:
         """Each price once per message (a sentence and its item show the same two)."""
         key = (amount, currency)
         if key not in formatted:
-            formatted[key] = _money(amount, currency)
+            formatted[key] = _money(amount, currency, wording)
         return formatted[key]
 
     items: list[AlertItem] = []
@@ -204,16 +211,18 @@ def alert_items(notification: Notification, link_source: str = "email", rows: Al
         if event is None or event.product_id not in rows.products or event.monitor_id not in rows.monitors:
             continue  # pruned since
         product, monitor = rows.products[event.product_id], rows.monitors[event.monitor_id]
-        headline, sentence = event_text(monitor, product, event, price)
-        currency = (event.details or {}).get("currency") or product.currency
+        headline, sentence = event_text(monitor, product, event, price, wording)
+        details = event.details or {}
+        currency = details.get("currency") or product.currency
         items.append(AlertItem(
             kind=event.kind, headline=headline, sentence=sentence,
             product_title=clip(product.title or product.item_code, 120), image_url=product.image_url,
             old_price=None if event.old_value is None else price(event.old_value, currency),
             new_price=None if event.new_value is None else price(event.new_value, currency),
-            percent=(event.details or {}).get("percent"),
+            percent=details.get("percent"),
             page_path=product_link(monitor.id, product.id),
-            dhgate_url=tracked_url(notification.user_id, product.id, monitor.id, link_source) if product.url else None,
+            dhgate_url=base + link_path(notification.user_id, product.id, monitor.id, link_source)
+            if product.url else None,
         ))
     return items
 
@@ -235,10 +244,12 @@ def digest_event_ids(user_id: int, notification_ids: list[int]) -> list[int]:
 
 
 def event_text(monitor: Monitor, product: Product, event: ProductEvent,
-               price: Callable[[Decimal | None, str | None], str] | None = None) -> tuple[str, str]:
-    """(title, body) of an event in the current locale (``price`` formats amounts, ``_money``
-    unless the caller reuses its own)."""
-    price = price or _money
+               price: Callable[[Decimal | None, str | None], str] | None = None,
+               wording: Wording | None = None) -> tuple[str, str]:
+    """(title, body) of an event in the current locale, or in ``wording``'s (``price`` formats
+    amounts, ``_money`` unless the caller reuses its own)."""
+    price = price or (lambda amount, currency: _money(amount, currency, wording))
+    _ = wording.gettext if wording is not None else gettext
     details = event.details or {}
     currency = details.get("currency") or product.currency
     name = clip(product.title or product.item_code, 120)
@@ -295,8 +306,10 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _money(amount: Decimal | None, currency: str | None) -> str:
+def _money(amount: Decimal | None, currency: str | None, wording: Wording | None = None) -> str:
     """A price inside a sentence: "unknown" reads better there than a dash."""
+    if wording is not None:
+        return wording.gettext("unknown") if amount is None else wording.money(amount, currency)
     return _("unknown") if amount is None else money(amount, currency)
 
 

@@ -6,14 +6,20 @@ is ``services.notifications.sending``.
 """
 from __future__ import annotations
 
+import functools
+import io
 import ipaddress
 import logging
+import re
 import smtplib
 import socket
 import ssl
 import time
 from dataclasses import dataclass
+from email.generator import BytesGenerator
 from email.message import Message
+from email.policy import Compat32, Policy
+from email.utils import getaddresses
 from typing import Any
 
 import apprise
@@ -21,6 +27,7 @@ import apprise
 logger = logging.getLogger(__name__)
 
 ERROR_LIMIT = 500
+_LEADING_PERIOD = re.compile(rb"(?m)^\.")  # doubled on the wire (RFC 5321 4.5.2), as smtplib does
 
 
 class SendError(RuntimeError):
@@ -48,6 +55,65 @@ class MailSettings:
             password=config.get("MAIL_PASSWORD"), sender=str(config["MAIL_DEFAULT_SENDER"]),
             timeout=float(config["MAIL_TIMEOUT_SECONDS"]),
         )
+
+
+class _WirePolicy(Compat32):
+    """``compat32``, writing a header of printable ASCII that fits on its line as it is.
+
+    ``compat32`` passes every header through ``email.header.Header`` to fold it, a third of the
+    cost of serializing an alert e-mail; for such a header that returns the value unchanged,
+    so the bytes are the same (``tests/notifications/test_sending_fast.py`` compares them)."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if (isinstance(value, str) and value.isascii() and value.isprintable()
+                and len(name) + len(value) + 2 < (self.max_line_length or 78)):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+@functools.lru_cache(maxsize=8)
+def _wire_policy(policy: Policy) -> Policy:
+    """The message's own policy, or for ``compat32`` (with the same settings) ``_WirePolicy``."""
+    return _WirePolicy(**vars(policy)) if type(policy) is Compat32 else policy
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An e-mail serialized for the wire once (``outgoing``): its envelope, and its content as
+    ``smtplib`` writes it (CRLF line ends, leading periods doubled, the closing dot)."""
+
+    sender: str
+    recipient: str
+    content: bytes
+    size: int  # of the serialized message, as announced with SIZE
+
+
+def outgoing(message: Message) -> Outgoing | None:
+    """``message`` the way ``smtplib.send_message`` would send it (envelope from its From and
+    To/Cc headers); None for what only ``send_message`` handles (``SmtpSession.send`` then sends
+    it): Bcc or Resent headers, several recipients (some could be refused and the rest not),
+    addresses that need SMTPUTF8."""
+    if message["Bcc"] is not None or message["Resent-Date"] is not None:
+        return None
+    sender = (_addresses(message["Sender"] or message["From"] or "") or ("",))[0]
+    to, cc = message["To"], message["Cc"]
+    recipients = _addresses(to) if to is not None and cc is None else ()
+    if not sender or len(recipients) != 1 or not (sender + recipients[0]).isascii():
+        return None
+    with io.BytesIO() as buffer:
+        BytesGenerator(buffer, policy=_wire_policy(message.policy)).flatten(message, linesep="\r\n")
+        flat = buffer.getvalue()
+    content = _LEADING_PERIOD.sub(b"..", flat)
+    if not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    return Outgoing(sender, recipients[0], content + b".\r\n", len(flat))
+
+
+@functools.lru_cache(maxsize=1024)
+def _addresses(header: str) -> tuple[str, ...]:
+    """The addresses of a From or To header, as ``send_message`` reads them (the same few
+    headers recur in a batch: the sender's, and a member's for each of their alerts)."""
+    return tuple(address for _name, address in getaddresses([header]))
 
 
 def send_email(message: Message, settings: MailSettings) -> None:
@@ -91,6 +157,68 @@ class SmtpSession:
         self._used_at = time.monotonic()
         if refused:
             raise SendError(f"the mail server refused {', '.join(refused)}")
+
+    # The same transaction in four steps, so the caller can work while the server does: record
+    # the previous message while the server reads MAIL FROM (``begin`` … ``address``), render the
+    # next one while it reads RCPT TO (``address`` … ``transfer``), build it while it takes the
+    # content (``transfer`` … ``accepted``). The same commands and answers as ``send``.
+
+    def begin(self, mail: Outgoing) -> None:
+        """Write MAIL FROM for ``mail`` and return without its answer (``address`` reads it);
+        nothing can be accepted before ``transfer``."""
+        try:
+            client = self._ready_client()
+            client.ehlo_or_helo_if_needed()
+            size = f" size={mail.size}" if client.does_esmtp and client.has_extn("size") else ""
+            client.putcmd("mail", f"FROM:{smtplib.quoteaddr(mail.sender)}{size}")
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    def address(self, mail: Outgoing) -> None:
+        """After ``begin``: its answer, then RCPT TO, whose answer ``transfer`` reads."""
+        try:
+            client = self._open_client()
+            code, reply = client.getreply()
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, mail.sender)
+            client.putcmd("rcpt", f"TO:{smtplib.quoteaddr(mail.recipient)}")
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    def transfer(self, mail: Outgoing) -> None:
+        """After ``address``: its answer, and the content up to the closing dot; the server's
+        verdict on it is read by ``accepted``."""
+        try:
+            client = self._open_client()
+            code, reply = client.getreply()
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({mail.recipient: (code, reply)})
+            client.putcmd("data")
+            code, reply = client.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            client.send(mail.content)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    def accepted(self) -> None:
+        """After ``transfer``: returns once the server accepted the message."""
+        try:
+            code, reply = self._open_client().getreply()
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._failed(exc) from exc
+        self._used_at = time.monotonic()
+
+    def _open_client(self) -> smtplib.SMTP:
+        if self._client is None:
+            raise smtplib.SMTPServerDisconnected("the connection was closed")
+        return self._client
+
+    def _failed(self, exc: BaseException) -> SendError:
+        self.close()  # the transaction is in an unknown state: the next message starts afresh
+        return SendError(_clip(f"{type(exc).__name__}: {exc}"))
 
     def _ready_client(self) -> smtplib.SMTP:
         if self._client is not None and time.monotonic() - self._used_at > self.IDLE_CHECK_SECONDS:

@@ -5,8 +5,9 @@ Every send goes through the same three steps (``_attempt_chunk``):
 1. **Claim** with one conditional ``UPDATE`` (``pending`` and due, or ``sending`` whose lease
    ran out) that sets ``sending``, a lease (``claimed_until``) and ``attempts + 1``; it is
    committed before anything is sent, and its ``RETURNING`` names the rows of the chunk
-   (``CLAIM_CHUNK``) this worker won. Two workers on the same row: exactly one sends. A chunk
-   is rendered with its rows loaded together, then sent one message at a time.
+   (``CLAIM_CHUNK``) this worker won. Two workers on the same row: exactly one sends. A chunk's
+   rows are read together (8 statements per chunk), then its messages are sent one at a time,
+   each rendered while the server takes the one before it.
 2. **Send** outside any transaction (SMTP or apprise).
 3. **Record**: ``sent``; or ``pending`` again with ``next_attempt_at`` (the wait doubles each
    time) until ``NOTIFY_MAX_ATTEMPTS`` tries, then ``failed``. The last error is kept on the row
@@ -14,8 +15,10 @@ Every send goes through the same three steps (``_attempt_chunk``):
    tell the member in the app.
 
 A worker that dies between the server's accept and step 3 leaves the row ``sending``; after the
-lease it is claimed and sent again. Delivery is therefore at-least-once, with at most
-``NOTIFY_MAX_ATTEMPTS`` copies, never two within one lease; see ``docs/notifications.md``.
+lease it is claimed and sent again. A message's record is committed while the server reads the
+next one's MAIL FROM, always before that one can be accepted, so a crash repeats at most one
+message. Delivery is therefore at-least-once, with at most ``NOTIFY_MAX_ATTEMPTS`` copies, never
+two within one lease; see ``docs/notifications.md``.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from typing import Any, cast
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import CursorResult, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, CursorResult, and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from extensions import db
@@ -36,8 +39,8 @@ from models import Delivery, Notification, NotificationChannel, User
 from services.notifications.alerts import TITLE_LIMIT, clip, load_alert_rows, locale_of
 from services.notifications.channels import PAUSED_FAILING, channel_name
 from services.notifications.delivery import create_test_alert
-from services.notifications.messages import build_email, render
-from services.notifications.senders import MailSettings, SendError, SmtpSession, send_apprise
+from services.notifications.messages import Draft, RenderedMessage, Renderer
+from services.notifications.senders import MailSettings, Outgoing, SendError, SmtpSession, outgoing, send_apprise
 
 logger = logging.getLogger(__name__)
 
@@ -88,29 +91,79 @@ def _attempt_all(ids: list[int]) -> DeliveryReport:
     """Try each delivery once, in claimed chunks; e-mails share one SMTP connection."""
     report = DeliveryReport()
     mail = MailSettings.from_config(current_app.config)
+    renderer = Renderer()  # templates, languages, channels and the link signer, once per run
     with SmtpSession(mail) as smtp:
         for start in range(0, len(ids), CLAIM_CHUNK):
-            _attempt_chunk(ids[start:start + CLAIM_CHUNK], mail, smtp, report)
+            _attempt_chunk(ids[start:start + CLAIM_CHUNK], mail, smtp, renderer, report)
     return report
 
 
 @dataclass
 class _Prepared:
-    """One claimed delivery, rendered before anything is sent (plain values: commits expire ORM rows)."""
+    """One claimed delivery, read from its rows before anything is sent (plain values: commits
+    expire ORM rows). Its message is rendered and serialized once, when first needed: for all
+    but a chunk's first e-mail, while the server takes the e-mail before it (``ahead``)."""
 
     delivery_id: int
     channel_id: int
     kind: str
     target: str
-    subject: str
-    text: str
-    email: Message | None
+    draft: Draft
+    sender: str | None  # the From of an e-mail; None for apprise
+    renderer: Renderer
+    _message: RenderedMessage | None = None
+    _email: Message | None = None
+    _wire: Outgoing | None = None
+    _built: bool = False
+    _error: Exception | None = None
+
+    def message(self) -> RenderedMessage:
+        if self._error is not None:
+            raise self._error
+        if self._message is None:
+            self._message = self.draft.render()
+        return self._message
+
+    def email(self) -> Message | None:
+        """The e-mail (None for apprise), built once."""
+        self._build()
+        return self._email
+
+    def wire(self) -> Outgoing | None:
+        """The e-mail as written to the server (None: not an e-mail, or one that ``smtplib``
+        must serialize itself), serialized once."""
+        self._build()
+        return self._wire
+
+    def ahead(self, *, render_only: bool = False) -> None:
+        """Render (and unless ``render_only``, build and serialize) now; an error is raised when
+        this message's turn comes, not in the middle of another message's transaction."""
+        if self._error is not None:
+            return
+        try:
+            if render_only:
+                self.message()
+            else:
+                self._build()
+        except Exception as exc:  # noqa: BLE001 - raised again by wire() / email()
+            self._error = exc
+
+    def _build(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if not self._built:
+            if self.sender is not None:
+                self._email = self.renderer.email(self.delivery_id, self.target, self.message(), self.sender)
+                self._wire = outgoing(self._email)
+            self._built = True
 
 
-def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, report: DeliveryReport) -> None:
-    """Claim up to ``CLAIM_CHUNK`` deliveries in one statement, render them all with their rows
-    loaded together, then send and record them one by one (each record its own commit, so a
-    crash repeats at most the one message in flight, as with single claims)."""
+def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, renderer: Renderer,
+                   report: DeliveryReport) -> None:
+    """Claim up to ``CLAIM_CHUNK`` deliveries in one statement, read what their messages need
+    with their rows loaded together, then send and record them one by one (each record its own
+    commit before the next message can be accepted, so a crash repeats at most one message, as
+    with single claims)."""
     now = datetime.now(UTC)
     won = claim_many(ids, now)
     for lost in sorted(set(ids) - set(won)):
@@ -119,18 +172,31 @@ def _attempt_chunk(ids: list[int], mail: MailSettings, smtp: SmtpSession, report
     if not won:
         return
     lease_end = now + timedelta(seconds=int(current_app.config["NOTIFY_CLAIM_LEASE_SECONDS"]))
-    prepared = _prepare(won, mail, report)
+    prepared = _prepare(won, mail, renderer, report)
     db.session.commit()  # end the read: nothing is held while the network is used
+    _record_channel_successes(_send_all(prepared, smtp, mail, lease_end, report))
+
+
+def _send_all(prepared: list[_Prepared], smtp: SmtpSession, mail: MailSettings, lease_end: datetime,
+              report: DeliveryReport) -> dict[int, tuple[str, datetime]]:
+    """Send a chunk's messages in order; returns each channel's last outcome in it."""
     last_outcome: dict[int, tuple[str, datetime]] = {}  # channel id → its last outcome in this chunk
-    for index, item in enumerate(prepared):
-        if datetime.now(UTC) + timedelta(seconds=2 * mail.timeout) >= lease_end:
-            _release([p.delivery_id for p in prepared[index:]])  # the lease could run out mid-send
-            report.outcomes["released"] = report.get("released") + len(prepared) - index
-            break
-        outcome = _send_prepared(item, mail, smtp)
-        report.add(outcome)
-        last_outcome[item.channel_id] = (outcome, datetime.now(UTC))
-    _record_channel_successes(last_outcome)
+    with db.engine.connect() as marks:  # one connection records the chunk's sends, a commit each
+        recorder = _SentRecorder(marks)
+        try:
+            for index, item in enumerate(prepared):
+                if datetime.now(UTC) + timedelta(seconds=2 * mail.timeout) >= lease_end:
+                    recorder.flush()
+                    _release([p.delivery_id for p in prepared[index:]])  # the lease could run out mid-send
+                    report.outcomes["released"] = report.get("released") + len(prepared) - index
+                    break
+                following = prepared[index + 1] if index + 1 < len(prepared) else None
+                outcome = _send_prepared(item, following, smtp, recorder)
+                report.add(outcome)
+                last_outcome[item.channel_id] = (outcome, datetime.now(UTC))
+        finally:
+            recorder.flush()
+    return last_outcome
 
 
 def claim_many(ids: list[int], now: datetime) -> list[int]:
@@ -149,8 +215,9 @@ def claim_many(ids: list[int], now: datetime) -> list[int]:
     return sorted(won)
 
 
-def _prepare(ids: list[int], mail: MailSettings, report: DeliveryReport) -> list[_Prepared]:
-    """Render every claimed delivery; skip (and record) those whose channel or member is gone."""
+def _prepare(ids: list[int], mail: MailSettings, renderer: Renderer, report: DeliveryReport) -> list[_Prepared]:
+    """Read what every claimed delivery's message needs (``Renderer.draft``); skip (and
+    record) those whose channel or member is gone."""
     deliveries = list(db.session.scalars(
         select(Delivery).where(Delivery.id.in_(ids)).options(joinedload(Delivery.notification)).order_by(Delivery.id)))
     channel_ids = {d.channel_id for d in deliveries if d.channel_id is not None}
@@ -168,10 +235,9 @@ def _prepare(ids: list[int], mail: MailSettings, report: DeliveryReport) -> list
             delivery.last_error = "the channel is paused or gone"
             report.add("skipped")
             continue
-        message = render(delivery.notification, channel, user, rows)
-        email = build_email(delivery, message, mail.sender) if channel.kind == "email" else None
-        prepared.append(_Prepared(delivery.id, channel.id, channel.kind, channel.target, message.subject,
-                                  message.text, email))
+        draft = renderer.draft(delivery.notification, channel, user, rows)
+        prepared.append(_Prepared(delivery.id, channel.id, channel.kind, channel.target, draft,
+                                  mail.sender if channel.kind == "email" else None, renderer))
     return prepared
 
 
@@ -180,23 +246,67 @@ _MARK_SENT = _DELIVERIES.update().where(_DELIVERIES.c.id == bindparam("delivery_
     status="sent", sent_at=bindparam("sent_at"), claimed_until=None, next_attempt_at=None)
 
 
-def _send_prepared(item: _Prepared, mail: MailSettings, smtp: SmtpSession) -> str:
+class _SentRecorder:
+    """Records accepted messages as ``sent``, one commit each, on the chunk's connection.
+
+    A message's record waits for the next message to start: it is committed while the server
+    reads that one's MAIL FROM, and always before that one can be accepted (and at the end of
+    the chunk, or before anything else is sent). So at most one accepted message is unrecorded
+    at any moment: the one a crash can repeat, as when each record came straight after its send.
+    Once per message, so a plain Core UPDATE built once: committing it does not walk the
+    session's rows of the whole chunk."""
+
+    def __init__(self, marks: Connection) -> None:
+        self.marks = marks
+        self.pending: tuple[int, datetime] | None = None
+
+    def accepted(self, delivery_id: int) -> None:
+        self.flush()
+        self.pending = (delivery_id, datetime.now(UTC))
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            delivery_id, sent_at = self.pending
+            self.marks.execute(_MARK_SENT, {"delivery_id": delivery_id, "sent_at": sent_at})
+            self.marks.commit()
+            self.pending = None
+
+
+def _send_prepared(item: _Prepared, following: _Prepared | None, smtp: SmtpSession,
+                   recorder: _SentRecorder) -> str:
+    """Send one message (recording the previous one meanwhile); ``following`` is serialized
+    while the server takes this one."""
     try:
-        if item.email is not None:
-            smtp.send(item.email)
+        wire = item.wire()
+        if wire is not None:
+            try:
+                smtp.begin(wire)
+            finally:
+                recorder.flush()  # the previous message, while the server reads MAIL FROM
+            smtp.address(wire)
+            if following is not None:
+                following.ahead(render_only=True)  # while the server reads RCPT TO
+            smtp.transfer(wire)
+            if following is not None:
+                following.ahead()  # built and serialized while the server takes this message
+            smtp.accepted()
         else:
-            send_apprise(item.target, item.subject, item.text)
+            recorder.flush()
+            email = item.email()
+            if email is not None:
+                smtp.send(email)
+            else:
+                message = item.message()
+                send_apprise(item.target, message.subject, message.text)
     except SendError as exc:
+        recorder.flush()
         delivery = db.session.get(Delivery, item.delivery_id)
         channel = db.session.get(NotificationChannel, item.channel_id)
         if delivery is None or channel is None:
             db.session.commit()
             return "skipped"
         return _record_failure(delivery, channel, str(exc))
-    # Once per message, so a plain Core UPDATE (built once) in its own short transaction:
-    # committing it does not walk the session's rows of the whole chunk.
-    with db.engine.begin() as connection:
-        connection.execute(_MARK_SENT, {"delivery_id": item.delivery_id, "sent_at": datetime.now(UTC)})
+    recorder.accepted(item.delivery_id)
     logger.info("delivery %s (%s) sent", item.delivery_id, item.kind)
     return "sent"
 

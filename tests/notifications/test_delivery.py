@@ -100,6 +100,8 @@ def test_email_in_the_members_language(napp: Flask, sandbox: SandboxServer, smtp
     text = mail.get_body(("plain",)).get_content()
     assert mail["Subject"].startswith("Prijsdaling")
     assert "Afmelden" in mail.get_body(("html",)).get_content() or "Stop deze berichten" in text
+    assert "is gedaald van US$\xa050,00 naar US$\xa040,00" in text  # the events' sentences and prices too
+    assert "Op DHgate" in mail.get_body(("html",)).get_content()
 
 
 def test_tampered_unsubscribe_token_is_a_clear_400(napp: Flask, alice: User, client) -> None:  # noqa: ANN001
