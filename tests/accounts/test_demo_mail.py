@@ -102,7 +102,8 @@ def test_production_never_has_a_mailbox(stores: Stores, monkeypatch: pytest.Monk
 
 
 def test_make_demo_runs_the_sink_and_points_the_mail_settings_at_it(tmp_path: Path) -> None:
-    children = build_children(parse_args(["--demo", "--mail-port", "8799"]))
+    # The app is only handed to the forked children when they start; an empty one will do here.
+    children = build_children(parse_args(["--demo", "--mail-port", "8799"]), Flask(__name__))
     sink = next(child for child in children if child.name == "mailsink")
     assert sink.command[1:5] == ["scripts/demo.py", "mailsink", "--port", "8799"]
     environment = demo_mail_environment(tmp_path, 8799)
