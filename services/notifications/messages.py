@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
+from jinja2 import Template
 from sqlalchemy import inspect as sa_inspect
 
 from models import Delivery, Notification, NotificationChannel, User
@@ -72,6 +73,7 @@ class Renderer:
         self.base = str(current_app.config["BASE_URL"]).rstrip("/")
         self._text = env.get_template("email/alert.txt")
         self._html = env.get_template("email/alert.html")
+        self._text_globals, self._html_globals = dict(self._text.globals), dict(self._html.globals)
         self._link_path = path_maker()
         self._wordings: dict[str, Wording] = {}
         self._channels: dict[tuple[int, str, str], tuple[str, str]] = {}
@@ -101,8 +103,8 @@ class Renderer:
     def render_draft(self, draft: Draft) -> RenderedMessage:
         """The message of ``draft`` (``Draft.render``)."""
         with force_locale(draft.locale):  # anything else a template may format follows the member too
-            text = self._text.render(draft.context)
-            html = self._html.render(draft.context)
+            text = _render(self._text, self._text_globals, draft.context)
+            html = _render(self._html, self._html_globals, draft.context)
         return RenderedMessage(subject=draft.subject, text=text, html=html, unsubscribe_url=draft.unsubscribe_url)
 
     def email(self, delivery_id: int, target: str, message: RenderedMessage, sender: str) -> Message:
@@ -130,6 +132,16 @@ class Draft:
 
     def render(self) -> RenderedMessage:
         return self.renderer.render_draft(self)
+
+
+def _render(template: Template, globals_: dict[str, Any], context: dict[str, Any]) -> str:
+    """``template.render(context)`` with the template's globals copied out once per run:
+    ``render`` merges them from a ``ChainMap`` for every message, a third of the cost of an
+    alert's template. The same context (globals, then the message's values) and output."""
+    try:
+        return "".join(template.root_render_func(template.new_context({**globals_, **context}, shared=True)))
+    except Exception:  # noqa: BLE001 - re-raised by Jinja, with the template's lines in the traceback
+        return template.environment.handle_exception()
 
 
 def _columns(row: Any) -> SimpleNamespace:
