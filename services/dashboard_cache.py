@@ -10,7 +10,10 @@ import logging
 import uuid
 from typing import Any
 
-from extensions import cache
+from flask import current_app
+from redis.exceptions import RedisError
+
+from extensions import cache, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,23 @@ def store_value(key: str, value: Any, timeout: int) -> None:
 
 def dashboard_generation_key() -> str:
     return GENERATION_KEY
+
+
+def generation_redis_key() -> str:
+    """The generation's key as stored in Redis by the cache (``CACHE_KEY_PREFIX`` + key), for
+    readers that only compare it: its raw bytes change whenever the generation does, so the
+    platform page reads it with the session check's round trip (``web.login.prefetched``)."""
+    return str(current_app.config["CACHE_KEY_PREFIX"]) + GENERATION_KEY
+
+
+def raw_generation() -> bytes | None:
+    """The generation's raw bytes (``None`` when there is none yet, or Redis cannot answer)."""
+    try:
+        value = get_redis().get(generation_redis_key())
+    except RedisError as exc:  # no traceback kept: it would hold this request's frames
+        logger.warning("dashboard cache unavailable (%s)", type(exc).__name__)
+        return None
+    return value if isinstance(value, bytes) else None
 
 
 def cached_values(*keys: str) -> list[Any]:

@@ -25,6 +25,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -104,21 +105,40 @@ def version_etag(user_id: int) -> str | None:
 # ------------------------------------------------------------------------------------ tokens
 
 
+@lru_cache(maxsize=8)
+def _serializer_for(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=TOKEN_SALT)
+
+
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(str(current_app.secret_key), salt=TOKEN_SALT)
+    return _serializer_for(str(current_app.secret_key))
 
 
 def poll_token(user_id: int, session_id: int) -> str:
     return str(_serializer().dumps([user_id, session_id]))
 
 
+# Tokens whose signature verified, per secret: a tab sends the same token on every poll, and
+# the same string always verifies to the same identity. Bounded; only valid tokens are kept.
+_verified_tokens: dict[tuple[str, str], tuple[int, int]] = {}
+KEPT_TOKENS = 4096
+
+
 def read_token(token: str) -> tuple[int, int] | None:
     """(member id, session id) of a poll token; ``None`` when it was altered."""
+    secret = str(current_app.secret_key)
+    identity = _verified_tokens.get((secret, token))
+    if identity is not None:
+        return identity
     try:
-        user_id, session_id = _serializer().loads(token)
-        return int(user_id), int(session_id)
+        user_id, session_id = _serializer_for(secret).loads(token)
+        identity = int(user_id), int(session_id)
     except (BadSignature, TypeError, ValueError):
         return None
+    if len(_verified_tokens) >= KEPT_TOKENS:
+        _verified_tokens.clear()
+    _verified_tokens[(secret, token)] = identity
+    return identity
 
 
 def session_is_live(user_id: int, session_id: int) -> bool:

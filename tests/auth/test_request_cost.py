@@ -17,7 +17,7 @@ from sqlalchemy import event, select, update
 
 from extensions import db
 from models import AdminSession, User
-from services.maintenance import polling_paused
+from services.maintenance import polling_paused, set_polling_paused
 from services.sessions import revoke_user_sessions
 from tests.auth.conftest import browser_for, is_logged_in, make_app
 from tests.conftest import csrf_token_from
@@ -70,21 +70,27 @@ def _is_session_lookup(statement: str) -> bool:
     return statement.startswith("SELECT") and "FROM admin_sessions JOIN users" in statement
 
 
-def test_a_logged_in_request_loads_session_and_user_in_one_statement(
+def test_a_logged_in_request_costs_one_round_trip_and_no_statement(
     app: Flask, alice: User, probe: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The first request after a login reads the session (one statement) under the auth epoch
+    (one round trip); while the epoch is unchanged the next ones answer from memory."""
     app.config["SESSION_TOUCH_SECONDS"] = 60  # as in production: the touch was just written at login
     client = browser_for(app, "alice")
-    with counted(app, monkeypatch) as traffic:
-        response = client.get(probe)
-    assert response.get_data(as_text=True) == "alice"
-    assert len(traffic.statements) == 1 and _is_session_lookup(traffic.statements[0]), traffic.statements
-    assert traffic.redis_round_trips == 0
+    with counted(app, monkeypatch) as first:
+        assert client.get(probe).get_data(as_text=True) == "alice"
+    assert len(first.statements) == 1 and _is_session_lookup(first.statements[0]), first.statements
+    assert first.redis_round_trips == 1
+    for _ in range(2):
+        with counted(app, monkeypatch) as again:
+            assert client.get(probe).get_data(as_text=True) == "alice"
+        assert again.statements == [] and again.redis_round_trips == 1
 
 
-def test_the_cached_dashboard_costs_one_statement_and_one_round_trip(
+def test_the_cached_dashboard_costs_one_round_trip_and_no_statement(
     app: Flask, admin: User, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The page's cache generation travels with the session check: one MGET for both."""
     app.config.update(SESSION_TOUCH_SECONDS=60, DASHBOARD_CACHE_SECONDS=300)
     client = browser_for(app, "root")
     first = client.get("/dashboard/platform")
@@ -92,8 +98,35 @@ def test_the_cached_dashboard_costs_one_statement_and_one_round_trip(
     with counted(app, monkeypatch) as traffic:
         again = client.get("/dashboard/platform")
     assert again.status_code == 200 and again.get_data() == first.get_data()  # served from the cache
-    assert len(traffic.statements) == 1 and _is_session_lookup(traffic.statements[0]), traffic.statements
-    assert traffic.redis_round_trips == 1  # the dashboard's cache generation
+    assert traffic.statements == [] and traffic.redis_round_trips == 1
+
+
+def test_a_kept_dashboard_page_is_dropped_by_an_invalidation(app: Flask, admin: User) -> None:
+    """The generation read with the session check is the one ``invalidate_dashboard`` changes."""
+    app.config.update(SESSION_TOUCH_SECONDS=60, DASHBOARD_CACHE_SECONDS=300)
+    client = browser_for(app, "root")
+    assert client.get("/dashboard/platform").status_code == 200
+    set_polling_paused(True, admin.id)  # invalidates the dashboard: the page shows the banner at once
+    assert "data-testid=\"polling-paused-banner\"" in client.get("/dashboard/platform").get_data(as_text=True)
+
+
+def test_a_remembered_session_still_expires_on_time(
+    app: Flask, alice: User, probe: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing is written when a session runs out: the clock is checked on every request."""
+    client = browser_for(app, "alice")
+    assert client.get(probe).get_data(as_text=True) == "alice"
+    assert client.get(probe).get_data(as_text=True) == "alice"  # from memory
+    expires = db.session.scalar(select(AdminSession.expires_at).where(AdminSession.user_id == alice.id))
+    assert expires is not None
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return expires + timedelta(seconds=1)
+
+    monkeypatch.setattr("services.sessions.datetime", Later)
+    assert client.get(probe).get_data(as_text=True) == "anonymous"
 
 
 def test_recording_activity_adds_one_update_and_no_reload(
@@ -130,6 +163,7 @@ def test_another_process_ending_a_session_logs_it_out_on_the_next_request(
     other_worker = make_app(stores)
     client = browser_for(app, "alice")
     assert is_logged_in(client)
+    assert is_logged_in(client)  # now from this process's memory of the session
     with other_worker.app_context():
         end_it(alice.id)
         db.session.commit()
