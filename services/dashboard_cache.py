@@ -14,6 +14,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from extensions import cache, get_redis
+from services import pubsub_mirror
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def invalidate_dashboard() -> None:
     try:
         cache.delete(DASHBOARD_CACHE_KEY)
         cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=0)
+        pubsub_mirror.bump_and_learn(get_redis(), [generation_redis_key()])
     except Exception:  # noqa: BLE001
         logger.warning("could not invalidate the dashboard cache", exc_info=True)
 
@@ -74,16 +76,16 @@ def dashboard_generation_key() -> str:
 
 
 def generation_redis_key() -> str:
-    """The generation's key as stored in Redis by the cache (``CACHE_KEY_PREFIX`` + key), for
-    readers that only compare it: its raw bytes change whenever the generation does, so the
-    platform page reads it with the session check's round trip (``web.login.prefetched``)."""
-    return str(current_app.config["CACHE_KEY_PREFIX"]) + GENERATION_KEY
+    """A counter bumped by every ``invalidate_dashboard`` beside the cache's own generation, for
+    readers that only compare it: the platform page reads it with the session check
+    (``web.login.prefetched``), from the pub/sub mirror where Redis is local."""
+    return f"{current_app.config['REDIS_KEY_PREFIX']}{GENERATION_KEY}:n"
 
 
 def raw_generation() -> bytes | None:
-    """The generation's raw bytes (``None`` when there is none yet, or Redis cannot answer)."""
+    """The counter's value (``None`` when there is none yet, or Redis cannot answer)."""
     try:
-        value = get_redis().get(generation_redis_key())
+        value = pubsub_mirror.read(get_redis(), [generation_redis_key()])[0]
     except RedisError as exc:  # no traceback kept: it would hold this request's frames
         logger.warning("dashboard cache unavailable (%s)", type(exc).__name__)
         return None

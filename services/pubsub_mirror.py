@@ -29,11 +29,15 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
+from flask import current_app
 from redis.exceptions import RedisError
+
+from extensions import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,63 @@ return redis.call('GET', KEYS[1])
 """
 
 MAX_KEYS = 100_000  # mirrored values per process; past that the mirror starts again
+# A read that applied this many messages at once may have left more in Redis's buffer (a socket
+# that filled up while the process was idle): that read goes to Redis instead.
+MAX_APPLIED_AT_ONCE = 500
+EXTENSION_KEY = "dhm_pubsub_mirror"
+CHANNEL = "mirror"  # under REDIS_KEY_PREFIX, then ":<db>"; every message is "<key> <new value>"
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_local(redis_url: str) -> bool:
+    """A unix socket or a loopback address: a connection that cannot die without being closed
+    (the kernel ends it with the server), unlike one crossing a network or a NAT."""
+    parts = urlsplit(redis_url)
+    return parts.scheme in ("unix", "redis+unix") or (parts.hostname or "") in _LOOPBACK_HOSTS
+
+
+def channel() -> str:
+    """The app's channel. Channels are shared by every database of a Redis server, so the
+    database number is part of the name: a deployment on another database of the same server
+    (with the same key prefix) must never feed this one's mirror."""
+    database = get_redis().connection_pool.connection_kwargs.get("db", 0)
+    return f"{current_app.config['REDIS_KEY_PREFIX']}{CHANNEL}:{database}"
+
+
+def shared() -> Mirror | None:
+    """The app's mirror (subscribed on first use in each process), or None where Redis is not
+    local: there every read is a plain ``MGET``."""
+    mirror = current_app.extensions.get(EXTENSION_KEY)
+    if mirror is None:
+        url = str(current_app.config["REDIS_URL"])
+        if not is_local(url):
+            return None
+        mirror = current_app.extensions.setdefault(EXTENSION_KEY, Mirror(
+            lambda: redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5), channel()))
+    return mirror
+
+
+def read(client: redis.Redis, keys: Sequence[str]) -> list[Any]:
+    """``keys``' values through the app's mirror, or with one ``MGET`` where there is none."""
+    mirror = shared()
+    return mirror.read(client, keys) if mirror is not None else list(client.mget(keys))
+
+
+def bump_and_learn(client: redis.Redis, keys: Sequence[str]) -> None:
+    """``bump`` on the app's channel; this process knows the new values at once."""
+    values = bump(client, channel(), keys)
+    mirror = shared()
+    if mirror is not None:
+        mirror.learn(dict(zip(keys, values, strict=True)))
+
+
+def set_missing_and_learn(client: redis.Redis, key: str, value: str) -> Any:
+    """``set_if_missing`` on the app's channel; returns the key's value."""
+    current = set_if_missing(client, channel(), key, value)
+    mirror = shared()
+    if mirror is not None and current is not None:
+        mirror.learn({key: int(current)})
+    return current
 
 
 def bump(client: redis.Redis, channel: str, keys: Sequence[str]) -> list[int]:
@@ -111,7 +172,7 @@ class Mirror:
                 values.update(zip(missing, client.mget(missing), strict=True))
             return [values[key] for key in keys]
 
-    def learn(self, values: dict[str, int]) -> None:
+    def learn(self, values: Mapping[str, int]) -> None:
         """Counters this process just bumped: known at once, without waiting for their message
         (Redis may write the writer's reply before the subscriber's message). Never backwards:
         a later bump's message may already have arrived."""
@@ -141,17 +202,17 @@ class Mirror:
             if not self._subscribe():
                 return False
         try:
-            self._apply_arrived(now)
+            caught_up = self._apply_arrived(now)
         except (RedisError, OSError, ValueError) as exc:
-            logger.warning("live versions: subscription lost (%s); reading Redis until it is back",
+            logger.warning("mirrored Redis values: subscription lost (%s); reading Redis until it is back",
                            type(exc).__name__)
             self._drop()
             return False
         if self._ping_sent_at is not None and now - self._ping_sent_at > self.ping_seconds:
-            logger.warning("live versions: subscription silent; reading Redis until it is back")
+            logger.warning("mirrored Redis values: subscription silent; reading Redis until it is back")
             self._drop()
             return False
-        return True
+        return caught_up
 
     def _subscribe(self) -> bool:
         pubsub = None
@@ -167,18 +228,21 @@ class Mirror:
                     self._ping_sent_at = None
                     return True
         except (RedisError, OSError) as exc:
-            logger.warning("live versions: cannot subscribe (%s); reading Redis", type(exc).__name__)
+            logger.warning("mirrored Redis values: cannot subscribe (%s); reading Redis", type(exc).__name__)
         if pubsub is not None:
             pubsub.close()
         return False
 
-    def _apply_arrived(self, now: float) -> None:
+    def _apply_arrived(self, now: float) -> bool:
+        """Apply what arrived; False when so much did that more may still be on its way."""
         pubsub = self._pubsub
         values = self._values
+        applied = 0
         while True:
             message = pubsub.get_message(timeout=0.0)
             if message is None:
                 break
+            applied += 1
             kind = message["type"]
             if kind == "message":
                 key, _, value = message["data"].partition(b" ")
@@ -189,6 +253,7 @@ class Mirror:
             pubsub.ping()  # answered as a message; only sent, never waited for
             self._ping_sent_at = now
             self._next_ping = now + self.ping_seconds
+        return applied < MAX_APPLIED_AT_ONCE
 
     def _drop(self) -> None:
         pubsub, self._pubsub, self._values = self._pubsub, None, {}

@@ -4,11 +4,18 @@ Looking a session up in the database on every request (the row joined to its use
 ORM objects) was the largest part of what a logged-in page cost. Instead each process keeps
 what that lookup returned, per session token, together with the *auth epoch* it was read under:
 a Redis counter that every committed change to a user or a session row increments. A request
-reads the epoch (one ``MGET``, which can carry keys the page will read anyway) and uses its
-memory only when the epoch is unchanged, so anything that can end a session or change a user
-(revocation, logout, deactivation, a new password, a role, a language) is seen by every process
-on the very next request, exactly as with the per-request lookup. Expiry is checked against the
-clock on every request.
+reads the epoch (with any keys the page will read anyway) and uses its memory only when the
+epoch is unchanged, so anything that can end a session or change a user (revocation, logout,
+deactivation, a new password, a role, a language) is seen by every process on the very next
+request, exactly as with the per-request lookup. Expiry is checked against the clock on every
+request.
+
+Where Redis is local (a unix socket or loopback) the epoch is read from this process's pub/sub
+mirror (``services.pubsub_mirror``): every bump publishes the new value and returns only once
+every subscriber's socket holds it, and each request applies what arrived before it reads, so
+the very next request anywhere still sees the change, with no round trip. Anything uncertain
+about the subscription (lost, silent, or a backlog that may not have arrived whole) makes that
+read an ``MGET`` instead; so does a Redis across a network, whose connections can die silently.
 
 The epoch is bumped by SQLAlchemy session hooks (``install``) after the commit, for ORM objects
 flushed and for bulk statements on either table alike, so every writer that goes through the
@@ -35,6 +42,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from extensions import db, get_redis
 from models import AdminSession, User
+from services import pubsub_mirror
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +76,15 @@ _lock = threading.Lock()
 
 
 def read_epoch(extra_keys: Sequence[str] = ()) -> tuple[bytes | None, list[Any]]:
-    """The auth epoch and the values of ``extra_keys``, in one round trip; ``(None, [None...])``
-    when Redis cannot answer (the caller then asks the database and remembers nothing)."""
+    """The auth epoch and the values of ``extra_keys``: from this process's pub/sub mirror
+    where Redis is local (no round trip), else one ``MGET``; ``(None, [None...])`` when Redis
+    cannot answer (the caller then asks the database and remembers nothing)."""
     keys = [epoch_key(), *extra_keys]
     try:
         redis = get_redis()
-        values = redis.mget(keys)
+        values = pubsub_mirror.read(redis, keys)
         if values[0] is None:  # first use, or Redis lost its data: never reuse an old epoch
-            redis.set(keys[0], secrets.randbelow(2**40), nx=True)
-            values = redis.mget(keys)
+            values[0] = pubsub_mirror.set_missing_and_learn(redis, keys[0], str(secrets.randbelow(2**40)))
     except RedisError as exc:  # no traceback kept: it would hold this request's frames
         logger.warning("auth epoch unavailable (%s): looking sessions up in the database", type(exc).__name__)
         return None, [None] * len(extra_keys)
@@ -177,7 +185,7 @@ def _bump_after_commit(session: Session) -> None:
     if not session.info.pop(PENDING, False):
         return
     try:
-        get_redis().incr(epoch_key())
+        pubsub_mirror.bump_and_learn(get_redis(), [epoch_key()])
     except (RedisError, RuntimeError):  # RuntimeError: no app context (a script's own session)
         forget_all()  # this process at least reads again at once; others within REREAD_SECONDS
         logger.error("could not bump the auth epoch: other processes may serve a changed session "

@@ -33,7 +33,9 @@ PREFETCHED = "dhm_prefetched"
 def prefetch_with_session(endpoint: str, key: Callable[[], str]) -> None:
     """Have the logged-in requests of ``endpoint`` read Redis key ``key()`` along with the
     session check; the view finds the value with ``prefetched``."""
-    _PREFETCH.setdefault(endpoint, []).append(key)
+    keys = _PREFETCH.setdefault(endpoint, [])
+    if key not in keys:  # every app built in this process registers its blueprints again
+        keys.append(key)
 
 
 def prefetched(key: str) -> tuple[bool, Any]:

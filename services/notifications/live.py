@@ -11,8 +11,8 @@ about what a hello-world route costs. Two parts make that so:
   The version is read *before* the database when an answer is built, and bumped *after* the
   writer's commit, so a change is never hidden behind an old ETag. Every bump also publishes
   the new value, and each process mirrors the versions it has read (``services.pubsub_mirror``),
-  so a 304 usually costs no round trip at all: only a member's first poll in a process reads
-  Redis.
+  so where Redis is local a 304 usually costs no round trip at all: only a member's first poll
+  in a process reads Redis.
 * **A signed poll token instead of the login cookie.** The badge's URL carries
   ``t=<member id, session id>`` signed with the app's secret (its own salt), and the page's
   script sends no cookies, so the request skips the session machinery. A 304 reveals
@@ -33,23 +33,20 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from redis import Redis as RedisClient
 from redis.exceptions import RedisError
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from extensions import db, get_redis
 from models import AdminSession, Notification, User
+from services import pubsub_mirror
 from services.notifications.digests import DIGEST_KIND
-from services.pubsub_mirror import Mirror, bump, set_if_missing
 
 logger = logging.getLogger(__name__)
 
 ITEM_LIMIT = 20
 TOKEN_SALT = "notifications-live-poll"
 EPOCH_KEY = "notifications:live:epoch"
-CHANNEL = "notifications:live:changes"  # every bump publishes "<key> <new value>" here
-MIRROR_EXTENSION_KEY = "dhm_live_mirror"
 PENDING_MEMBERS = "live_bump_members"
 PENDING_EPOCH = "live_bump_epoch"
 
@@ -99,23 +96,13 @@ def version_etag(user_id: int) -> str | None:
     random value, so no ETag a client kept from before can match by accident."""
     try:
         redis = get_redis()
-        epoch, version = _mirror().read(redis, [EPOCH_KEY, version_key(user_id)])
+        epoch, version = pubsub_mirror.read(redis, [EPOCH_KEY, version_key(user_id)])
         if epoch is None:
-            epoch = set_if_missing(redis, CHANNEL, EPOCH_KEY, str(secrets.randbelow(2**40)))
+            epoch = pubsub_mirror.set_missing_and_learn(redis, EPOCH_KEY, str(secrets.randbelow(2**40)))
     except RedisError:
         logger.warning("live poll: Redis unavailable, answering from the database", exc_info=True)
         return None
     return f"e{int(epoch or 0)}-v{int(version or 0)}"
-
-
-def _mirror() -> Mirror:
-    """This app's mirror of the versions (subscribed on first use, in each process)."""
-    mirror = current_app.extensions.get(MIRROR_EXTENSION_KEY)
-    if mirror is None:
-        url = current_app.config["REDIS_URL"]
-        mirror = current_app.extensions.setdefault(MIRROR_EXTENSION_KEY, Mirror(
-            lambda: RedisClient.from_url(url, socket_connect_timeout=2, socket_timeout=5), CHANNEL))
-    return mirror
 
 
 # ------------------------------------------------------------------------------------ tokens
@@ -208,7 +195,7 @@ def _bump_after_commit(session: Session) -> None:
         return
     try:
         keys = [*(version_key(user_id) for user_id in members), *([EPOCH_KEY] if epoch else [])]
-        _mirror().learn(dict(zip(keys, bump(get_redis(), CHANNEL, keys), strict=True)))
+        pubsub_mirror.bump_and_learn(get_redis(), keys)
     except (RedisError, RuntimeError):  # RuntimeError: no app context (a script's own session)
         logger.warning("live poll: could not bump notification versions", exc_info=True)
 

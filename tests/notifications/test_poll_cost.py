@@ -10,8 +10,8 @@ from flask import Flask
 
 from extensions import db, get_redis
 from models import User
-from services.notifications.live import MIRROR_EXTENSION_KEY
-from services.pubsub_mirror import Mirror
+from services.pubsub_mirror import EXTENSION_KEY as MIRROR_EXTENSION_KEY
+from services.pubsub_mirror import MAX_APPLIED_AT_ONCE, Mirror, bump
 from tests.auth.test_request_cost import counted
 from tests.conftest import Stores, make_app
 from tests.monitoring.conftest import browser_for
@@ -80,6 +80,7 @@ def test_a_lost_subscription_falls_back_to_reading_redis(
     with counted(app, monkeypatch) as traffic:  # until it subscribes again: one MGET per poll
         same = client.get(url, headers={"If-None-Match": changed.headers["ETag"]})
     assert same.status_code == 304 and traffic.redis_round_trips == 1
+    assert traffic.statements == []
 
 
 def test_a_silent_subscription_is_dropped(app: Flask, alice: User) -> None:
@@ -109,3 +110,22 @@ def test_this_process_knows_its_own_bumps_before_their_message(app: Flask, alice
     mirror._pubsub.get_message = lambda timeout=0.0: None  # its message has not arrived yet
     note(alice, "Mine")
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_a_backlog_that_may_not_have_arrived_whole_is_read_from_redis(app: Flask) -> None:
+    """So many messages at once that the socket may have filled: that read asks Redis."""
+    redis = get_redis()
+    mirror = Mirror(lambda: make_redis(app), "test:backlog")
+    redis.set("test:k", 1)
+    assert mirror.read(redis, ["test:k"]) == [b"1"]
+    asked: list[object] = []
+
+    class Counting:
+        def mget(self, keys: list[str]) -> list[object]:
+            asked.append(keys)
+            return list(redis.mget(keys))
+
+    bump(redis, "test:backlog", ["test:other"] * MAX_APPLIED_AT_ONCE)
+    assert mirror.read(Counting(), ["test:k"]) == [b"1"] and asked == [["test:k"]]  # type: ignore[arg-type]
+    assert mirror.read(Counting(), ["test:k"]) == [b"1"] and len(asked) == 1  # caught up: mirrored again
+    mirror.close()
