@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 BUMP_SCRIPT = """
 local out = {}
 for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('SET', key, ARGV[2])
+  end
   out[i] = redis.call('INCR', key)
   redis.call('PUBLISH', ARGV[1], key .. ' ' .. out[i])
 end
@@ -126,7 +130,9 @@ def bump(client: redis.Redis, channel: str, keys: Sequence[str]) -> list[int]:
     that, and so the next request anywhere sees the change)."""
     if not keys:
         return []
-    values = [int(value) for value in client.eval(BUMP_SCRIPT, len(keys), *keys, channel)]
+    # A counter that is missing (first use, or lost with Redis's data) starts at a random value,
+    # so no value a process remembers from before the loss comes round again.
+    values = [int(value) for value in client.eval(BUMP_SCRIPT, len(keys), *keys, channel, secrets.randbelow(2**40))]
     client.ping()
     return values
 

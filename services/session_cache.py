@@ -22,7 +22,9 @@ flushed and for bulk statements on either table alike, so every writer that goes
 ORM session keeps it true (only ``services.sessions``' activity touch writes beside it, and only
 ``last_seen_at``, which nobody's logging in depends on). Without Redis nothing is remembered
 and every request asks the database, as before. A Redis that lost its data starts the epoch at
-a random value, so no memory from before can match by accident.
+a random value, so no memory from before can match by accident. Whatever the epoch says, a
+memory is read again after ``REREAD_SECONDS``: the bound on how stale it could get should a
+bump ever be lost (Redis failing right after a commit, which is logged as an error).
 """
 from __future__ import annotations
 

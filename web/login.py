@@ -24,8 +24,8 @@ from web.errors import wants_json
 
 # Harmless choices made before logging in that the person expects to keep (the language).
 _SURVIVES_LOGIN = ("lang",)
-# endpoint -> functions naming Redis keys its view reads on every hit: they travel with the
-# session check's round trip (``prefetched``), so such a page costs one round trip in all.
+# endpoint -> functions naming Redis keys its view reads on every hit: they are read with the
+# session's auth epoch (``prefetched``): from the pub/sub mirror, or in the same ``MGET``.
 _PREFETCH: dict[str, list[Callable[[], str]]] = {}
 PREFETCHED = "dhm_prefetched"
 

@@ -5,12 +5,13 @@ tables, every word translated) costs far more than reading them. So the finished
 too, keyed by everything that makes one admin's copy differ from another's: the account, the
 session's CSRF secret (the page's forms carry a token made from it), what the language and time
 zone are chosen from (the account's choice, the visit's, the browser's; not the choice itself,
-which would cost Babel's selection on every hit), the theme and the URL with its window. A page with flash messages to show is never served from or put in
-the cache. The layout's unread-notification badge may therefore lag by as much as the figures.
-``invalidate_dashboard`` (a snapshot, a health transition, pausing polling) starts a new
-generation, so every kept page is dropped at once; the generation is read in the same Redis
-round trip as the session check (``web.login.prefetch_with_session``), so a kept page costs one
-round trip and no statement.
+which would cost Babel's selection on every hit), the theme and the URL with its window. A page
+with flash messages to show is never served from or put in the cache. The layout's
+unread-notification badge may therefore lag by as much as the figures.
+``invalidate_dashboard`` (a snapshot, a health transition, pausing polling) bumps the page
+generation, so every kept page is dropped at once; the generation is read with the session
+check (``web.login.prefetch_with_session``): from the process's pub/sub mirror where Redis is
+local (a kept page then costs no round trip and no statement), else in the same ``MGET``.
 """
 from __future__ import annotations
 

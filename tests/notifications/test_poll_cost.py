@@ -129,3 +129,11 @@ def test_a_backlog_that_may_not_have_arrived_whole_is_read_from_redis(app: Flask
     assert mirror.read(Counting(), ["test:k"]) == [b"1"] and asked == [["test:k"]]  # type: ignore[arg-type]
     assert mirror.read(Counting(), ["test:k"]) == [b"1"] and len(asked) == 1  # caught up: mirrored again
     mirror.close()
+
+
+def test_a_missing_counter_starts_at_a_random_value(app: Flask) -> None:
+    """Lost with Redis's data, a counter must not count through values remembered before."""
+    redis = get_redis()
+    [first] = bump(redis, "test:fresh-channel", ["test:fresh"])
+    [second] = bump(redis, "test:fresh-channel", ["test:fresh"])
+    assert first > 1 and second == first + 1
