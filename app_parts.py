@@ -22,7 +22,7 @@ from blueprints.notifications import bp as notifications_bp
 from extensions import init_extensions
 from services import metrics
 from services.embedded_redis import embedded_redis_url
-from web import assets, context, errors, i18n, login, params, security
+from web import assets, context, errors, i18n, login, params, security, session_cookie
 
 
 def build(app: Flask) -> None:
@@ -46,6 +46,7 @@ def _init_web(app: Flask) -> None:
     """Request-layer concerns: URL converters, sessions, languages, security headers, assets,
     error pages."""
     params.init_app(app)  # before any blueprint adds a rule with an ``<int:...>`` part
+    session_cookie.init_app(app)
     login.init_app(app)
     i18n.init_app(app)
     security.init_app(app)

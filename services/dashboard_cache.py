@@ -10,7 +10,11 @@ import logging
 import uuid
 from typing import Any
 
-from extensions import cache
+from flask import current_app
+from redis.exceptions import RedisError
+
+from extensions import cache, get_redis
+from services import pubsub_mirror
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ def invalidate_dashboard() -> None:
     try:
         cache.delete(DASHBOARD_CACHE_KEY)
         cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=0)
+        pubsub_mirror.bump_and_learn(get_redis(), [generation_redis_key()])
     except Exception:  # noqa: BLE001
         logger.warning("could not invalidate the dashboard cache", exc_info=True)
 
@@ -68,6 +73,23 @@ def store_value(key: str, value: Any, timeout: int) -> None:
 
 def dashboard_generation_key() -> str:
     return GENERATION_KEY
+
+
+def generation_redis_key() -> str:
+    """A counter bumped by every ``invalidate_dashboard`` beside the cache's own generation, for
+    readers that only compare it: the platform page reads it with the session check
+    (``web.login.prefetched``), from the pub/sub mirror where Redis is local."""
+    return f"{current_app.config['REDIS_KEY_PREFIX']}{GENERATION_KEY}:n"
+
+
+def raw_generation() -> bytes | None:
+    """The counter's value (``None`` when there is none yet, or Redis cannot answer)."""
+    try:
+        value = pubsub_mirror.read(get_redis(), [generation_redis_key()])[0]
+    except RedisError as exc:  # no traceback kept: it would hold this request's frames
+        logger.warning("dashboard cache unavailable (%s)", type(exc).__name__)
+        return None
+    return value if isinstance(value, bytes) else None
 
 
 def cached_values(*keys: str) -> list[Any]:

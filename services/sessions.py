@@ -1,15 +1,17 @@
 """Server-side login sessions: the ``admin_sessions`` rows behind every logged-in browser.
 
 Flask-Login keeps ``User.get_id()`` in the signed session cookie. Our ``get_id`` is a random
-session token whose SHA-256 lives in ``admin_sessions``; ``load_user_from_token`` looks the row up
-on every request, so a revoked, expired or deactivated session stops working at the next request,
-and a stolen database does not contain usable tokens. The cookie side (logging a browser in and
+session token whose SHA-256 lives in ``admin_sessions``; ``load_session_user`` checks the row on
+every request (from the database, or from this process's memory of it while the auth epoch in
+Redis says nothing changed: ``services.session_cache``), so a revoked, expired or deactivated
+session stops working at the next request, and a stolen database does not contain usable tokens. The cookie side (logging a browser in and
 out) is the request layer's: ``web.login``.
 """
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -23,6 +25,7 @@ from ua_parser import parse as parse_user_agent
 
 from extensions import db
 from models import AdminSession, User
+from services import session_cache
 from services.audit import Client
 
 
@@ -45,33 +48,53 @@ _LIVE_SESSION_WITH_USER = (
 
 
 def load_user_from_token(token: str) -> User | None:
-    """Flask-Login's loader: the user of a live session, or None (which logs the browser out).
+    """Flask-Login's loader: the user of a live session, or None (which logs the browser out)."""
+    return load_session_user(token)[0]
 
-    Every logged-in request pays for this, so it is one statement: the session row joined to
-    its user, with "revoked, expired or deactivated" decided by the database. Nothing is kept
-    between requests, so a revocation in any process is seen by the very next request."""
+
+def load_session_user(token: str, extra_keys: Sequence[str] = ()) -> tuple[User | None, list[Any]]:
+    """The user of a live session (or None), and the Redis values of ``extra_keys`` read in the
+    same round trip as the auth epoch (``services.session_cache``).
+
+    Every logged-in request pays for this. While the epoch is unchanged this process answers
+    from its memory of the session: one Redis round trip, no statement. Otherwise, or without
+    Redis, it is one statement: the session row joined to its user, with "revoked, expired or
+    deactivated" decided by the database. Either way a revocation, deactivation or expiry in any
+    process is seen by the very next request."""
     now = datetime.now(UTC)
-    row = db.session.scalar(_LIVE_SESSION_WITH_USER, {"token": hash_token(token), "now": now})
+    token_hash = hash_token(token)
+    epoch, extra = session_cache.read_epoch(extra_keys)
+    remembered = session_cache.recall(token_hash, epoch)
+    row = None
+    if remembered is not None and remembered.session["expires_at"] > now:
+        row = session_cache.restore(remembered)
     if row is None:
-        return None
-    _touch(row, now)
+        row = db.session.scalar(_LIVE_SESSION_WITH_USER, {"token": token_hash, "now": now})
+        if row is None:
+            return None, extra
+        session_cache.remember(token_hash, epoch, row)
+        remembered = None
+    if _touch(row, now) and remembered is not None:
+        session_cache.note_seen(token_hash, remembered, now)
     user = row.user
     user.current_session = row
     user.current_token = token
-    return user
+    return user, extra
 
 
-def _touch(row: AdminSession, now: datetime) -> None:
-    """Record activity, at most once per SESSION_TOUCH_SECONDS, without a write per request.
+def _touch(row: AdminSession, now: datetime) -> bool:
+    """Record activity, at most once per SESSION_TOUCH_SECONDS, without a write per request;
+    True when it wrote.
 
     The write goes through a connection of its own: committing the request's session would
     expire the user just loaded and cost a second SELECT on its first use."""
     interval = timedelta(seconds=current_app.config["SESSION_TOUCH_SECONDS"])
     if now - row.last_seen_at < interval:
-        return
+        return False
     with db.engine.begin() as connection:
         connection.execute(update(AdminSession).where(AdminSession.id == row.id).values(last_seen_at=now))
     set_committed_value(row, "last_seen_at", now)
+    return True
 
 
 def open_session(user: User, client: Client, *, remember: bool = False) -> tuple[AdminSession, str]:

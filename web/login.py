@@ -8,6 +8,9 @@ can log the address and browser without touching ``flask.request``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext
 from flask_login import login_user, logout_user
@@ -15,12 +18,32 @@ from werkzeug.wrappers import Response
 
 from extensions import login_manager
 from models import AdminSession, User
-from services import sessions
+from services import session_cache, sessions
 from services.audit import CLIENT_KEY, Client
 from web.errors import wants_json
 
 # Harmless choices made before logging in that the person expects to keep (the language).
 _SURVIVES_LOGIN = ("lang",)
+# endpoint -> functions naming Redis keys its view reads on every hit: they are read with the
+# session's auth epoch (``prefetched``): from the pub/sub mirror, or in the same ``MGET``.
+_PREFETCH: dict[str, list[Callable[[], str]]] = {}
+PREFETCHED = "dhm_prefetched"
+
+
+def prefetch_with_session(endpoint: str, key: Callable[[], str]) -> None:
+    """Have the logged-in requests of ``endpoint`` read Redis key ``key()`` along with the
+    session check; the view finds the value with ``prefetched``."""
+    keys = _PREFETCH.setdefault(endpoint, [])
+    if key not in keys:  # every app built in this process registers its blueprints again
+        keys.append(key)
+
+
+def prefetched(key: str) -> tuple[bool, Any]:
+    """``(True, value)`` when ``key`` was read with this request's session check, else ``(False, None)``."""
+    values = g.get(PREFETCHED)
+    if values is None or key not in values:
+        return False, None
+    return True, values[key]
 
 
 def init_app(app: Flask) -> None:
@@ -28,11 +51,22 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.login_message = lazy_gettext("Please log in to see this page.")
     login_manager.session_protection = None  # our own session rows do this job, revocably
-    login_manager.user_loader(sessions.load_user_from_token)
+    login_manager.user_loader(load_user)
+    session_cache.install()
     login_manager.unauthorized_handler(handle_unauthorized)
     # First of all before-request hooks: CSRF and rate-limit refusals, which run in hooks of
     # their own, record security events that need to know who asked.
     app.before_request_funcs.setdefault(None, []).insert(0, remember_client)
+
+
+def load_user(token: str) -> User | None:
+    """Flask-Login's loader: ``services.sessions`` checks the session, reading the keys this
+    endpoint's view asked for in the same Redis round trip."""
+    keys = [key() for key in _PREFETCH.get(request.endpoint or "", ())]
+    user, values = sessions.load_session_user(token, keys)
+    if keys:
+        g.setdefault(PREFETCHED, {}).update(zip(keys, values, strict=True))
+    return user
 
 
 def remember_client() -> None:

@@ -3,10 +3,15 @@
 The figures behind the page are already cached, but drawing the page (cards, six SVG charts,
 tables, every word translated) costs far more than reading them. So the finished HTML is kept
 too, keyed by everything that makes one admin's copy differ from another's: the account, the
-session's CSRF secret (the page's forms carry a token made from it), language, time zone, theme
-and the URL with its window. A page with flash messages to show is never served from or put in
-the cache. The layout's unread-notification badge may therefore lag by as much as the figures. ``invalidate_dashboard`` (a snapshot, a health transition, pausing polling) starts a
-new generation, so every kept page is dropped at once.
+session's CSRF secret (the page's forms carry a token made from it), what the language and time
+zone are chosen from (the account's choice, the visit's, the browser's; not the choice itself,
+which would cost Babel's selection on every hit), the theme and the URL with its window. A page
+with flash messages to show is never served from or put in the cache. The layout's
+unread-notification badge may therefore lag by as much as the figures.
+``invalidate_dashboard`` (a snapshot, a health transition, pausing polling) bumps the page
+generation, so every kept page is dropped at once; the generation is read with the session
+check (``web.login.prefetch_with_session``): from the process's pub/sub mirror where Redis is
+local (a kept page then costs no round trip and no statement), else in the same ``MGET``.
 """
 from __future__ import annotations
 
@@ -17,12 +22,13 @@ from collections import OrderedDict
 from typing import Any
 
 from flask import current_app, request, session
-from flask_babel import get_locale, get_timezone
+from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from services.dashboard_cache import cached_value, dashboard_generation_key
-from web.i18n import current_theme
+from services.dashboard_cache import generation_redis_key, raw_generation
+from web.i18n import LANG_SESSION_KEY, current_theme
+from web.login import prefetched
 
 PAGE_KEY = "platform:page:v1:"
 KEPT_PAGES = 64  # browsers whose page this process keeps; the least recently used goes first
@@ -36,7 +42,11 @@ def _page_key() -> str:
     if field not in session:  # the session's CSRF secret exists before it is part of the key
         generate_csrf()  # (only then: signing a token per hit would be wasted on a kept page)
     secret = str(session.get(field, ""))
-    parts = (str(current_user.id), secret, str(get_locale()), str(get_timezone()), current_theme(), request.full_path)
+    if "lang" in request.args:
+        get_locale()  # a ``?lang=`` is remembered for the visit (web.i18n), kept page or not
+    parts = (str(current_user.id), secret, str(current_user.locale), str(session.get(LANG_SESSION_KEY)),
+             request.headers.get("Accept-Language", ""), str(current_user.timezone), current_theme(),
+             request.full_path)
     return PAGE_KEY + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -50,7 +60,9 @@ def cached_page() -> tuple[str | None, Any]:
     leaves the new copy already stale, never wrongly fresh)."""
     if not _cacheable():
         return None, None
-    generation = cached_value(dashboard_generation_key())
+    found, generation = prefetched(generation_redis_key())
+    if not found:
+        generation = raw_generation()
     key = _page_key()
     with _lock:
         entry = _kept.get(key)

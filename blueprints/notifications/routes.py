@@ -90,7 +90,7 @@ def poll() -> Response:
     else:
         return _json_error(_("Please log in"), 401)
     etag = live.version_etag(user_id)
-    if etag is not None and request.if_none_match.contains(etag):
+    if etag is not None and _still_current(etag):
         return _poll_response(Response(status=304), etag)  # nothing changed: nothing read, nothing rendered
     if session_id is not None and not live.session_is_live(user_id, session_id):
         return _json_error(_("Your session has ended; log in again."), 401)
@@ -101,6 +101,13 @@ def poll() -> Response:
     since = int(since_arg) if since_arg else state.newest_id
     items = live.items_since(user_id, since) if since < state.newest_id else []
     return _poll_response(jsonify(unread=state.unread, cursor=state.newest_id, items=items), etag)
+
+
+def _still_current(etag: str) -> bool:
+    """Whether the client's ``If-None-Match`` names ``etag``; the badge's script sends back
+    exactly the one it got, which is compared as it is before any parsing."""
+    sent = request.headers.get("If-None-Match")
+    return sent is not None and (sent == f'"{etag}"' or request.if_none_match.contains(etag))
 
 
 def _poll_response(response: Response, etag: str) -> Response:

@@ -208,7 +208,8 @@ def test_the_home_page_runs_a_fixed_number_of_statements(app: Flask) -> None:
     assert len(one) == len(twenty) == HOME_STATEMENTS, (len(one), len(twenty), "\n".join(s[:100] for s in twenty))
 
 
-# The login session (2: session joined to its user, its last-seen update), the monitors and their
+# The login session (2: the first request after logging in reads it joined to its user; its
+# last-seen update), the monitors and their
 # three grouped counts (4), the affiliate totals and top products (4), distinct products (1),
 # recent changes (1), new listings (1), price drops (1), the unread count shared with the layout's
 # badge (1) and the layout's site settings (1).
