@@ -104,9 +104,9 @@ def read(client: redis.Redis, keys: Sequence[str]) -> list[Any]:
     return mirror.read(client, keys) if mirror is not None else list(client.mget(keys))
 
 
-def bump_and_learn(client: redis.Redis, keys: Sequence[str]) -> None:
+def bump_and_learn(client: redis.Redis, keys: Sequence[str], *, settle: bool = True) -> None:
     """``bump`` on the app's channel; this process knows the new values at once."""
-    values = bump(client, channel(), keys)
+    values = bump(client, channel(), keys, settle=settle)
     mirror = shared()
     if mirror is not None:
         mirror.learn(dict(zip(keys, values, strict=True)))
@@ -121,25 +121,29 @@ def set_missing_and_learn(client: redis.Redis, key: str, value: str) -> Any:
     return current
 
 
-def bump(client: redis.Redis, channel: str, keys: Sequence[str]) -> list[int]:
+def bump(client: redis.Redis, channel: str, keys: Sequence[str], *, settle: bool = True) -> list[int]:
     """``INCR`` each key and publish its new value; returns the new values.
 
-    Two round trips: Redis may write this reply a moment before the subscribers' messages, but
-    it writes every pending reply and message before it reads the next command, so once the
-    ``PING`` is answered every subscriber has its message (the writer's request answers after
-    that, and so the next request anywhere sees the change)."""
+    Two round trips when ``settle``: Redis may write this reply a moment before the subscribers'
+    messages, but it writes every pending reply and message before it reads the next command, so
+    once the ``PING`` is answered every subscriber has its message (the writer's request answers
+    after that, and so the next request anywhere sees the change). Without ``settle`` (one round
+    trip) the messages are written in the same pass as the reply, microseconds apart: good
+    enough for a badge, which a poll later shows anyway, not for the sessions' auth epoch."""
     if not keys:
         return []
     # A counter that is missing (first use, or lost with Redis's data) starts at a random value,
     # so no value a process remembers from before the loss comes round again.
-    values = [int(value) for value in client.eval(BUMP_SCRIPT, len(keys), *keys, channel, secrets.randbelow(2**40))]
-    client.ping()
+    script = client.register_script(BUMP_SCRIPT)  # EVALSHA: the script's text is sent once per server
+    values = [int(value) for value in script(keys=list(keys), args=[channel, secrets.randbelow(2**40)])]
+    if settle:
+        client.ping()
     return values
 
 
 def set_if_missing(client: redis.Redis, channel: str, key: str, value: str) -> Any:
     """``SET key value NX``, publishing it when it was set; returns the key's value."""
-    return client.eval(SET_IF_MISSING_SCRIPT, 1, key, channel, value)
+    return client.register_script(SET_IF_MISSING_SCRIPT)(keys=[key], args=[channel, value])
 
 
 class Mirror:

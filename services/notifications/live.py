@@ -195,7 +195,9 @@ def _bump_after_commit(session: Session) -> None:
         return
     try:
         keys = [*(version_key(user_id) for user_id in members), *([EPOCH_KEY] if epoch else [])]
-        pubsub_mirror.bump_and_learn(get_redis(), keys)
+        # Unsettled (one round trip, what a poll that alerts pays): the message reaches the other
+        # processes in the same pass as the reply, and a badge a poll late is no harm.
+        pubsub_mirror.bump_and_learn(get_redis(), keys, settle=False)
     except (RedisError, RuntimeError):  # RuntimeError: no app context (a script's own session)
         logger.warning("live poll: could not bump notification versions", exc_info=True)
 

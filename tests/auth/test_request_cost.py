@@ -223,3 +223,23 @@ def test_another_database_of_the_same_redis_never_feeds_the_mirror(
     with counted(app, monkeypatch) as traffic:
         assert client.get(probe).get_data(as_text=True) == "alice"
     assert len(traffic.statements) == 1  # a changed epoch: the session is read again
+
+
+def test_the_auth_epoch_waits_for_its_message_and_the_badge_does_not(app: Flask, admin: User) -> None:
+    """Ending a session must reach every process before the request that ended it answers, so
+    its bump waits for a ``PING``; a badge's bump (what a poll with an alert pays) does not."""
+    from tests.polling.test_redis_round_trips import commands_sent
+
+    with app.app_context():
+        redis = get_redis()
+        redis.ping()
+        with commands_sent() as sent:
+            pubsub_mirror.bump_and_learn(redis, [session_cache.epoch_key()])
+        assert sent == ["EVALSHA", "PING"]
+        with commands_sent() as sent:
+            pubsub_mirror.bump_and_learn(redis, ["dhm:test:badge"], settle=False)
+        assert sent == ["EVALSHA"]
+        with commands_sent() as sent:
+            revoke_user_sessions(admin.id, "revoked")
+            db.session.commit()
+        assert sent[-2:] == ["EVALSHA", "PING"]
