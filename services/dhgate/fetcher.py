@@ -35,7 +35,7 @@ import itertools
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -254,6 +254,23 @@ class DHgateFetcher:
             reserved, first_slot = first_slot, None  # retries reserve slots of their own
             return self._attempt(egress, url, deadline, reserved)
 
+        try:
+            # Most fetches end with their first attempt: only the others build the retry loop.
+            final = attempt()
+            if final.retryable:
+                final = self._retry(final, attempt, deadline, waits)
+        except BaseException:
+            egress.breaker.release(admission)
+            raise
+        result = self._result(url, final, tries, waits, started)
+        result.egress = egress.name
+        self._record(egress, admission, result, final)
+        return result
+
+    def _retry(self, first: _Attempt, attempt: Callable[[], _Attempt], deadline: float, waits: list[float]) -> _Attempt:
+        """The retry loop after a retryable first attempt, handed to tenacity as its own first
+        attempt's result: waits, stops and attempt numbers are as if tenacity had made it."""
+        pending = [first]
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.attempts) | _stop_at_deadline(deadline, self.clock),
             wait=self._wait,
@@ -263,14 +280,7 @@ class DHgateFetcher:
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
             reraise=True,
         )
-        try:
-            final: _Attempt = retrying(attempt)
-        except BaseException:
-            egress.breaker.release(admission)
-            raise
-        result = self._result(url, final, tries, waits, started)
-        result.egress = egress.name
-        self._record(egress, admission, result, final)
+        result: _Attempt = retrying(lambda: pending.pop() if pending else attempt())
         return result
 
     def _admit(self, deadline: float) -> tuple[Egress, Admission, Reservation | None]:

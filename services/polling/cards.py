@@ -45,7 +45,18 @@ from services.polling.fastpath import (
     rules_key,
 )
 from services.polling.notify import announce
-from services.polling.plan import Plan, RunId, plan_missing, plan_price_points, plan_seen, price_point, product_values
+from services.polling.plan import (
+    PRICE_POINT_EVERY,
+    Plan,
+    RunId,
+    cents,
+    plan_missing,
+    plan_price_points,
+    plan_seen,
+    price_point,
+    product_values,
+    shows_stored,
+)
 from services.polling.snapshot import Snapshot
 from services.polling.sql import insert_returning_rows, update_rows, write_links
 
@@ -137,10 +148,21 @@ def _plan_cards(
     for parsed in snapshot.products:
         product = rows.products[parsed.item_code]
         link = rows.links.get(product.id)
-        values = product_values(product, parsed, now)
-        card = card_fingerprint(rules, values.get("price_min"), parsed.currency or product.currency, parsed)
+        price = cents(parsed.price_min)  # what product_values would plan for price_min
+        card = card_fingerprint(rules, price, parsed.currency or product.currency, parsed)
         cards.append(card)
-        if link is not None and _settled(link, parsed, card):
+        settled = link is not None and _settled(link, parsed, card)
+        if settled and shows_stored(product, parsed):  # the usual card: nothing to plan but its point
+            plan.seen += 1
+            hashes[product.id] = None
+            last = rows.latest_points.get(product.id)
+            if last is None or now - last >= PRICE_POINT_EVERY:  # its row is as shown: only the day counts
+                point = price_point(parsed, product, now, rows.latest_points, price, cents(parsed.price_max))
+                if point is not None:
+                    plan.price_points.append(point)
+            continue
+        values = product_values(product, parsed, now)
+        if settled:
             plan.seen += 1
             hashes[product.id] = None
             if differs(values, product):

@@ -32,7 +32,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Text, bindparam, cast, func, or_, select
+from sqlalchemy import Select, Text, bindparam, cast, exists, func, literal_column, or_, select
 
 from extensions import db
 from models import (
@@ -122,11 +122,12 @@ class _RowsQuery:
 
 
 def _point_is_recent() -> Any:
-    """Whether the product's latest price point is younger than ``point_cutoff``: a boolean is
-    all a poll needs (is the daily point due?), and far cheaper to read than a timestamp."""
+    """Whether the product has a price point younger than ``point_cutoff``: a boolean is all a
+    poll needs (is the daily point due?), and far cheaper to read than a timestamp. ``EXISTS``
+    stops at the first such point (one step into the ``(product_id, recorded_at)`` index)."""
     points, products = PricePoint.__table__, Product.__table__
-    latest = select(func.max(points.c.recorded_at)).where(points.c.product_id == products.c.id).scalar_subquery()
-    return (latest > bindparam("point_cutoff", type_=UTCDateTime())).label("point_recent")
+    return exists().where(points.c.product_id == products.c.id,
+                          points.c.recorded_at > bindparam("point_cutoff", type_=UTCDateTime())).label("point_recent")
 
 
 def _product_columns() -> list[Any]:
@@ -144,7 +145,10 @@ def _rows_query() -> _RowsQuery:
                 .where(NotificationChannel.user_id == owner, NotificationChannel.paused_reason.is_(None))
                 .scalar_subquery().label("owner_channels"))
     monitor: Any = bindparam("monitor_id")
-    terms = (select(func.aggregate_strings(Keyword.term, TERM_SEPARATOR))
+    # The separator as a literal of the SQL text: given as a string, it would be a "literal
+    # execute" parameter, and the statement's SQL would be rendered again on every execution.
+    separator: Any = literal_column(f"'{TERM_SEPARATOR}'")
+    terms = (select(func.aggregate_strings(Keyword.term, separator))
              .where(Keyword.user_id == owner, Keyword.active.is_(True),
                     or_(Keyword.monitor_id.is_(None), Keyword.monitor_id == monitor))
              .scalar_subquery().label("owner_terms"))

@@ -340,6 +340,29 @@ def product_values(product: Product, parsed: ParsedProduct, now: datetime) -> di
 
 _TITLE_LIMIT, _IMAGE_URL_LIMIT, _STORE_ID_LIMIT, _CURRENCY_LIMIT, _UNIT_LIMIT = (
     FIELD_LIMITS[name] for name in ("title", "image_url", "store_id", "currency", "unit"))
+_FIVE = Decimal(5)
+
+
+def shows_stored(product: Any, parsed: ParsedProduct) -> bool:
+    """Whether ``product_values(product, parsed, …)`` would hold nothing (``last_seen_at``
+    aside) that differs from the stored row: the common case, so it is checked without building
+    the values. Texts are compared cut to their limits as stored; amounts raw, which is exact:
+    the database keeps them with two decimals (and ratings written by us at most 5), so a card
+    amount equal to the stored one rounds to it. False only means "compare the values"."""
+    return ((parsed.price_min is None or parsed.price_min == product.price_min)
+            and (parsed.in_stock is None or parsed.in_stock == product.in_stock)
+            and product.status == ("delisted" if parsed.delisted else "listed")
+            and (parsed.price_max is None or parsed.price_max == product.price_max)
+            and (parsed.original_price_min is None or parsed.original_price_min == product.original_price_min)
+            and (not parsed.title or parsed.title[:_TITLE_LIMIT] == product.title)
+            and (parsed.sold is None or parsed.sold == product.sold)
+            and (parsed.rating is None or (parsed.rating == product.rating and product.rating <= _FIVE))
+            and (parsed.rating_count is None or parsed.rating_count == product.rating_count)
+            and (parsed.min_order is None or parsed.min_order == product.min_order)
+            and (parsed.image_url is None or parsed.image_url[:_IMAGE_URL_LIMIT] == product.image_url)
+            and (parsed.store_id is None or parsed.store_id[:_STORE_ID_LIMIT] == product.store_id)
+            and (parsed.currency is None or parsed.currency[:_CURRENCY_LIMIT] == product.currency)
+            and (parsed.unit is None or parsed.unit[:_UNIT_LIMIT] == product.unit))
 
 
 def cents(value: Decimal | None) -> Decimal | None:
