@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 import redis
 from flask import current_app
 from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from extensions import get_redis
 
@@ -96,6 +98,18 @@ def shared() -> Mirror | None:
         mirror = current_app.extensions.setdefault(EXTENSION_KEY, Mirror(
             lambda: redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5), channel()))
     return mirror
+
+
+def hook_sessions(*, flushed: Callable[..., None], statement: Callable[..., None],
+                  committed: Callable[..., None], rolled_back: Callable[..., None]) -> None:
+    """Listen on every SQLAlchemy session (once per process) for what a mirrored counter must
+    follow: objects flushed, bulk statements, the commit that bumps, the rollback that forgets."""
+    if event.contains(Session, "after_flush", flushed):
+        return
+    event.listen(Session, "after_flush", flushed)
+    event.listen(Session, "do_orm_execute", statement)
+    event.listen(Session, "after_commit", committed)
+    event.listen(Session, "after_soft_rollback", rolled_back)
 
 
 def read(client: redis.Redis, keys: Sequence[str]) -> list[Any]:

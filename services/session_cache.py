@@ -38,7 +38,6 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 
@@ -159,11 +158,8 @@ def _detached(model: type[Any], columns: dict[str, Any]) -> Any:
 
 def install() -> None:
     """Hook the epoch bumps on every SQLAlchemy session (once per process)."""
-    if not event.contains(Session, "after_flush", _collect_flushed):
-        event.listen(Session, "after_flush", _collect_flushed)
-        event.listen(Session, "do_orm_execute", _collect_statement)
-        event.listen(Session, "after_commit", _bump_after_commit)
-        event.listen(Session, "after_soft_rollback", _forget_pending)
+    pubsub_mirror.hook_sessions(flushed=_collect_flushed, statement=_collect_statement,
+                                committed=_bump_after_commit, rolled_back=_forget_pending)
 
 
 def _collect_flushed(session: Session, _flush: UOWTransaction) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from redis.exceptions import RedisError
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from extensions import db, get_redis
@@ -159,11 +159,8 @@ def session_is_live(user_id: int, session_id: int) -> bool:
 
 def install() -> None:
     """Hook the version bumps on every SQLAlchemy session (once per process)."""
-    if not event.contains(Session, "after_flush", _collect_flushed):
-        event.listen(Session, "after_flush", _collect_flushed)
-        event.listen(Session, "do_orm_execute", _collect_statement)
-        event.listen(Session, "after_commit", _bump_after_commit)
-        event.listen(Session, "after_soft_rollback", _forget)
+    pubsub_mirror.hook_sessions(flushed=_collect_flushed, statement=_collect_statement,
+                                committed=_bump_after_commit, rolled_back=_forget)
 
 
 def note_changed(session: Any, user_id: int) -> None:
