@@ -30,14 +30,12 @@ are too large or redirect off the host count as neither.
 """
 from __future__ import annotations
 
-import email.utils
 import itertools
 import os
 import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 from urllib.parse import urljoin
 
@@ -46,7 +44,6 @@ import pybreaker
 import redis
 from flask import Flask, current_app
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
-from tenacity.stop import stop_base
 
 from extensions import get_redis
 from services.dhgate.breaker import Admission, CircuitOpen, HostBreaker
@@ -56,6 +53,7 @@ from services.dhgate.encoding import decode_page
 from services.dhgate.http_client import tls_context
 from services.dhgate.parsers_common import detect_blocked
 from services.dhgate.ratelimit import HostRateLimiter, Reservation
+from services.dhgate.retry_timing import StopAtDeadline, retry_after_seconds
 from services.dhgate.types import PageBlocked, PollOutcome
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
@@ -272,7 +270,7 @@ class DHgateFetcher:
         attempt's result: waits, stops and attempt numbers are as if tenacity had made it."""
         pending = [first]
         retrying = Retrying(
-            stop=stop_after_attempt(self.settings.attempts) | _stop_at_deadline(deadline, self.clock),
+            stop=stop_after_attempt(self.settings.attempts) | StopAtDeadline(deadline, self.clock),
             wait=self._wait,
             sleep=self.clock.sleep,
             retry=retry_if_result(lambda result: result.retryable),
@@ -370,14 +368,14 @@ class DHgateFetcher:
         status = response.status_code
         if status == 429:
             return _Attempt("answer", status, text, error="HTTP 429 Too Many Requests",
-                            retry_after=_retry_after_seconds(response.headers.get("retry-after"), self.clock))
+                            retry_after=retry_after_seconds(response.headers.get("retry-after"), self.clock))
         try:
             detect_blocked(text, status)
         except PageBlocked as exc:
             return _Attempt("blocked", status, text, error=str(exc))
         error = None if status < 400 else f"HTTP {status}"
         return _Attempt("answer", status, text, error=error,
-                        retry_after=_retry_after_seconds(response.headers.get("retry-after"), self.clock))
+                        retry_after=retry_after_seconds(response.headers.get("retry-after"), self.clock))
 
     # ------------------------------------------------------------------ policy
 
@@ -436,37 +434,6 @@ def _outcome_of(final: _Attempt) -> PollOutcome:
     if 200 <= status < 300:
         return PollOutcome.OK
     return PollOutcome.HTTP_ERROR
-
-
-class _stop_at_deadline(stop_base):  # noqa: N801 - reads like tenacity's own stop conditions
-    """Stop retrying when the next wait would end after the deadline."""
-
-    def __init__(self, deadline: float, clock: Clock) -> None:
-        self.deadline = deadline
-        self.clock = clock
-
-    def __call__(self, state: RetryCallState) -> bool:
-        upcoming = state.upcoming_sleep or 0.0
-        return self.clock.monotonic() + upcoming >= self.deadline
-
-
-def _retry_after_seconds(value: str | None, clock: Clock) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date (read against ``clock``); None when
-    absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - clock.time())
 
 
 # ---------------------------------------------------------------------- the process's fetcher
