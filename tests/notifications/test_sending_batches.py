@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from email import message_from_bytes, policy
 from email.message import Message
@@ -114,21 +116,30 @@ class RecordingInbox:
         return "250 Message accepted for delivery"
 
 
+@contextmanager
+def smtp_server(napp: Flask, handler: Any) -> Iterator[None]:
+    """``handler`` serving SMTP on loopback, with the app's mail settings pointed at it."""
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    napp.config["MAIL_PORT"] = port
+    try:
+        yield
+    finally:
+        controller.stop()
+
+
 def test_each_message_is_accepted_only_after_the_one_before_it_is_recorded(napp: Flask, alice: User) -> None:
     """The record of a message is committed while the next one starts and before the server can
     accept it: at any moment at most one accepted message is unrecorded, so a crash repeats at
     most one."""
     inbox = RecordingInbox(napp.config["SQLALCHEMY_DATABASE_URI"])
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
     try:
-        napp.config["MAIL_PORT"] = port
-        channel = channel_service.add_email_channel(alice)
-        ids = queue_alerts(alice, channel, 6)
-        assert deliver_due().outcomes == {"sent": 6}
+        with smtp_server(napp, inbox):
+            channel = channel_service.add_email_channel(alice)
+            ids = queue_alerts(alice, channel, 6)
+            assert deliver_due().outcomes == {"sent": 6}
     finally:
-        controller.stop()
         inbox.engine.dispose()
     assert [delivery_id for delivery_id, _statuses in inbox.seen] == ids
     for position, (delivery_id, statuses) in enumerate(inbox.seen):
@@ -219,11 +230,7 @@ class RefusingInbox(Inbox):
 def test_a_refused_message_is_retried_and_the_rest_of_the_chunk_is_sent(napp: Flask, alice: User, stage: str,
                                                                         error: str) -> None:
     inbox = RefusingInbox(stage)
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        napp.config["MAIL_PORT"] = port
+    with smtp_server(napp, inbox):
         channel = channel_service.add_email_channel(alice)
         first, *rest = queue_alerts(alice, channel, 4)
         assert deliver_due().outcomes == {"retry": 1, "sent": 3}
@@ -233,8 +240,6 @@ def test_a_refused_message_is_retried_and_the_rest_of_the_chunk_is_sent(napp: Fl
         assert (refused.status, refused.attempts) == ("pending", 1) and error in (refused.last_error or "")
         assert [db.session.get(Delivery, i).status for i in rest] == ["sent"] * 3
         assert deliver_due().outcomes == {"sent": 1}  # NOTIFY_RETRY_SECONDS is 0 here
-    finally:
-        controller.stop()
     assert len(inbox.messages) == 4
     db.session.expire_all()
     assert db.session.get(NotificationChannel, channel.id).consecutive_failures == 0
